@@ -1,0 +1,187 @@
+"""RabbitMQ: connection, topology and a publisher that never drops silently.
+
+Topology (architecture.md):
+- ``sync.events``: durable topic exchange; routing key ``<source>.<entity>.<operation>``.
+- ``sync.qbo_to_released`` (``qbo.#``) and ``sync.released_to_qbo`` (``released.#``): quorum work
+  queues; failures dead-letter at-least-once to ``sync.dlx`` -> ``sync.dead``; a delivery limit
+  stops a message that keeps killing its consumer from looping forever.
+- Retry ladder: one fanout exchange + queue per delay tier (``sync.retry.5s`` ...). A message waits
+  out the queue TTL and dead-letters back to ``sync.events`` with its original routing key. Only
+  plugins shipped and enabled by default are needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractRobustConnection,
+    DeliveryMode,
+    ExchangeType,
+)
+from aio_pika.exceptions import AMQPError, DeliveryError
+
+from shared.domain.events import ChangeEvent
+from shared.infra.errors import InfraUnavailable, SyncError, TransientError
+from shared.infra.logging import scrub_text
+
+EVENTS_EXCHANGE = "sync.events"
+DEAD_EXCHANGE = "sync.dlx"
+DEAD_QUEUE = "sync.dead"
+QBO_TO_RELEASED = "sync.qbo_to_released"
+RELEASED_TO_QBO = "sync.released_to_qbo"
+WORK_QUEUES: dict[str, str] = {QBO_TO_RELEASED: "qbo.#", RELEASED_TO_QBO: "released.#"}
+# Delay tiers of the retry ladder, in seconds; attempt n waits RETRY_TIERS[min(n, last)].
+RETRY_TIERS: tuple[int, ...] = (5, 30, 300)
+# A message redelivered this often without an ack (consumer crashes) is dead-lettered.
+DELIVERY_LIMIT = 10
+
+RABBITMQ_HINT = (
+    "start RabbitMQ (locally: rabbitmq-server -detached; or: docker compose -f "
+    "deploy/docker-compose.yml up -d rabbitmq) or set AMQP_URL"
+)
+
+
+class UnroutableError(SyncError):
+    """The broker returned or refused a publish: nothing is bound to take it."""
+
+
+def retry_exchange(seconds: int) -> str:
+    return f"sync.retry.{seconds}s"
+
+
+def retry_tier_for(attempt: int, tiers: tuple[int, ...] = RETRY_TIERS) -> int:
+    """Delay before retry number ``attempt`` (1-based), capped at the longest tier."""
+    return tiers[min(max(attempt, 1), len(tiers)) - 1]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and knobs; tests shrink the tiers so a retry takes milliseconds."""
+
+    retry_tiers: tuple[int, ...] = RETRY_TIERS
+    delivery_limit: int = DELIVERY_LIMIT
+
+
+@asynccontextmanager
+async def connect_broker(
+    url: str, *, timeout: float = 10.0
+) -> AsyncIterator[AbstractRobustConnection]:
+    """A robust connection (reconnects by itself), closed on exit."""
+    try:
+        connection = await aio_pika.connect_robust(url, timeout=timeout)
+    except (OSError, AMQPError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
+        raise InfraUnavailable(
+            "RabbitMQ", scrub_text(url), f"{type(exc).__name__}: {exc}; {RABBITMQ_HINT}"
+        ) from exc
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def _work_queue_arguments(topology: Topology) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_EXCHANGE,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+        "x-delivery-limit": topology.delivery_limit,
+    }
+
+
+async def declare_topology(channel: AbstractChannel, topology: Topology | None = None) -> None:
+    """Declare everything idempotently; safe for every process to call at start-up."""
+    topo = topology or Topology()
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    dead = await channel.declare_exchange(DEAD_EXCHANGE, ExchangeType.FANOUT, durable=True)
+    dead_queue = await channel.declare_queue(
+        DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dead_queue.bind(dead)
+    for name, pattern in WORK_QUEUES.items():
+        queue = await channel.declare_queue(
+            name, durable=True, arguments=_work_queue_arguments(topo)
+        )
+        await queue.bind(events, routing_key=pattern)
+    for seconds in topo.retry_tiers:
+        exchange = await channel.declare_exchange(
+            retry_exchange(seconds), ExchangeType.FANOUT, durable=True
+        )
+        queue = await channel.declare_queue(
+            retry_exchange(seconds),
+            durable=True,
+            arguments={
+                "x-message-ttl": seconds * 1000,
+                "x-dead-letter-exchange": EVENTS_EXCHANGE,
+            },
+        )
+        await queue.bind(exchange)
+
+
+class EventPublisher:
+    """Publishes with confirms and ``mandatory``: a publish returns only once the broker owns it.
+
+    An unroutable message raises ``UnroutableError``; a lost connection raises ``TransientError``.
+    """
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    @classmethod
+    async def open(cls, connection: AbstractRobustConnection) -> EventPublisher:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        return cls(channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            exchange = await self._channel.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange
+
+    async def publish(self, event: ChangeEvent, *, exchange: str = EVENTS_EXCHANGE) -> None:
+        await self.publish_bytes(
+            exchange,
+            event.routing_key,
+            event.to_bytes(),
+            message_id=event.event_id,
+            headers={"x-attempt": event.attempt, "x-origin": event.origin},
+        )
+
+    async def publish_bytes(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> None:
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            headers=headers or {},
+        )
+        try:
+            target = await self._exchange(exchange)
+            await target.publish(message, routing_key=routing_key, mandatory=True)
+        except DeliveryError as exc:
+            raise UnroutableError(
+                f"broker did not accept {routing_key!r} on {exchange!r}: {exc}"
+            ) from exc
+        except (AMQPError, aiormq.exceptions.AMQPError, OSError, RuntimeError) as exc:
+            raise TransientError(f"publish to {exchange!r} failed: {exc}") from exc

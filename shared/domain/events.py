@@ -1,0 +1,82 @@
+"""The change event: the one message shape on the bus.
+
+Events are thin on purpose (no record payload): a consumer always fetches the current record, so
+late, duplicate and reordered events converge on the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Source = Literal["qbo", "released"]
+Origin = Literal["webhook", "reconciler", "replay"]
+
+# Routing-key words must not contain the topic separators.
+_FORBIDDEN_IN_KEY = (".", "*", "#", " ")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChangeEvent(BaseModel):
+    """A notification that one record changed on one side."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=200)
+    source: Source
+    connection_id: UUID | None = None
+    account_id: str = Field(min_length=1, description="QBO realm id or Re-Leased company id")
+    entity: str = Field(min_length=1, max_length=64)
+    entity_id: str = Field(min_length=1, max_length=200)
+    operation: str = Field(min_length=1, max_length=32)
+    occurred_at: datetime
+    received_at: datetime = Field(default_factory=_utcnow)
+    origin: Origin = "webhook"
+    attempt: int = Field(default=0, ge=0)
+    replay_of: str | None = None
+
+    @field_validator("entity", "operation")
+    @classmethod
+    def _routing_word(cls, value: str) -> str:
+        if any(ch in value for ch in _FORBIDDEN_IN_KEY):
+            raise ValueError(f"{value!r} cannot be part of a routing key")
+        return value.lower()
+
+    @property
+    def routing_key(self) -> str:
+        """``<source>.<entity>.<operation>`` on the topic exchange."""
+        return f"{self.source}.{self.entity}.{self.operation}"
+
+    @property
+    def record_key(self) -> str:
+        """Identifies the record across events (used for per-record serialisation)."""
+        return f"{self.source}:{self.account_id}:{self.entity}:{self.entity_id}"
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> ChangeEvent:
+        return cls.model_validate_json(body)
+
+
+def derive_event_id(
+    source: Source,
+    account_id: str,
+    entity: str,
+    entity_id: str,
+    operation: str,
+    occurred_at: str,
+) -> str:
+    """A stable id for notifications that carry none (legacy QBO format, reconciler finds)."""
+    material = "\x1f".join(
+        (source, account_id, entity.lower(), entity_id, operation.lower(), occurred_at)
+    )
+    return f"{source}-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]

@@ -1,0 +1,71 @@
+"""asyncpg pool factory.
+
+The pool is owned by an async context manager so every process closes it on the way out. A
+database that cannot be reached becomes one ``InfraUnavailable`` with the URL (password masked)
+and how to start PostgreSQL, instead of a wall of driver traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.infra.errors import InfraUnavailable
+from shared.infra.logging import scrub_text
+
+POSTGRES_HINT = (
+    "start PostgreSQL (locally: pg_ctlcluster --skip-systemctl-redirect "
+    "$(ls /etc/postgresql) main start; or: docker compose -f deploy/docker-compose.yml up -d "
+    "postgres) or set DATABASE_URL"
+)
+
+# What handlers and repositories receive: a plain connection or one borrowed from a pool.
+DbConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+
+_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns come back as Python objects and go in from them.
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+@asynccontextmanager
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+) -> AsyncIterator[asyncpg.Pool]:
+    """Open a pool or raise ``InfraUnavailable`` saying which URL failed and what to do."""
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            init=_init_connection,
+        )
+    except _CONNECT_ERRORS as exc:
+        raise InfraUnavailable(
+            "PostgreSQL", scrub_text(dsn), f"{type(exc).__name__}: {exc}; {POSTGRES_HINT}"
+        ) from exc
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def connect(dsn: str, *, timeout: float = 10.0) -> asyncpg.Connection:
+    """A single connection (migrations, tests), with the same clear failure."""
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=timeout)
+    except _CONNECT_ERRORS as exc:
+        raise InfraUnavailable(
+            "PostgreSQL", scrub_text(dsn), f"{type(exc).__name__}: {exc}; {POSTGRES_HINT}"
+        ) from exc
+    await _init_connection(conn)
+    return conn

@@ -1,0 +1,48 @@
+"""The failure classes every layer speaks.
+
+They are mapped at the edges, in one place each: HTTP errors in the clients, broker outcomes in the
+consumer (transient -> retry path, anything else -> dead letter).
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class for the failures we name."""
+
+
+class ConfigError(SyncError):
+    """The process is configured wrongly; it cannot start."""
+
+
+class InfraUnavailable(SyncError):
+    """A backing service (PostgreSQL, RabbitMQ) cannot be reached."""
+
+    def __init__(self, what: str, url: str, hint: str) -> None:
+        self.what = what
+        self.url = url
+        self.hint = hint
+        super().__init__(f"{what} unreachable at {url}: {hint}")
+
+
+class TransientError(SyncError):
+    """Worth retrying later: timeouts, 5xx, 429, connection loss.
+
+    ``retry_after`` is the delay the other side asked for, in seconds, when it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(SyncError):
+    """Retrying cannot help (validation, missing mapping). ``remedy`` tells a person what to do."""
+
+    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+
+class PolicyRejection(PermanentError):
+    """The ownership policy refuses the change; not a fault, never retried."""

@@ -1,0 +1,107 @@
+"""Typed settings, read once at each entrypoint and passed down.
+
+Every process builds exactly one settings object from the environment (names are the upper-case
+field names). Secrets are ``SecretStr`` so they never print; the ones security depends on have no
+default, so a process that needs them refuses to start without them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.infra.errors import ConfigError
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+class InfraSettings(BaseSettings):
+    """What every process needs: the database, the broker, logging."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    log_level: str = "INFO"
+    log_format: LogFormat = "auto"
+    amqp_prefetch: int = Field(default=32, ge=1, le=1000)
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+
+
+class QboAppSettings(BaseSettings):
+    """The product's registration as a QBO app; the signing secrets are required."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    qbo_api_base: str = "http://127.0.0.1:8101"
+    qbo_oauth_base: str = "http://127.0.0.1:8101"
+    qbo_client_id: str
+    qbo_client_secret: SecretStr
+    qbo_webhook_verifier_token: SecretStr
+
+
+class ReleasedAppSettings(BaseSettings):
+    """The product's Re-Leased API credentials and webhook key; all required."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    released_api_base: str = "http://127.0.0.1:8102/api/v1"
+    released_client_id: str
+    released_client_secret: SecretStr
+    released_webhook_key: SecretStr
+
+
+class AdminSettings(BaseSettings):
+    """Admin API token and the key that encrypts OAuth tokens at rest."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    admin_token: SecretStr
+    token_encryption_key: SecretStr
+
+
+class Settings(InfraSettings, QboAppSettings, ReleasedAppSettings, AdminSettings):
+    """Everything, for processes that talk to both platforms (the sync engine, admin)."""
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build ``cls`` from the environment, turning validation errors into one clear message."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "?"
+            if err["type"] == "missing":
+                problems.append(f"{name} is required but not set")
+            else:
+                problems.append(f"{name}: {err['msg']}")
+        raise ConfigError(
+            "invalid configuration: "
+            + "; ".join(problems)
+            + " (set it in the environment; sandbox values are in deploy/sandbox.env)"
+        ) from None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a simple KEY=VALUE file (comments and blank lines allowed, no shell expansion)."""
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}: line without '=': {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values

@@ -1,0 +1,287 @@
+"""Publisher confirms, mandatory routing, and the consumer's ack-after-commit contract."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from shared.adapters.broker import (
+    DEAD_QUEUE,
+    EVENTS_EXCHANGE,
+    QBO_TO_RELEASED,
+    EventPublisher,
+    UnroutableError,
+)
+from shared.adapters.consumer import EventConsumer
+from shared.domain.events import ChangeEvent
+from shared.infra.db import DbConnection
+from shared.infra.errors import PermanentError, TransientError
+from tests.conftest import TEST_TOPOLOGY
+
+pytestmark = pytest.mark.integration
+
+
+def make_event(n: int = 1, **changes: Any) -> ChangeEvent:
+    base: dict[str, Any] = {
+        "event_id": f"evt-{n}-{datetime.now(UTC).timestamp()}",
+        "source": "qbo",
+        "account_id": "9130",
+        "entity": "invoice",
+        "entity_id": str(n),
+        "operation": "update",
+        "occurred_at": datetime.now(UTC),
+    }
+    base.update(changes)
+    return ChangeEvent(**base)
+
+
+@pytest.fixture
+async def publisher(broker: AbstractRobustConnection) -> AsyncIterator[EventPublisher]:
+    pub = await EventPublisher.open(broker)
+    yield pub
+    await pub.close()
+
+
+@pytest.fixture
+async def scratch_table(pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """A table the handlers write to; its unique key is checked only at commit."""
+    name = "scratch_effects"
+    async with pool.acquire() as conn:
+        await conn.execute(f"DROP TABLE IF EXISTS {name}")
+        await conn.execute(
+            f"CREATE TABLE {name} (event_id text, marker text, "
+            "CONSTRAINT scratch_once UNIQUE (marker) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    yield name
+    async with pool.acquire() as conn:
+        await conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+async def get_one(
+    broker: AbstractRobustConnection, queue_name: str, timeout: float = 10.0
+) -> AbstractIncomingMessage:
+    channel = await broker.channel()
+    queue = await channel.get_queue(queue_name)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            return message
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"nothing arrived on {queue_name} within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+async def queue_depth(broker: AbstractRobustConnection, name: str) -> int:
+    channel = await broker.channel()
+    declared = await channel.declare_queue(name, passive=True)
+    await channel.close()
+    count = declared.declaration_result.message_count
+    return int(count or 0)
+
+
+async def run_consumer(
+    broker: AbstractRobustConnection, consumer: EventConsumer, until: asyncio.Event
+) -> None:
+    channel = await broker.channel()
+    await channel.set_qos(prefetch_count=4)
+    queue, tag = await consumer.start(channel)
+    try:
+        await asyncio.wait_for(until.wait(), 15)
+    finally:
+        await queue.cancel(tag)
+        await consumer.drain(5)
+        await channel.close()
+
+
+async def test_publish_consume_ack_round_trip(
+    broker: AbstractRobustConnection,
+    publisher: EventPublisher,
+    pool: asyncpg.Pool,
+    scratch_table: str,
+) -> None:
+    event = make_event(1)
+    await publisher.publish(event)
+    done = asyncio.Event()
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        await conn.execute(f"INSERT INTO {scratch_table} VALUES ($1, $2)", evt.event_id, "a")
+        done.set()
+
+    consumer = EventConsumer(pool, publisher, QBO_TO_RELEASED, handler)
+    await run_consumer(broker, consumer, done)
+    await asyncio.sleep(0.3)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(f"SELECT event_id FROM {scratch_table}")
+    assert [r["event_id"] for r in rows] == [event.event_id]
+    assert await queue_depth(broker, QBO_TO_RELEASED) == 0
+    assert await queue_depth(broker, DEAD_QUEUE) == 0
+
+
+async def test_unroutable_publish_is_an_error(publisher: EventPublisher) -> None:
+    with pytest.raises(UnroutableError):
+        await publisher.publish_bytes(EVENTS_EXCHANGE, "nobody.listens.here", b"{}")
+
+
+async def test_failing_handler_dead_letters_once_without_looping(
+    broker: AbstractRobustConnection, publisher: EventPublisher, pool: asyncpg.Pool
+) -> None:
+    event = make_event(2)
+    await publisher.publish(event)
+    calls = 0
+    done = asyncio.Event()
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        nonlocal calls
+        calls += 1
+        done.set()
+        raise PermanentError("no account mapping for line 1", remedy="link the account")
+
+    consumer = EventConsumer(pool, publisher, QBO_TO_RELEASED, handler)
+    await run_consumer(broker, consumer, done)
+    dead = await get_one(broker, DEAD_QUEUE)
+    assert ChangeEvent.from_bytes(dead.body).event_id == event.event_id
+    await asyncio.sleep(0.5)
+    assert calls == 1, "a permanent failure must not be retried"
+    assert await queue_depth(broker, QBO_TO_RELEASED) == 0
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT error_class, remedy, status FROM dead_letters WHERE event_id = $1",
+            event.event_id,
+        )
+    assert row is not None
+    assert (row["error_class"], row["remedy"], row["status"]) == (
+        "PermanentError",
+        "link the account",
+        "dead",
+    )
+
+
+async def test_rolled_back_transaction_is_not_acked(
+    broker: AbstractRobustConnection,
+    publisher: EventPublisher,
+    pool: asyncpg.Pool,
+    scratch_table: str,
+) -> None:
+    """The handler's writes succeed but the COMMIT fails: the message must not be acked."""
+    async with pool.acquire() as conn:
+        await conn.execute(f"INSERT INTO {scratch_table} VALUES ('seed', 'taken')")
+    event = make_event(3)
+    await publisher.publish(event)
+    done = asyncio.Event()
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        # Deferred constraint: this insert "works" and fails only at commit time.
+        await conn.execute(f"INSERT INTO {scratch_table} VALUES ($1, 'taken')", evt.event_id)
+        done.set()
+
+    consumer = EventConsumer(pool, publisher, QBO_TO_RELEASED, handler)
+    await run_consumer(broker, consumer, done)
+    dead = await get_one(broker, DEAD_QUEUE)
+    assert ChangeEvent.from_bytes(dead.body).event_id == event.event_id
+    async with pool.acquire() as conn:
+        count = await conn.fetchval(
+            f"SELECT count(*) FROM {scratch_table} WHERE event_id = $1", event.event_id
+        )
+    assert count == 0
+
+
+async def test_transient_failure_retries_through_the_ladder(
+    broker: AbstractRobustConnection, publisher: EventPublisher, pool: asyncpg.Pool
+) -> None:
+    event = make_event(4)
+    await publisher.publish(event)
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        attempts.append(evt.attempt)
+        if evt.attempt == 0:
+            raise TransientError("QBO answered 503")
+        done.set()
+
+    consumer = EventConsumer(
+        pool, publisher, QBO_TO_RELEASED, handler, retry_tiers=TEST_TOPOLOGY.retry_tiers
+    )
+    await run_consumer(broker, consumer, done)
+    assert attempts == [0, 1]
+    assert await queue_depth(broker, DEAD_QUEUE) == 0
+
+
+async def test_transient_failures_are_bounded(
+    broker: AbstractRobustConnection, publisher: EventPublisher, pool: asyncpg.Pool
+) -> None:
+    event = make_event(5)
+    await publisher.publish(event)
+    attempts: list[int] = []
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        attempts.append(evt.attempt)
+        raise TransientError("still down")
+
+    consumer = EventConsumer(
+        pool,
+        publisher,
+        QBO_TO_RELEASED,
+        handler,
+        max_attempts=2,
+        retry_tiers=TEST_TOPOLOGY.retry_tiers,
+    )
+    never = asyncio.Event()
+    task = asyncio.create_task(run_consumer(broker, consumer, never))
+    dead = await get_one(broker, DEAD_QUEUE, timeout=15)
+    never.set()
+    await task
+    assert attempts == [0, 1]
+    assert ChangeEvent.from_bytes(dead.body).attempt == 1
+
+
+async def test_malformed_message_is_dead_lettered(
+    broker: AbstractRobustConnection, publisher: EventPublisher, pool: asyncpg.Pool
+) -> None:
+    await publisher.publish_bytes(
+        EVENTS_EXCHANGE, "qbo.invoice.update", b"not json", message_id="junk-1"
+    )
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        raise AssertionError("must not be called")
+
+    consumer = EventConsumer(pool, publisher, QBO_TO_RELEASED, handler)
+    never = asyncio.Event()
+    task = asyncio.create_task(run_consumer(broker, consumer, never))
+    dead = await get_one(broker, DEAD_QUEUE)
+    never.set()
+    await task
+    assert dead.body == b"not json"
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT error_class FROM dead_letters WHERE event_id = 'junk-1'")
+    assert row is not None
+    assert row["error_class"] == "ValidationError"
+
+
+async def test_crashing_consumer_hits_the_delivery_limit(
+    broker: AbstractRobustConnection, publisher: EventPublisher, amqp_url: str
+) -> None:
+    """A message whose consumer dies before acking is redelivered, but not forever."""
+    event = make_event(6)
+    await publisher.publish(event)
+    deliveries = 0
+    for _ in range(TEST_TOPOLOGY.delivery_limit + 2):
+        connection = await aio_pika.connect(amqp_url)
+        channel = await connection.channel()
+        queue = await channel.get_queue(QBO_TO_RELEASED)
+        message = await queue.get(fail=False)
+        if message is not None:
+            deliveries += 1
+        await connection.close()  # dies without ack: the broker counts a failed delivery
+        await asyncio.sleep(0.1)
+    dead = await get_one(broker, DEAD_QUEUE)
+    assert ChangeEvent.from_bytes(dead.body).event_id == event.event_id
+    assert deliveries == TEST_TOPOLOGY.delivery_limit + 1

@@ -1,0 +1,45 @@
+"""Settings fail fast and clearly when a secret the process depends on is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.infra.errors import ConfigError
+from shared.infra.settings import QboAppSettings, Settings, load_settings, read_env_file
+
+SANDBOX_ENV = Path(__file__).resolve().parents[2] / "deploy" / "sandbox.env"
+
+
+def test_missing_required_secret_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QBO_CLIENT_ID", "app")
+    monkeypatch.setenv("QBO_CLIENT_SECRET", "s")
+    monkeypatch.delenv("QBO_WEBHOOK_VERIFIER_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="QBO_WEBHOOK_VERIFIER_TOKEN is required"):
+        load_settings(QboAppSettings)
+
+
+def test_secrets_do_not_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QBO_CLIENT_ID", "app")
+    monkeypatch.setenv("QBO_CLIENT_SECRET", "very-secret-value")
+    monkeypatch.setenv("QBO_WEBHOOK_VERIFIER_TOKEN", "verifier-value")
+    settings = load_settings(QboAppSettings)
+    assert "very-secret-value" not in repr(settings)
+    assert settings.qbo_client_secret.get_secret_value() == "very-secret-value"
+
+
+def test_sandbox_env_file_configures_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = read_env_file(SANDBOX_ENV)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(Settings)
+    assert settings.database_url.startswith("postgresql://")
+    assert settings.admin_token.get_secret_value()
+
+
+def test_bad_env_file_line_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "x.env"
+    bad.write_text("GOOD=1\nnot a pair\n")
+    with pytest.raises(ConfigError, match="without '='"):
+        read_env_file(bad)
