@@ -28,7 +28,7 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.
 AMQP_BASE_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 RUN_ID = uuid.uuid4().hex[:10]
 # Tests use a one-second retry tier so a retried message comes back quickly.
-TEST_TOPOLOGY = Topology(retry_tiers=(1,), delivery_limit=3)
+TEST_TOPOLOGY = Topology(retry_tiers=(1,))
 
 
 def _dsn_for(database: str) -> str:

@@ -41,6 +41,10 @@ class ChangeEvent(BaseModel):
     origin: Origin = "webhook"
     attempt: int = Field(default=0, ge=0)
     replay_of: str | None = None
+    # Optional hints from the notification; consumers still fetch the current record.
+    version: str | None = Field(default=None, description="SyncToken/lastUpdated or version")
+    related_id: str | None = Field(default=None, description="merged-away id on QBO merges")
+    resource_url: str | None = None
 
     @field_validator("entity", "operation")
     @classmethod

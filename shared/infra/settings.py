@@ -105,3 +105,21 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key.strip()] = value
     return values
+
+
+class QboWebhookSettings(InfraSettings):
+    """``qbo_webhooks``: refuses to start without the verifier token."""
+
+    qbo_webhook_verifier_token: SecretStr
+    qbo_webhooks_host: str = "127.0.0.1"
+    qbo_webhooks_port: int = 8001
+    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
+
+class ReleasedWebhookSettings(InfraSettings):
+    """``released_webhooks``: refuses to start without the webhook key."""
+
+    released_webhook_key: SecretStr
+    released_webhooks_host: str = "127.0.0.1"
+    released_webhooks_port: int = 8002
+    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

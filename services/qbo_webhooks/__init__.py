@@ -1,0 +1,1 @@
+"""QBO webhook receiver (POST /webhooks/qbo, port 8001)."""

@@ -1,0 +1,1 @@
+"""Re-Leased webhook receiver (POST /webhooks/released, port 8002)."""

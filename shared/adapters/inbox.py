@@ -1,0 +1,83 @@
+"""The webhook inbox: dedupe on ``event_id`` and the outbox the relay drains."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.domain.events import ChangeEvent
+from shared.infra.db import DbConnection
+
+PENDING, PUBLISHED, IGNORED = "pending", "published", "ignored"
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    event: ChangeEvent
+    status: str  # PENDING or IGNORED
+    ignore_reason: str | None = None
+
+
+class InboxRepository:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def store(self, entries: Sequence[InboxEntry]) -> set[str]:
+        """Insert in one statement; returns the ids that were new (the rest are duplicates)."""
+        if not entries:
+            return set()
+        rows = await self._conn.fetch(
+            """
+            INSERT INTO inbox (event_id, source, connection_id, account_id, entity, entity_id,
+                               operation, origin, routing_key, event, status, ignore_reason,
+                               received_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
+                                 $11::text[], $12::text[], $13::timestamptz[])
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """,
+            [e.event.event_id for e in entries],
+            [e.event.source for e in entries],
+            [e.event.connection_id for e in entries],
+            [e.event.account_id for e in entries],
+            [e.event.entity for e in entries],
+            [e.event.entity_id for e in entries],
+            [e.event.operation for e in entries],
+            [e.event.origin for e in entries],
+            [e.event.routing_key for e in entries],
+            [e.event.model_dump(mode="json") for e in entries],
+            [e.status for e in entries],
+            [e.ignore_reason for e in entries],
+            [e.event.received_at for e in entries],
+        )
+        return {r["event_id"] for r in rows}
+
+    async def mark_published(self, event_ids: Sequence[str]) -> int:
+        result = await self._conn.execute(
+            "UPDATE inbox SET status = 'published', published_at = now() "
+            "WHERE event_id = ANY($1::text[]) AND status = 'pending'",
+            list(event_ids),
+        )
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def claim_pending(self, *, older_than_s: float, limit: int) -> list[ChangeEvent]:
+        """Lock a page of pending rows for this transaction (other relays skip them)."""
+        rows = await self._conn.fetch(
+            """
+            SELECT event FROM inbox
+            WHERE status = 'pending' AND received_at < now() - make_interval(secs => $1)
+            ORDER BY received_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+            """,
+            older_than_s,
+            limit,
+        )
+        return [ChangeEvent.model_validate(r["event"]) for r in rows]
+
+    async def count(self, status: str) -> int:
+        value: int = await self._conn.fetchval(
+            "SELECT count(*) FROM inbox WHERE status = $1", status
+        )
+        return value

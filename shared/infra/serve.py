@@ -1,0 +1,59 @@
+"""Run a Starlette app under uvicorn the way every service of ours does.
+
+Logging is ours (``log_config=None``); PostgreSQL and RabbitMQ are checked first so a service whose
+infrastructure is down exits with one line naming the URL instead of a lifespan traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+
+from shared.adapters.broker import connect_broker
+from shared.infra.db import connect
+from shared.infra.errors import ConfigError, InfraUnavailable
+from shared.infra.logging import configure_logging
+from shared.infra.settings import InfraSettings
+
+
+async def check_infrastructure(settings: InfraSettings) -> None:
+    conn = await connect(settings.database_url, timeout=5)
+    await conn.close()
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
+    try:
+        async with connect_broker(settings.amqp_url, timeout=5):
+            pass
+    finally:
+        logging.getLogger("aiormq.connection").setLevel(logging.NOTSET)
+
+
+def serve(
+    name: str,
+    settings: InfraSettings,
+    app: Starlette,
+    host: str,
+    port: int,
+    *,
+    needs_infrastructure: bool = True,
+) -> int:
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        if needs_infrastructure:
+            asyncio.run(check_infrastructure(settings))
+    except (ConfigError, InfraUnavailable) as exc:
+        sys.stderr.write(f"{name}: {exc}\n")
+        return 1
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=20
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def fail_config(name: str, exc: ConfigError) -> int:
+    sys.stderr.write(f"{name}: {exc}\n")
+    return 1

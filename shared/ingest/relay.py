@@ -1,0 +1,80 @@
+"""The outbox relay: publishes inbox rows that the request path could not.
+
+Rows stay ``pending`` when RabbitMQ was down (or a confirm timed out) while the webhook was
+answered from the inbox. The relay claims them page by page with ``FOR UPDATE SKIP LOCKED``, so
+any number of receiver replicas can run it, publishes with confirms and marks what was confirmed.
+It runs at start-up, after every broker reconnect, and on a short interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from shared.adapters.inbox import InboxRepository
+from shared.domain.events import ChangeEvent
+from shared.infra.logging import get_logger
+from shared.ingest.pipeline import BrokerGate, Publisher
+
+log = get_logger(__name__)
+
+
+@dataclass
+class OutboxRelay:
+    pool: asyncpg.Pool
+    publisher: Publisher
+    gate: BrokerGate
+    interval_s: float = 1.0
+    # Younger rows are probably still being published by the request that stored them.
+    grace_s: float = 2.0
+    page_size: int = 500
+    publish_timeout_s: float = 5.0
+    _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def kick(self) -> None:
+        """Run a pass now (the broker just came back)."""
+        self._kick.set()
+
+    async def run(self) -> None:
+        grace = 0.0  # at start-up everything pending is left over from before
+        while True:
+            try:
+                await self.drain(grace)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay_pass_failed", error=str(exc)[:200])
+            grace = self.grace_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.interval_s)
+            self._kick.clear()
+
+    async def drain(self, grace_s: float) -> int:
+        """Publish pending rows until none is left or the broker stops confirming."""
+        total = 0
+        while self.gate.available():
+            published, claimed = await self._page(grace_s)
+            total += published
+            if claimed < self.page_size or published < claimed:
+                break
+        if total:
+            log.info("relay_published", count=total)
+        return total
+
+    async def _page(self, grace_s: float) -> tuple[int, int]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = InboxRepository(conn)
+            events = await repo.claim_pending(older_than_s=grace_s, limit=self.page_size)
+            confirmed = await asyncio.gather(*(self._publish(e) for e in events))
+            ids = [e.event_id for e, ok in zip(events, confirmed, strict=True) if ok]
+            if ids:
+                await repo.mark_published(ids)
+        return len(ids), len(events)
+
+    async def _publish(self, event: ChangeEvent) -> bool:
+        try:
+            await asyncio.wait_for(self.publisher.publish(event), self.publish_timeout_s)
+        except Exception:  # stays pending; the next pass tries again
+            return False
+        return True
