@@ -120,7 +120,7 @@ class WebhookEndpoint:
             duplicate=result.duplicate,
             ignored=result.ignored,
             published=result.published,
-            pending=result.pending,
+            queued=result.queued,
             skipped=len(parsed.skipped),
             skipped_reasons=parsed.skipped[:5],
             stored=result.stored,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,7 +18,7 @@ import asyncpg
 from shared.adapters.inbox import InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
-from shared.ingest.pipeline import BrokerGate, Publisher
+from shared.ingest.dispatch import BrokerGate, Publisher
 
 log = get_logger(__name__)
 
@@ -29,9 +30,11 @@ class OutboxRelay:
     gate: BrokerGate
     interval_s: float = 1.0
     # Younger rows are probably still being published by the request that stored them.
-    grace_s: float = 2.0
+    grace_s: float = 5.0
     page_size: int = 500
     publish_timeout_s: float = 5.0
+    # While the dispatcher still works through fresh events, the relay would only duplicate them.
+    quiet: Callable[[], bool] = lambda: True
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def kick(self) -> None:
@@ -53,7 +56,7 @@ class OutboxRelay:
     async def drain(self, grace_s: float) -> int:
         """Publish pending rows until none is left or the broker stops confirming."""
         total = 0
-        while self.gate.available():
+        while self.gate.available() and (grace_s == 0 or self.quiet()):
             published, claimed = await self._page(grace_s)
             total += published
             if claimed < self.page_size or published < claimed:

@@ -7,7 +7,6 @@ marker) and releases them in order on shutdown, after uvicorn has drained in-fli
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,8 +22,10 @@ from shared.adapters.connections import ConnectionDirectory
 from shared.domain.events import Source
 from shared.infra.db import create_pool
 from shared.infra.settings import InfraSettings
+from shared.ingest.dispatch import Dispatcher, PublishedMarker, cancel_quietly
+from shared.ingest.group_commit import InboxWriter
 from shared.ingest.http import ReceiverSpec, WebhookEndpoint
-from shared.ingest.pipeline import Ingestor, PublishedMarker
+from shared.ingest.pipeline import Ingestor
 from shared.ingest.relay import OutboxRelay
 
 
@@ -65,18 +66,25 @@ def create_receiver_app(
             publisher = await EventPublisher.open(connection)
             gate = ConnectionGate(connection)
             marker = PublishedMarker(pool)
-            relay = OutboxRelay(pool, publisher, gate, interval_s=relay_interval_s)
+            dispatcher = Dispatcher(publisher, gate, marker)
+            relay = OutboxRelay(
+                pool, publisher, gate, interval_s=relay_interval_s, quiet=dispatcher.idle
+            )
             connection.reconnect_callbacks.add(lambda *_: relay.kick())
-            ingestor = Ingestor(source, pool, ConnectionDirectory(pool), publisher, gate, marker)
-            tasks = [asyncio.create_task(marker.run()), asyncio.create_task(relay.run())]
+            writer = InboxWriter(pool)
+            writer.start()
+            ingestor = Ingestor(source, ConnectionDirectory(pool), writer, dispatcher)
+            tasks = [
+                asyncio.create_task(marker.run()),
+                asyncio.create_task(relay.run()),
+                asyncio.create_task(dispatcher.run()),
+            ]
             try:
                 yield {"endpoint": WebhookEndpoint(spec, key, ingestor), "relay": relay}
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await dispatcher.drain(timeout_s=5.0)
+                await cancel_quietly(*tasks)
+                await writer.stop()
                 await marker.flush()
                 await publisher.close()
 

@@ -360,8 +360,11 @@ async def test_broker_outage_keeps_answering_and_loses_nothing(
         await asyncio.sleep(0.5)
         await proxy.restore()
         received = await wait_for_queue(broker, QBO_TO_RELEASED, sent, timeout=30)
+        await asyncio.sleep(0.5)
+        received += await drain_queue(broker, QBO_TO_RELEASED)
     await proxy.close()
-    assert sorted(int(str(m["entity_id"])) for m in received) == list(range(sent))
+    # At least once: a publish whose confirm was cut off may arrive twice; none may be missing.
+    assert {int(str(m["entity_id"])) for m in received} == set(range(sent))
 
 
 async def test_both_stores_down_is_503(
