@@ -51,3 +51,43 @@ class ConnectionDirectory:
 
     def forget(self) -> None:
         self._cache.clear()
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: UUID
+    released_company_id: str
+    qbo_realm_id: str | None
+    status: str
+    settings: dict[str, object]
+
+
+class ConnectionRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def active(self) -> list[Connection]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, released_company_id, qbo_realm_id, status, settings FROM connections "
+                "WHERE status = 'active' AND qbo_realm_id IS NOT NULL ORDER BY created_at"
+            )
+        return [Connection(**dict(r)) for r in rows]
+
+    async def get(self, connection_id: UUID) -> Connection | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, released_company_id, qbo_realm_id, status, settings FROM connections "
+                "WHERE id = $1",
+                connection_id,
+            )
+        return Connection(**dict(row)) if row else None
+
+    async def set_status(self, connection_id: UUID, status: str, reason: str | None) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE connections SET status = $2, status_reason = $3 WHERE id = $1",
+                connection_id,
+                status,
+                reason,
+            )

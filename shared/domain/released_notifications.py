@@ -52,7 +52,8 @@ def operation_of(event_name: str | None, event_type: str | None) -> str | None:
     return None
 
 
-def _event(item: object, now: datetime) -> ChangeEvent | str:
+def event_from_item(item: object, now: datetime) -> ChangeEvent | str:
+    """One webhook or change-feed event object -> a change event, or why it is unusable."""
     if not isinstance(item, dict):
         return "event is not an object"
     event_id = _text(item.get("eventId"))
@@ -89,7 +90,7 @@ def parse_released_payload(body: bytes, *, now: datetime | None = None) -> Parse
     items = document["events"]
     parsed = ParsedDelivery([], is_handshake=not items)
     for item in items:
-        result = _event(item, moment)
+        result = event_from_item(item, moment)
         if isinstance(result, str):
             parsed.skipped.append(result)
         else:

@@ -46,3 +46,19 @@ class PermanentError(SyncError):
 
 class PolicyRejection(PermanentError):
     """The ownership policy refuses the change; not a fault, never retried."""
+
+
+class ConnectionRevoked(PermanentError):
+    """The grant was revoked or expired: the connection pauses until a person reconnects."""
+
+
+class NotFound(PermanentError):
+    """The record does not exist (any more) on that side."""
+
+
+class StaleVersion(TransientError):
+    """Optimistic concurrency lost (QBO 5010, Re-Leased 412): re-fetch, re-merge, retry."""
+
+
+class DuplicateName(PermanentError):
+    """QBO 6240: the DisplayName is taken by another Customer, Vendor or Employee."""

@@ -123,3 +123,17 @@ class ReleasedWebhookSettings(InfraSettings):
     released_webhooks_host: str = "127.0.0.1"
     released_webhooks_port: int = 8002
     webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
+
+class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
+    """Processes that call both platforms for a connection (consumers, reconciler)."""
+
+    token_encryption_key: SecretStr
+    qbo_authorize_url: str = "http://127.0.0.1:8101/connect/oauth2"
+
+
+class ReconcilerSettings(EngineSettings):
+    reconcile_interval_s: float = Field(default=60.0, gt=0)
+    reconcile_overlap_s: float = Field(default=120.0, ge=0)
+    # Daily full sweep, HH:MM in UTC.
+    reconcile_sweep_at: str = Field(default="03:30", pattern=r"^\d{2}:\d{2}$")

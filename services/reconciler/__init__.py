@@ -1,0 +1,1 @@
+"""The reconciler: CDC, polling and change-feed backstop for lost webhooks."""

@@ -1,0 +1,146 @@
+"""API budgets shared by every replica: a rate limit, a concurrency limit and a 429 block.
+
+QBO allows 500 requests a minute and 10 concurrent per realm; Re-Leased 60 a minute and 5
+concurrent per company. The state lives in PostgreSQL so any number of processes stay inside the
+limits together:
+- rate: a token bucket whose capacity plus a minute of refill equals the per-minute limit, so no
+  sliding 60-second window can ever see more than the limit;
+- concurrency: ``slots`` leases per key, each with an expiry so a crashed holder frees its slot;
+- a 429 blocks the key until Retry-After for everyone, while other keys carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_minute: int
+    concurrent: int
+    burst: int = 20  # bucket capacity; the rest of the minute's allowance refills steadily
+
+    @property
+    def refill_per_s(self) -> float:
+        return max(self.per_minute - self.burst, 1) / 60.0
+
+
+QBO_LIMITS = Limits(per_minute=500, concurrent=10, burst=50)
+RELEASED_LIMITS = Limits(per_minute=60, concurrent=5, burst=10)
+
+_SPEND_ONE = """
+INSERT INTO api_budgets AS b (key, tokens, refilled_at)
+VALUES ($1, $2 - 1, clock_timestamp())
+ON CONFLICT (key) DO UPDATE SET
+    tokens = LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) - 1,
+    refilled_at = clock_timestamp()
+WHERE (b.blocked_until IS NULL OR b.blocked_until <= clock_timestamp())
+  AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1
+RETURNING tokens
+"""
+
+_WAIT_HINT = """
+SELECT GREATEST(
+    EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
+    (1 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
+    0.01)
+FROM api_budgets WHERE key = $1
+"""
+
+_TAKE_SLOT = """
+UPDATE api_slots SET holder = $2, expires_at = clock_timestamp() + make_interval(secs => $3)
+WHERE (key, slot) = (
+    SELECT key, slot FROM api_slots
+    WHERE key = $1 AND (holder IS NULL OR expires_at < clock_timestamp())
+    ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING slot
+"""
+
+
+class ApiBudget:
+    def __init__(
+        self, pool: asyncpg.Pool, limits: Limits, *, lease_s: float = 120.0, poll_s: float = 0.05
+    ) -> None:
+        self._pool = pool
+        self._limits = limits
+        self._lease_s = lease_s
+        self._poll_s = poll_s
+        self._seeded: set[str] = set()
+
+    @asynccontextmanager
+    async def acquire(self, key: str) -> AsyncIterator[None]:
+        """Wait for a request token and a concurrency slot for ``key``; release the slot after."""
+        holder = uuid.uuid4().hex
+        await self._ensure_slots(key)
+        await self._take_token(key)
+        slot = await self._take_slot(key, holder)
+        try:
+            yield
+        finally:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE api_slots SET holder = NULL, expires_at = NULL "
+                    "WHERE key = $1 AND slot = $2 AND holder = $3",
+                    key,
+                    slot,
+                    holder,
+                )
+
+    async def block(self, key: str, seconds: float) -> None:
+        """The other side said 429: nobody calls for ``key`` until the time has passed."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """
+                INSERT INTO api_budgets (key, tokens, blocked_until)
+                VALUES ($1, 0, clock_timestamp() + make_interval(secs => $2))
+                ON CONFLICT (key) DO UPDATE SET blocked_until = GREATEST(
+                    COALESCE(api_budgets.blocked_until, clock_timestamp()),
+                    clock_timestamp() + make_interval(secs => $2))
+                """,
+                key,
+                seconds,
+            )
+
+    async def blocked_for(self, key: str) -> float:
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT EXTRACT(EPOCH FROM blocked_until - clock_timestamp()) "
+                "FROM api_budgets WHERE key = $1",
+                key,
+            )
+        return max(float(value or 0), 0.0)
+
+    async def _ensure_slots(self, key: str) -> None:
+        if key in self._seeded:
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO api_slots (key, slot) SELECT $1, s FROM generate_series(0, $2 - 1) s "
+                "ON CONFLICT DO NOTHING",
+                key,
+                self._limits.concurrent,
+            )
+        self._seeded.add(key)
+
+    async def _take_token(self, key: str) -> None:
+        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
+        while True:
+            async with self._pool.acquire() as conn:
+                if await conn.fetchval(_SPEND_ONE, key, capacity, rate) is not None:
+                    return
+                wait = await conn.fetchval(_WAIT_HINT, key, capacity, rate)
+            await asyncio.sleep(min(float(wait or self._poll_s), 60.0))
+
+    async def _take_slot(self, key: str, holder: str) -> int:
+        while True:
+            async with self._pool.acquire() as conn:
+                slot = await conn.fetchval(_TAKE_SLOT, key, holder, self._lease_s)
+            if slot is not None:
+                return int(slot)
+            await asyncio.sleep(self._poll_s)

@@ -1,0 +1,208 @@
+"""The Re-Leased API client for one company (our contract: released-api.md).
+
+Bearer tokens come from the client-credentials grant and are cached per company until shortly
+before they expire; a 401 ``TokenExpired`` fetches a new one once, ``ConnectionRevoked`` pauses the
+connection. Calls draw on the company's shared budget (60/minute, 5 concurrent). Writes carry an
+``Idempotency-Key`` and, for updates, ``If-Match`` with the version we merged against.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from shared.adapters.basic_auth import basic_authorization
+from shared.adapters.budget import ApiBudget
+from shared.infra.errors import (
+    ConnectionRevoked,
+    NotFound,
+    PermanentError,
+    StaleVersion,
+    TransientError,
+)
+from shared.infra.retry import api_call_retry
+
+TOKEN_MARGIN_S = 60.0
+DEFAULT_RETRY_AFTER_S = 60.0
+
+
+def classify(status: int, body: Any, retry_after: float | None) -> Exception:
+    kind = str(body.get("type", "")) if isinstance(body, dict) else ""
+    message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    if status == 429:
+        return TransientError(
+            "Re-Leased rate limit (429)", retry_after=retry_after or DEFAULT_RETRY_AFTER_S
+        )
+    if status >= 500:
+        return TransientError(f"Re-Leased answered {status}: {message}")
+    if status == 401:
+        if kind == "ConnectionRevoked":
+            return ConnectionRevoked(
+                f"Re-Leased revoked the connection: {message}",
+                remedy="re-authorise the Re-Leased company for the integration",
+            )
+        return _TokenExpired(message)
+    if status == 404:
+        return NotFound(f"Re-Leased: not found: {message}")
+    if status == 412:
+        return StaleVersion(f"Re-Leased version conflict: {message}")
+    codes = [
+        v.get("code")
+        for element in (body.get("elements") or [] if isinstance(body, dict) else [])
+        for v in element.get("validationErrors", [])
+    ]
+    return PermanentError(f"Re-Leased rejected the request ({status} {kind} {codes}): {message}")
+
+
+class _TokenExpired(TransientError):
+    """Internal: the bearer token lapsed; fetch a new one and resend."""
+
+
+class ReleasedClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_base: str,
+        company_id: str,
+        client_id: str,
+        client_secret: str,
+        budget: ApiBudget,
+        *,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._session = session
+        self._base = api_base.rstrip("/")
+        self.company_id = company_id
+        self._authorization = basic_authorization(client_id, client_secret)
+        self._budget = budget
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._token: tuple[str, float] | None = None
+        self.calls = 0
+
+    @property
+    def budget_key(self) -> str:
+        return f"released:{self.company_id}"
+
+    async def _access_token(self, *, renew: bool) -> str:
+        if self._token and not renew and time.time() < self._token[1] - TOKEN_MARGIN_S:
+            return self._token[0]
+        headers = {
+            "X-Company-Id": self.company_id,
+            "Accept": "application/json",
+            "Authorization": self._authorization,
+        }
+        form = {"grant_type": "client_credentials"}
+        try:
+            async with self._session.post(
+                f"{self._base}/oauth/token",
+                data=form,
+                headers=headers,
+                timeout=self._timeout,
+            ) as response:
+                body = await response.json(content_type=None)
+                if response.status != 200:
+                    raise ConnectionRevoked(
+                        f"Re-Leased token request refused ({response.status})",
+                        remedy="check RELEASED_CLIENT_ID/SECRET and the company's authorisation",
+                    )
+        except aiohttp.ClientError as exc:
+            raise TransientError(f"Re-Leased unreachable: {exc}") from exc
+        self._token = (str(body["access_token"]), time.time() + float(body.get("expires_in", 1800)))
+        return self._token[0]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Any:
+        async for attempt in api_call_retry():
+            with attempt:
+                try:
+                    return await self._once(method, path, params, body, idempotency_key, if_match)
+                except _TokenExpired:
+                    self._token = None
+                    raise
+        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: Any,
+        idempotency_key: str | None,
+        if_match: int | str | None,
+    ) -> Any:
+        token = await self._access_token(renew=False)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "X-Company-Id": self.company_id,
+            "Accept": "application/json",
+        }
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body)
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        async with self._budget.acquire(self.budget_key):
+            self.calls += 1
+            try:
+                async with self._session.request(
+                    method,
+                    self._base + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self._timeout,
+                ) as response:
+                    raw = await response.read()
+                    payload = json.loads(raw) if raw else {}
+                    status = response.status
+                    wait = response.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise TransientError(f"Re-Leased unreachable: {exc}") from exc
+        if status < 300:
+            return payload
+        retry_after = float(wait) if wait and wait.replace(".", "", 1).isdigit() else None
+        if status == 429:
+            await self._budget.block(self.budget_key, retry_after or DEFAULT_RETRY_AFTER_S)
+        raise classify(status, payload, retry_after)
+
+    async def get(self, path: str) -> dict[str, Any]:
+        found = await self.request("GET", path)
+        if not isinstance(found, dict):
+            raise PermanentError(f"Re-Leased answered {path} with a non-object")
+        return found
+
+    async def list_all(self, path: str, **filters: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            payload = await self.request(
+                "GET", path, params={**filters, "page": str(page), "pageSize": "1000"}
+            )
+            items.extend(payload.get("items", []))
+            pages = int(payload.get("pagination", {}).get("pageCount", 1) or 1)
+            if page >= pages:
+                return items
+            page += 1
+
+    async def events(self, after_sequence: int, limit: int = 1000) -> list[dict[str, Any]]:
+        payload = await self.request(
+            "GET", "/events", params={"afterSequence": str(after_sequence), "limit": str(limit)}
+        )
+        if isinstance(payload, dict):
+            found = payload.get("items", payload.get("events", []))
+            return list(found) if isinstance(found, list) else []
+        return list(payload) if isinstance(payload, list) else []

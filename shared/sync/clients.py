@@ -1,0 +1,63 @@
+"""Builds the per-connection API clients from one set of shared resources."""
+
+from __future__ import annotations
+
+import aiohttp
+import asyncpg
+
+from shared.adapters.budget import QBO_LIMITS, RELEASED_LIMITS, ApiBudget
+from shared.adapters.connections import Connection
+from shared.adapters.crypto import TokenCipher
+from shared.adapters.qbo.client import QboClient
+from shared.adapters.qbo.tokens import QboOAuth, QboTokenStore
+from shared.adapters.released.client import ReleasedClient
+from shared.infra.errors import ConnectionRevoked
+from shared.infra.settings import EngineSettings
+
+
+class ClientFactory:
+    def __init__(
+        self, settings: EngineSettings, pool: asyncpg.Pool, session: aiohttp.ClientSession
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self.cipher = TokenCipher(settings.token_encryption_key.get_secret_value())
+        self.oauth = QboOAuth(
+            session,
+            settings.qbo_oauth_base,
+            settings.qbo_client_id,
+            settings.qbo_client_secret.get_secret_value(),
+        )
+        self.tokens = QboTokenStore(pool, self.cipher, self.oauth)
+        self.qbo_budget = ApiBudget(pool, QBO_LIMITS)
+        self.released_budget = ApiBudget(pool, RELEASED_LIMITS)
+        self._released: dict[str, ReleasedClient] = {}
+
+    def qbo(self, connection: Connection) -> QboClient:
+        if connection.qbo_realm_id is None:
+            raise ConnectionRevoked(
+                "connection is not bound to a QBO realm yet", remedy="finish the QuickBooks connect"
+            )
+        return QboClient(
+            self._session,
+            self._settings.qbo_api_base,
+            connection.qbo_realm_id,
+            connection.id,
+            self.tokens,
+            self.qbo_budget,
+        )
+
+    def released(self, connection: Connection) -> ReleasedClient:
+        # Cached per company so its bearer token is reused across events.
+        client = self._released.get(connection.released_company_id)
+        if client is None:
+            client = ReleasedClient(
+                self._session,
+                self._settings.released_api_base,
+                connection.released_company_id,
+                self._settings.released_client_id,
+                self._settings.released_client_secret.get_secret_value(),
+                self.released_budget,
+            )
+            self._released[connection.released_company_id] = client
+        return client
