@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -60,6 +61,7 @@ class Connection:
     qbo_realm_id: str | None
     status: str
     settings: dict[str, object]
+    created_at: datetime | None = None
 
 
 class ConnectionRepository:
@@ -69,7 +71,8 @@ class ConnectionRepository:
     async def active(self) -> list[Connection]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, released_company_id, qbo_realm_id, status, settings FROM connections "
+                "SELECT id, released_company_id, qbo_realm_id, status, settings, created_at "
+                "FROM connections "
                 "WHERE status = 'active' AND qbo_realm_id IS NOT NULL ORDER BY created_at"
             )
         return [Connection(**dict(r)) for r in rows]
@@ -77,7 +80,8 @@ class ConnectionRepository:
     async def get(self, connection_id: UUID) -> Connection | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, released_company_id, qbo_realm_id, status, settings FROM connections "
+                "SELECT id, released_company_id, qbo_realm_id, status, settings, created_at "
+                "FROM connections "
                 "WHERE id = $1",
                 connection_id,
             )

@@ -24,7 +24,7 @@ import asyncpg
 from shared.adapters.connections import Connection
 from shared.adapters.cursors import CursorRepository
 from shared.adapters.inbox import PENDING, InboxEntry, InboxRepository
-from shared.adapters.qbo.client import QboClient
+from shared.adapters.qbo.client import QboClient, qbo_timestamp
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.entities import CDC_MAX_DAYS, CDC_MAX_OBJECTS, QBO_POLLED_TYPES, QBO_SYNCED_TYPES
 from shared.domain.events import ChangeEvent, Source, derive_event_id
@@ -128,6 +128,9 @@ class Reconciler:
         cursors = CursorRepository(self.pool)
         now = datetime.now(UTC)
         floor = now - timedelta(days=CDC_MAX_DAYS) + timedelta(minutes=5)
+        # Nothing from before the connection existed is a lost webhook: the import covers it.
+        if connection.created_at is not None:
+            floor = max(floor, connection.created_at)
         mark = await cursors.get(connection.id, QBO_CURSOR)
         since = (
             floor if sweep or mark is None else max(parse_time(mark, floor) - self.overlap, floor)
@@ -137,7 +140,7 @@ class Reconciler:
         for entity, rows in changed.items():
             if len(rows) >= CDC_MAX_OBJECTS:
                 # Capped: read the rest by query, paged (deleted objects only come from CDC).
-                stamp = since.isoformat()
+                stamp = qbo_timestamp(since)
                 live = await qbo.query_all(entity, f"MetaData.LastUpdatedTime >= '{stamp}'")
                 rows = [r for r in rows if str(r.get("status", "")).lower() == "deleted"] + live
             events += [qbo_change(realm, entity, row, now) for row in rows]

@@ -11,7 +11,7 @@ network errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``N
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -71,6 +71,11 @@ def classify(status: int, body: Any, retry_after: float | None) -> Exception:
             remedy="rename one of the records or set a clash suffix for the connection",
         )
     return PermanentError(f"QBO rejected the request ({status}, code {code}): {message}")
+
+
+def qbo_timestamp(moment: datetime) -> str:
+    """UTC with ``Z``: no ``+`` for a query string to mangle into a space."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -207,7 +212,7 @@ class QboClient:
         payload = await self.request(
             "GET",
             "/cdc",
-            params={"entities": ",".join(entities), "changedSince": since.isoformat()},
+            params={"entities": ",".join(entities), "changedSince": qbo_timestamp(since)},
         )
         found: dict[str, list[dict[str, Any]]] = {}
         for block in payload.get("CDCResponse", []):
