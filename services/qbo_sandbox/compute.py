@@ -1,0 +1,195 @@
+"""Derived amounts: line amounts, tax, TotalAmt, Balance, as QBO computes them.
+
+Everything is Decimal. Balances of invoices and bills follow the payments linked to them, so a
+payment write recomputes the documents it touches (``linked_documents``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from services.qbo_sandbox.entities import EXPENSES, SALES
+from services.qbo_sandbox.errors import QboFault, business_rule, invalid, required
+from services.qbo_sandbox.money import cents, money
+from services.qbo_sandbox.store import Obj, Realm
+
+ZERO = Decimal("0")
+_PAYMENTS_OF = {"Invoice": "Payment", "Bill": "BillPayment", "CreditMemo": "Payment"}
+_DOCS_OF = {"Payment": ("Invoice", "CreditMemo"), "BillPayment": ("Bill", "VendorCredit")}
+
+
+def _amount(value: Any, field: str) -> Decimal:
+    try:
+        return money(value)
+    except ValueError:
+        raise invalid(f"Invalid number for {field}: {value!r}", "2050") from None
+
+
+def _line_amount(line: Obj) -> Decimal:
+    detail = line.get("SalesItemLineDetail") or line.get("ItemBasedExpenseLineDetail") or {}
+    qty, price = detail.get("Qty"), detail.get("UnitPrice")
+    given = line.get("Amount")
+    # Clients send Qty 0 / UnitPrice 0 with a bare Amount (python-quickbooks does, and QBO
+    # accepts it); only a real quantity and price must agree with the amount.
+    if qty not in (None, "") and price not in (None, ""):
+        expected = cents(_amount(qty, "Qty") * _amount(price, "UnitPrice"))
+        if given is None:
+            return expected
+        if expected != 0 and cents(_amount(given, "Amount")) != expected:
+            raise QboFault(
+                400,
+                "6070",
+                "Amount is not equal to UnitPrice * Qty",
+                f"Amount is not equal to UnitPrice * Qty. Supplied value:{given}",
+            )
+    if given is None:
+        raise required("Line.Amount")
+    return cents(_amount(given, "Amount"))
+
+
+def normalise_lines(obj: Obj) -> Decimal:
+    """Number the lines, fix their amounts, drop client-sent subtotals; returns the subtotal."""
+    lines = obj.get("Line")
+    if lines is None:
+        return ZERO
+    if not isinstance(lines, list):
+        raise invalid("Line must be an array")
+    kept: list[Obj] = []
+    subtotal = ZERO
+    for line in lines:
+        if not isinstance(line, dict):
+            raise invalid("Line entries must be objects")
+        if line.get("DetailType") == "SubTotalLineDetail":
+            continue
+        if line.get("LinkedTxn") is not None and "DetailType" not in line:
+            line["Amount"] = cents(_amount(line.get("Amount", 0), "Amount"))
+        else:
+            line["Amount"] = _line_amount(line)
+        if line.get("DetailType") != "DiscountLineDetail":
+            subtotal += line["Amount"]
+        else:
+            subtotal -= line["Amount"]
+        kept.append(line)
+    for number, line in enumerate(kept, start=1):
+        line["Id"] = str(number)
+        line["LineNum"] = number
+    obj["Line"] = kept
+    return subtotal
+
+
+def _tax(realm: Realm, obj: Obj) -> Decimal:
+    """US-style sales tax: lines coded TAX are taxed at the rate of TxnTaxCodeRef."""
+    detail = obj.setdefault("TxnTaxDetail", {})
+    code_ref = (detail.get("TxnTaxCodeRef") or {}).get("value")
+    if code_ref is None:
+        return cents(_amount(detail.get("TotalTax", 0), "TotalTax"))
+    code = realm.get("TaxCode", str(code_ref))
+    if code is None:
+        raise invalid(f"Invalid Reference Id : TaxCode {code_ref}", "2500")
+    percent = ZERO
+    for rate_detail in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail", []):
+        rate = realm.get("TaxRate", str(rate_detail["TaxRateRef"]["value"]))
+        if rate is not None:
+            percent += money(rate.get("RateValue", 0))
+    taxable = sum(
+        (
+            line["Amount"]
+            for line in obj.get("Line", [])
+            if ((line.get("SalesItemLineDetail") or {}).get("TaxCodeRef") or {}).get("value")
+            == "TAX"
+        ),
+        ZERO,
+    )
+    total = cents(taxable * percent / 100)
+    detail["TotalTax"] = total
+    return total
+
+
+def applied_to(realm: Realm, doc_type: str, doc_id: str) -> tuple[Decimal, list[Obj]]:
+    """What payments apply to one document: the amount, and LinkedTxn entries for it."""
+    payment_type = _PAYMENTS_OF.get(doc_type)
+    if payment_type is None:
+        return ZERO, []
+    total, links = ZERO, []
+    for payment in realm.table(payment_type).values():
+        for line in payment.get("Line", []):
+            for link in line.get("LinkedTxn", []):
+                if link.get("TxnType") == doc_type and str(link.get("TxnId")) == doc_id:
+                    total += line["Amount"]
+                    links.append({"TxnId": payment["Id"], "TxnType": payment_type})
+    return total, links
+
+
+def derive(realm: Realm, entity: str, obj: Obj) -> None:
+    """Fill TotalAmt, Balance and friends from the lines and links."""
+    subtotal = normalise_lines(obj)
+    if entity in SALES:
+        tax = _tax(realm, obj)
+        obj["TotalAmt"] = subtotal + tax
+        obj["Line"].append(
+            {"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
+        )
+    elif entity in EXPENSES or entity in ("Deposit",):
+        obj["TotalAmt"] = subtotal
+    elif entity == "JournalEntry":
+        obj["TotalAmt"] = _journal_total(obj)
+    elif entity in _DOCS_OF:
+        obj["TotalAmt"] = cents(_amount(obj.get("TotalAmt"), "TotalAmt"))
+        obj["UnappliedAmt"] = obj["TotalAmt"] - subtotal
+        if obj["UnappliedAmt"] < 0:
+            raise business_rule("The amount applied exceeds the payment total.")
+    elif entity == "Transfer":
+        obj["Amount"] = cents(_amount(obj.get("Amount"), "Amount"))
+    refresh_balance(realm, entity, obj)
+
+
+def _journal_total(obj: Obj) -> Decimal:
+    debit, credit = ZERO, ZERO
+    for line in obj.get("Line", []):
+        posting = (line.get("JournalEntryLineDetail") or {}).get("PostingType")
+        if posting == "Debit":
+            debit += line["Amount"]
+        elif posting == "Credit":
+            credit += line["Amount"]
+    if debit != credit:
+        raise business_rule("Transaction is not balanced. Debits and credits must be equal.")
+    return debit
+
+
+def refresh_balance(realm: Realm, entity: str, obj: Obj) -> None:
+    if entity in ("Invoice", "Bill", "CreditMemo", "VendorCredit"):
+        paid, links = applied_to(realm, entity, obj.get("Id", ""))
+        obj["Balance"] = obj["TotalAmt"] - paid
+        if links:
+            obj["LinkedTxn"] = links
+        else:
+            obj.pop("LinkedTxn", None)
+        if entity == "CreditMemo":
+            obj["RemainingCredit"] = obj["Balance"]
+    elif entity in ("SalesReceipt", "RefundReceipt", "Purchase"):
+        obj["Balance"] = ZERO
+
+
+def linked_documents(entity: str, obj: Obj | None) -> set[tuple[str, str]]:
+    """(type, id) of the invoices or bills a payment applies to."""
+    if obj is None or entity not in _DOCS_OF:
+        return set()
+    found = set()
+    for line in obj.get("Line", []):
+        for link in line.get("LinkedTxn", []):
+            if link.get("TxnType") in _DOCS_OF[entity]:
+                found.add((str(link["TxnType"]), str(link.get("TxnId"))))
+    return found
+
+
+def party_balance(realm: Realm, party: str, party_id: str) -> Decimal:
+    """Open balance of a customer (invoices less credits) or vendor (bills less credits)."""
+    owed, credit = ("Invoice", "CreditMemo") if party == "Customer" else ("Bill", "VendorCredit")
+    ref = f"{party}Ref"
+    total = ZERO
+    for doc_type, sign in ((owed, 1), (credit, -1)):
+        for doc in realm.table(doc_type).values():
+            if str((doc.get(ref) or {}).get("value")) == party_id:
+                total += sign * doc.get("Balance", ZERO)
+    return total
