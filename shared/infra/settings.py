@@ -130,6 +130,12 @@ class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
 
     token_encryption_key: SecretStr
     qbo_authorize_url: str = "http://127.0.0.1:8101/connect/oauth2"
+    # The platforms' published limits; lower them to leave headroom, never raise them in
+    # production (tests against sandboxes with limits switched off may).
+    qbo_requests_per_minute: int = Field(default=500, ge=1)
+    qbo_concurrency: int = Field(default=10, ge=1)
+    released_requests_per_minute: int = Field(default=60, ge=1)
+    released_concurrency: int = Field(default=5, ge=1)
 
 
 class ReconcilerSettings(EngineSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import asyncpg
 
-from shared.adapters.budget import QBO_LIMITS, RELEASED_LIMITS, ApiBudget
+from shared.adapters.budget import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limits
 from shared.adapters.connections import Connection
 from shared.adapters.crypto import TokenCipher
 from shared.adapters.qbo.client import QboClient
@@ -29,8 +29,22 @@ class ClientFactory:
             settings.qbo_client_secret.get_secret_value(),
         )
         self.tokens = QboTokenStore(pool, self.cipher, self.oauth)
-        self.qbo_budget = ApiBudget(pool, QBO_LIMITS)
-        self.released_budget = ApiBudget(pool, RELEASED_LIMITS)
+        self.qbo_budget = ApiBudget(
+            pool,
+            Limits(
+                settings.qbo_requests_per_minute,
+                settings.qbo_concurrency,
+                burst=min(QBO_LIMITS.burst, settings.qbo_requests_per_minute // 2 or 1),
+            ),
+        )
+        self.released_budget = ApiBudget(
+            pool,
+            Limits(
+                settings.released_requests_per_minute,
+                settings.released_concurrency,
+                burst=min(RELEASED_LIMITS.burst, settings.released_requests_per_minute // 2 or 1),
+            ),
+        )
         self._released: dict[str, ReleasedClient] = {}
 
     def qbo(self, connection: Connection) -> QboClient:

@@ -33,6 +33,8 @@ from shared.infra.settings import (
     ReleasedWebhookSettings,
 )
 from shared.sync.clients import ClientFactory
+from shared.sync.engine import Direction
+from shared.sync.worker import run_consumer
 from tests.support.servers import serving
 
 QBO_CLIENT_ID, QBO_SECRET, QBO_VERIFIER = "e2e-qbo-client", "e2e-qbo-secret", "e2e-verifier"
@@ -99,10 +101,26 @@ class Stack:
             )
         return company
 
-    async def released_api(self, company: str, method: str, path: str, **kw: Any) -> Any:
+    async def qbo_writes(self, realm: str) -> int:
+        log = await self.call("GET", f"{self.qbo_base}/_sandbox/realms/{realm}/requests")
+        return int(log["writes"])
+
+    async def released_writes(self, company: str) -> list[dict[str, Any]]:
+        log = await self.call("GET", f"{self.released_base}/_sandbox/companies/{company}/requests")
+        return [r for r in log["items"] if r["method"] in ("POST", "PATCH", "DELETE")]
+
+    async def qbo_peek(self, realm: str, entity: str, obj_id: str) -> Any:
+        return await self.call(
+            "GET", f"{self.qbo_base}/_sandbox/realms/{realm}/objects/{entity}/{obj_id}"
+        )
+
+    async def released_api(
+        self, company: str, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         headers = {
             "Authorization": f"Bearer {await self.released_token()}",
             "X-Company-Id": company,
+            **(headers or {}),
         }
         return await self.call(method, f"{self.released_base}/api/v1{path}", headers=headers, **kw)
 
@@ -120,6 +138,26 @@ class Stack:
         found = await ConnectionRepository(self.pool).get(conn_id)
         assert found is not None
         return found
+
+
+DIRECTIONS: tuple[Direction, ...] = ("qbo_to_released", "released_to_qbo")
+
+
+@asynccontextmanager
+async def consumers(settings: EngineSettings, replicas: int = 1) -> AsyncIterator[None]:
+    """Both directions of the engine, ``replicas`` consumers each, until the block ends."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_consumer(settings, direction, stop, retry_tiers=(1,), drain_s=5))
+        for direction in DIRECTIONS
+        for _ in range(replicas)
+    ]
+    await asyncio.sleep(0.3)
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
 
 
 @asynccontextmanager
@@ -192,6 +230,10 @@ async def running_stack(
             released_client_secret=RL_SECRET,
             released_webhook_key=RL_KEY,
             token_encryption_key=Fernet.generate_key().decode(),
+            # The sandboxes run with their limits off; the budgets still run, just wider.
+            released_requests_per_minute=6000,
+            released_concurrency=10,
+            qbo_requests_per_minute=6000,
         )
         factory = ClientFactory(settings, pool, http)
         yield Stack(qbo_base, released_base, qbo_hook, released_hook, http, pool, settings, factory)

@@ -122,11 +122,13 @@ class ReleasedClient:
         body: Any = None,
         idempotency_key: str | None = None,
         if_match: int | str | None = None,
+        base: str | None = None,
     ) -> Any:
+        url = (base or self._base) + path
         async for attempt in api_call_retry():
             with attempt:
                 try:
-                    return await self._once(method, path, params, body, idempotency_key, if_match)
+                    return await self._once(method, url, params, body, idempotency_key, if_match)
                 except _TokenExpired:
                     self._token = None
                     raise
@@ -160,7 +162,7 @@ class ReleasedClient:
             try:
                 async with self._session.request(
                     method,
-                    self._base + path,
+                    path,
                     params=params,
                     data=data,
                     headers=headers,
@@ -178,6 +180,20 @@ class ReleasedClient:
         if status == 429:
             await self._budget.block(self.budget_key, retry_after or DEFAULT_RETRY_AFTER_S)
         raise classify(status, payload, retry_after)
+
+    @property
+    def accounting_base(self) -> str:
+        """Where the accounting side writes what the public API refuses while connected
+        (master data, archive/merge of contacts, payment reversal). In the sandbox that is its
+        control API; a real partner API would expose the same operations."""
+        root = self._base.removesuffix("/api/v1")
+        return f"{root}/_sandbox/companies/{self.company_id}/accounting"
+
+    async def accounting(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        found = await self.request(method, path, body=body, base=self.accounting_base)
+        if not isinstance(found, dict):
+            raise PermanentError(f"Re-Leased accounting answered {path} with a non-object")
+        return found
 
     async def get(self, path: str) -> dict[str, Any]:
         found = await self.request("GET", path)

@@ -1,0 +1,1 @@
+"""Consumer: the sync engine, direction qbo_to_released."""

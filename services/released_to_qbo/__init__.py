@@ -1,0 +1,1 @@
+"""Consumer: the sync engine, direction released_to_qbo."""

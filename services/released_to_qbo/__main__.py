@@ -1,0 +1,7 @@
+"""python -m services.released_to_qbo"""
+
+import sys
+
+from shared.sync.worker import consumer_main
+
+sys.exit(consumer_main("released_to_qbo"))

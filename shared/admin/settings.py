@@ -1,0 +1,28 @@
+"""Settings for the admin service: the engine's, plus the admin token and public URLs."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from shared.infra.settings import EngineSettings
+
+
+class AdminServiceSettings(EngineSettings):
+    """``services.admin``: refuses to start without ``ADMIN_TOKEN``."""
+
+    admin_token: SecretStr
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8000
+    # Where the browser reaches us; the OAuth redirect_uri is built from it.
+    admin_public_url: str = "http://127.0.0.1:8000"
+    # Where Re-Leased delivers webhooks for every connected company (our released_webhooks).
+    released_webhook_public_url: str = "http://127.0.0.1:8002/webhooks/released"
+    # How long a signed OAuth ``state`` is accepted: long enough for a person to log in at Intuit.
+    oauth_state_ttl_s: float = Field(default=900.0, gt=0)
+    demo_connection: bool = False
+    demo_released_company_name: str = "Demo Property Management"
+    demo_timeout_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.admin_public_url.rstrip("/") + "/oauth/qbo/callback"

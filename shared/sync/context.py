@@ -1,0 +1,70 @@
+"""What one change needs while it is applied: the event, its connection, clients, locks, results."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.adapters.connections import Connection
+from shared.adapters.links import ConflictRepository, LinkRepository
+from shared.adapters.qbo.client import QboClient
+from shared.adapters.released.client import ReleasedClient
+from shared.domain.events import ChangeEvent
+from shared.domain.ownership import OwnershipPolicy
+from shared.infra.db import DbConnection
+
+DEFAULT_CLASH_SUFFIX = " (Supplier)"
+DEFAULT_WINNERS = {"contact": "released", "document": "qbo", "payment": "qbo"}
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    clash_suffix: str = DEFAULT_CLASH_SUFFIX
+    winners: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_WINNERS))
+
+    @classmethod
+    def from_row(cls, raw: dict[str, Any]) -> ConnectionSettings:
+        winners = {**DEFAULT_WINNERS, **(raw.get("conflict_winners") or {})}
+        return cls(
+            clash_suffix=str(raw.get("contact_clash_suffix", DEFAULT_CLASH_SUFFIX)),
+            winners=winners,
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one change ended; stored in sync_outcomes and logged."""
+
+    outcome: str  # applied | echo | ignored | reverted | flagged
+    reason: str = ""
+    target_id: str | None = None
+
+
+@dataclass
+class SyncContext:
+    event: ChangeEvent
+    connection: Connection
+    db: DbConnection
+    qbo: QboClient
+    released: ReleasedClient
+    policy: OwnershipPolicy
+    settings: ConnectionSettings
+
+    @property
+    def links(self) -> LinkRepository:
+        return LinkRepository(self.db)
+
+    @property
+    def conflicts(self) -> ConflictRepository:
+        return ConflictRepository(self.db)
+
+    def request_id(self, purpose: str) -> str:
+        """Idempotency key for one write caused by this event (same on every retry of it)."""
+        material = f"{self.event.replay_of or self.event.event_id}:{purpose}".encode()
+        return hashlib.sha256(material).hexdigest()[:40]
+
+    async def lock(self, *parts: str) -> None:
+        """Serialise work on one record (or natural key) across every replica, until commit."""
+        key = ":".join((str(self.connection.id), *parts))
+        await self.db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)

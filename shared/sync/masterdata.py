@@ -1,0 +1,230 @@
+"""Tax rates, accounts (and sales/purchase items) and classes: one way, from QBO.
+
+QBO is the only manager (ownership.md): a change seen in QBO is applied to Re-Leased; a change
+seen in Re-Leased is reverted by writing QBO's current state back over it. Re-Leased's public API
+refuses master-data writes while connected, so writes go through its accounting side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.domain.canonical import canonical_hash, normalise_name
+from shared.domain.ownership import Op, Outcome
+from shared.infra.errors import NotFound
+from shared.sync.context import Result, SyncContext
+from shared.sync.mapping import (
+    account_from_qbo,
+    account_from_released,
+    account_to_released,
+    tax_rate_from_qbo,
+    tax_rate_from_released,
+    tax_rate_to_released,
+    tracking_from_qbo,
+    tracking_from_released,
+)
+
+TRACKING_CATEGORY = "QBO Classes"
+
+
+@dataclass(frozen=True)
+class MasterKind:
+    entity: str  # canonical
+    path: str  # Re-Leased collection
+    from_qbo: Callable[[str, dict[str, Any]], dict[str, Any]]
+    from_released: Callable[[dict[str, Any]], dict[str, Any]]
+    to_released: Callable[[dict[str, Any]], dict[str, Any]]
+    natural_key: Callable[[dict[str, Any]], str]
+
+
+ACCOUNT = MasterKind(
+    "account",
+    "/accounts",
+    account_from_qbo,
+    account_from_released,
+    account_to_released,
+    lambda f: f"code:{f['code']}",
+)
+TAX_RATE = MasterKind(
+    "tax_rate",
+    "/tax-rates",
+    lambda _t, r: tax_rate_from_qbo(r),
+    tax_rate_from_released,
+    tax_rate_to_released,
+    lambda f: f"name:{normalise_name(f['name'])}",
+)
+# QBO entity word (as in events) -> (QBO type, kind)
+QBO_KINDS: dict[str, tuple[str, MasterKind]] = {
+    "account": ("Account", ACCOUNT),
+    "item": ("Item", ACCOUNT),
+    "taxrate": ("TaxRate", TAX_RATE),
+}
+RELEASED_KINDS: dict[str, MasterKind] = {"account": ACCOUNT, "taxrate": TAX_RATE}
+
+
+def _operation(fields: dict[str, Any], snapshot: dict[str, Any] | None) -> Op:
+    was_active = True if snapshot is None else bool(snapshot.get("active", True))
+    if was_active != fields["active"]:
+        return Op.UNARCHIVE if fields["active"] else Op.ARCHIVE
+    return Op.UPSERT
+
+
+async def from_qbo(ctx: SyncContext) -> Result:
+    if ctx.event.entity == "class":
+        return await class_from_qbo(ctx)
+    qbo_type, kind = QBO_KINDS[ctx.event.entity]
+    try:
+        record = await ctx.qbo.get(qbo_type, ctx.event.entity_id)
+    except NotFound:
+        return Result("ignored", "gone from QBO")
+    fields = kind.from_qbo(qbo_type, record)
+    link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
+    await ctx.lock(kind.entity, kind.natural_key(fields))
+    link = link or await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
+    version = str(record.get("SyncToken"))
+    if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
+        return Result("echo", "Re-Leased already has this version", link.released_id)
+    op = _operation(fields, link.snapshot if link else None)
+    decision = ctx.policy.decide(kind.entity, op, "qbo")
+    if decision.outcome is not Outcome.APPLY:
+        return Result("ignored", decision.why)
+    body = kind.to_released(fields)
+    if link is None:
+        existing = await _find(ctx, kind, fields)
+        if existing is None:
+            written = await ctx.released.accounting("POST", kind.path, body=body)
+        else:
+            written = await ctx.released.accounting(
+                "PATCH", f"{kind.path}/{existing['id']}", body=body
+            )
+    else:
+        written = await ctx.released.accounting(
+            "PATCH", f"{kind.path}/{link.released_id}", body=body
+        )
+    await ctx.links.save(
+        ctx.connection.id,
+        kind.entity,
+        qbo_type,
+        qbo=(ctx.event.entity_id, version),
+        released=(str(written["id"]), str(written.get("version"))),
+        snapshot=fields,
+    )
+    return Result("applied", op.value, str(written["id"]))
+
+
+async def _find(
+    ctx: SyncContext, kind: MasterKind, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    wanted = kind.natural_key(fields)
+    for item in await ctx.released.list_all(kind.path, includeArchived="true"):
+        if kind.natural_key(kind.from_released(item)) == wanted:
+            return item
+    return None
+
+
+async def from_released(ctx: SyncContext) -> Result:
+    """A master-data change in Re-Leased: QBO's state goes back over it (revert)."""
+    if ctx.event.entity == "tracking":
+        return Result("ignored", "tracking categories are rewritten from QBO classes")
+    kind = RELEASED_KINDS[ctx.event.entity]
+    try:
+        record = await ctx.released.get(f"{kind.path}/{ctx.event.entity_id}")
+    except NotFound:
+        return Result("ignored", "gone from Re-Leased")
+    links = await ctx.links.by_released(ctx.connection.id, kind.entity, ctx.event.entity_id)
+    if not links:
+        await ctx.conflicts.record(
+            ctx.connection.id,
+            kind.entity,
+            "policy_flag",
+            link_id=None,
+            event_id=ctx.event.event_id,
+            fields={"released_id": ctx.event.entity_id},
+            winner="qbo",
+            detail=f"{kind.entity} changed in Re-Leased with no QBO counterpart",
+        )
+        return Result("flagged", "QBO is the only manager; no QBO record to restore from")
+    link = links[0]
+    await ctx.lock("link", str(link.id))
+    if link.released_version == str(record.get("version")):
+        return Result("echo", "our own write", link.qbo_id)
+    decision = ctx.policy.decide(kind.entity, Op.UPSERT, "released")
+    qbo_record = await ctx.qbo.get(link.qbo_type, str(link.qbo_id))
+    fields = kind.from_qbo(link.qbo_type, qbo_record)
+    if kind.from_released(record) == fields:
+        outcome, written = "echo", record
+    else:
+        outcome = "reverted"
+        written = await ctx.released.accounting(
+            "PATCH", f"{kind.path}/{link.released_id}", body=kind.to_released(fields)
+        )
+    await ctx.links.save(
+        ctx.connection.id,
+        kind.entity,
+        link.qbo_type,
+        qbo=(str(link.qbo_id), str(qbo_record.get("SyncToken"))),
+        released=(str(written["id"]), str(written.get("version"))),
+        snapshot=fields,
+    )
+    return Result(outcome, decision.why, link.qbo_id)
+
+
+async def class_from_qbo(ctx: SyncContext) -> Result:
+    """A QBO Class is an option of one Re-Leased tracking category kept for QBO classes."""
+    try:
+        record = await ctx.qbo.get("Class", ctx.event.entity_id)
+    except NotFound:
+        return Result("ignored", "gone from QBO")
+    fields = tracking_from_qbo(record)
+    await ctx.lock("tracking", TRACKING_CATEGORY)
+    link = await ctx.links.by_qbo(ctx.connection.id, "Class", ctx.event.entity_id)
+    version = str(record.get("SyncToken"))
+    if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
+        return Result("echo", "Re-Leased already has this version", link.released_id)
+    category = await _category(ctx)
+    options = list(category.get("options", []))
+    option_id = link.released_id.split(":", 1)[1] if link and link.released_id else None
+    match = next(
+        (o for o in options if o.get("id") == option_id)
+        or (
+            o
+            for o in options
+            if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
+        ),
+        None,
+    )
+    status = "ACTIVE" if fields["active"] else "ARCHIVED"
+    if match is None:
+        options.append({"name": fields["name"], "status": status})
+    else:
+        match.update({"name": fields["name"], "status": status})
+    written = await ctx.released.accounting(
+        "PATCH", f"/tracking-categories/{category['id']}", body={"options": options}
+    )
+    chosen = next(
+        o
+        for o in written["options"]
+        if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
+    )
+    await ctx.links.save(
+        ctx.connection.id,
+        "tracking_class",
+        "Class",
+        qbo=(ctx.event.entity_id, version),
+        released=(f"{category['id']}:{chosen['id']}", str(written.get("version"))),
+        snapshot=tracking_from_released(chosen),
+    )
+    return Result(
+        "applied", _operation(fields, link.snapshot if link else None).value, str(chosen["id"])
+    )
+
+
+async def _category(ctx: SyncContext) -> dict[str, Any]:
+    for category in await ctx.released.list_all("/tracking-categories", includeArchived="true"):
+        if category.get("name") == TRACKING_CATEGORY:
+            return category
+    return await ctx.released.accounting(
+        "POST", "/tracking-categories", body={"name": TRACKING_CATEGORY, "options": []}
+    )

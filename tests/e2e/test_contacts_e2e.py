@@ -1,0 +1,270 @@
+"""Contacts and master data end to end: sandboxes -> webhooks -> RabbitMQ -> engine -> sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.adapters.connections import Connection
+from tests.e2e.stack import Stack, consumers, running_stack, unique
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def stack(
+    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> AsyncIterator[Stack]:
+    async with running_stack(database_url, amqp_url, pool) as running:
+        yield running
+
+
+@pytest.fixture
+async def linked(stack: Stack) -> tuple[str, str, Connection]:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    await asyncio.sleep(1.1)
+    connection = await stack.connect(realm, tokens, company)
+    return realm, company, connection
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """Poll until ``check`` returns something truthy (and return it)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
+
+
+async def contacts_named(stack: Stack, company: str, name: str) -> list[dict[str, Any]]:
+    page = await stack.released_api(company, "GET", "/contacts?includeArchived=true&pageSize=1000")
+    return [c for c in page["items"] if c["name"] == name]
+
+
+async def outcomes(pool: asyncpg.Pool, entity_id: str) -> list[str]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT outcome FROM sync_outcomes WHERE source_id = $1 ORDER BY id", entity_id
+        )
+    return [r["outcome"] for r in rows]
+
+
+async def quiet(seconds: float = 2.0) -> None:
+    """Let echoes travel the whole loop (webhook, queue, engine) before counting writes."""
+    await asyncio.sleep(seconds)
+
+
+async def test_qbo_customer_reaches_released_once(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    name = unique("Harbour Cafe")
+    async with consumers(stack.settings):
+        before_qbo = await stack.qbo_writes(realm)
+        made = await qbo.write(
+            "Customer",
+            {"DisplayName": name, "PrimaryEmailAddr": {"Address": "cafe@example.com"}},
+            request_id="t1",
+        )
+        (contact,) = await eventually(lambda: contacts_named(stack, company, name))
+        await quiet()
+    assert contact["email"] == "cafe@example.com"
+    assert contact["isCustomer"] is True
+    rl_writes = [w for w in await stack.released_writes(company) if "/contacts" in w["path"]]
+    assert len(rl_writes) == 1, "exactly one propagation to Re-Leased"
+    assert await stack.qbo_writes(realm) == before_qbo + 1, "no write bounced back to QBO"
+    assert "applied" in await outcomes(pool, str(made["Id"]))
+    assert "echo" in await outcomes(pool, str(contact["id"]))
+
+
+async def test_released_contact_both_roles_makes_customer_and_suffixed_vendor(
+    stack: Stack, linked: tuple[str, str, Connection]
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    name = unique("Kauri Supplies")
+    async with consumers(stack.settings):
+        body = {"name": name, "email": "k@example.com", "isCustomer": True, "isSupplier": True}
+        await stack.released_api(company, "POST", "/contacts", json=body)
+
+        async def both() -> bool:
+            customers = await qbo.query_all("Customer", f"DisplayName = '{name}'")
+            vendors = await qbo.query_all("Vendor", f"DisplayName = '{name} (Supplier)'")
+            return bool(customers and vendors)
+
+        await eventually(both)
+        await quiet()
+    writes = await stack.qbo_writes(realm)
+    assert writes <= 3, "customer, vendor (one suffixed retry at most): no ping-pong"
+    rl_writes = [w for w in await stack.released_writes(company) if w["method"] != "POST"]
+    assert rl_writes == [], "nothing written back to Re-Leased"
+
+
+async def test_qbo_inactivation_archives_and_merge_points_to_survivor(
+    stack: Stack, linked: tuple[str, str, Connection]
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    keep, drop, gone = unique("Keep Ltd"), unique("Drop Ltd"), unique("Gone Ltd")
+    async with consumers(stack.settings):
+        ids = {}
+        for n, name in enumerate((keep, drop, gone)):
+            ids[name] = (await qbo.write("Customer", {"DisplayName": name}, request_id=f"m{n}"))[
+                "Id"
+            ]
+        for name in (keep, drop, gone):
+            await eventually(functools.partial(contacts_named, stack, company, name))
+        await stack.call(
+            "POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/customer/{ids[gone]}/delete"
+        )
+        await stack.call(
+            "POST",
+            f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/customer/merge",
+            json={"fromId": ids[drop], "toId": ids[keep]},
+        )
+
+        async def archived(name: str) -> dict[str, Any] | None:
+            found = await contacts_named(stack, company, name)
+            return found[0] if found and found[0]["status"] == "ARCHIVED" else None
+
+        archived_gone = await eventually(lambda: archived(gone))
+        merged = await eventually(lambda: archived(drop))
+    survivor = (await contacts_named(stack, company, keep))[0]
+    assert archived_gone["status"] == "ARCHIVED"
+    assert merged["mergedToContactId"] == survivor["id"]
+    assert survivor["status"] == "ACTIVE"
+
+
+async def test_archive_in_released_is_reverted_and_flagged(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    name = unique("Archive Me")
+    async with consumers(stack.settings):
+        await qbo.write("Customer", {"DisplayName": name}, request_id="a1")
+        (contact,) = await eventually(lambda: contacts_named(stack, company, name))
+        await quiet(1)
+
+        async def reverted() -> bool:
+            async with pool.acquire() as conn:
+                flags = await conn.fetchval(
+                    "SELECT count(*) FROM conflicts "
+                    "WHERE kind = 'policy_flag' AND entity = 'contact'"
+                )
+            return bool(flags)
+
+        await archive_in_released(stack, company, contact)
+        await eventually(reverted)
+        await quiet(1)
+    (after,) = await contacts_named(stack, company, name)
+    assert after["status"] == "ACTIVE", "archiving is QBO's: the contact is restored"
+    customer = await qbo.query_all("Customer", f"DisplayName = '{name}'")
+    assert customer[0]["Active"] is True
+
+
+async def archive_in_released(stack: Stack, company: str, contact: dict[str, Any]) -> None:
+    """A Re-Leased user archives the contact (allowed while the company is not connected)."""
+    await stack.released_api(
+        company,
+        "PATCH",
+        f"/contacts/{contact['id']}",
+        json={"status": "ARCHIVED"},
+    )
+
+
+async def test_concurrent_edits_merge_field_by_field(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    name = unique("Both Sides")
+    async with consumers(stack.settings):
+        made = await qbo.write("Customer", {"DisplayName": name}, request_id="b1")
+        (contact,) = await eventually(lambda: contacts_named(stack, company, name))
+        await quiet(1.5)
+    # Consumers are down: both sides change; phone on one side only, e-mail on both.
+    current = await qbo.get("Customer", str(made["Id"]))
+    await qbo.write(
+        "Customer",
+        {
+            "Id": made["Id"],
+            "SyncToken": current["SyncToken"],
+            "sparse": True,
+            "PrimaryEmailAddr": {"Address": "qbo@example.com"},
+            "PrimaryPhone": {"FreeFormNumber": "09 555 0101"},
+        },
+        request_id="b2",
+    )
+    rl = await stack.released_api(company, "GET", f"/contacts/{contact['id']}")
+    await stack.released_api(
+        company,
+        "PATCH",
+        f"/contacts/{contact['id']}",
+        json={"email": "released@example.com"},
+        headers={"If-Match": f'"{rl["version"]}"'},
+    )
+    async with consumers(stack.settings):
+
+        async def settled() -> bool:
+            q = await qbo.get("Customer", str(made["Id"]))
+            r = await stack.released_api(company, "GET", f"/contacts/{contact['id']}")
+            q_mail = (q.get("PrimaryEmailAddr") or {}).get("Address")
+            phones = r.get("phones") or [{}]
+            return bool(q_mail == r.get("email") and phones[0].get("number") == "09 555 0101")
+
+        await eventually(settled)
+        await quiet(1)
+    final = await stack.released_api(company, "GET", f"/contacts/{contact['id']}")
+    assert final["email"] == "released@example.com", "contacts: Re-Leased wins a real conflict"
+    async with pool.acquire() as conn:
+        conflict = await conn.fetchrow(
+            "SELECT fields, winner FROM conflicts WHERE kind = 'field_conflict' "
+            "AND connection_id = $1",
+            connection.id,
+        )
+    assert conflict is not None
+    assert conflict["fields"]["field"] == "email"
+
+
+async def test_master_data_flows_from_qbo_and_released_edits_are_reverted(
+    stack: Stack, linked: tuple[str, str, Connection]
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        account = await qbo.write(
+            "Account",
+            {"Name": unique("Rental Income"), "AccountType": "Income", "AcctNum": "4100"},
+            request_id="acc1",
+        )
+
+        async def in_released() -> dict[str, Any] | None:
+            page = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+            return next((a for a in page["items"] if a["code"] == "4100"), None)
+
+        mirrored = await eventually(in_released)
+        assert mirrored["name"] == account["Name"]
+        # Someone edits the account on the Re-Leased side: QBO is the only manager.
+        await stack.call(
+            "PATCH",
+            f"{stack.released_base}/_sandbox/companies/{company}/accounting/accounts/{mirrored['id']}",
+            json={"name": "Renamed in Re-Leased"},
+        )
+
+        async def restored() -> bool:
+            again = await in_released()
+            return bool(again and again["name"] == account["Name"])
+
+        await eventually(restored)
