@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.admin.connect import ONE_TO_ONE, ConnectFlow, ConnectRefused
+from shared.admin.connect import ONE_TO_ONE, ConnectFlow, ConnectRefused, GrantRealmMismatch
 from shared.admin.connection_settings import (
     ConnectionSettings,
     InvalidSettings,
@@ -122,6 +122,8 @@ async def oauth_callback(request: Request) -> Response:
         result = await _ctx(request).flow.complete(code, state, realm)
     except InvalidState as exc:
         return error(400, "invalid_state", str(exc))
+    except GrantRealmMismatch as exc:
+        return error(400, "invalid_callback", f"{exc}; start the connect flow again")
     except ConnectRefused as exc:
         body = {"error": ONE_TO_ONE, "reason": exc.reason, "message": exc.message}
         return JSONResponse(body, status_code=409)

@@ -8,11 +8,13 @@ untouched. A refused grant is revoked at Intuit: we never keep tokens for a real
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
+import aiohttp
 import asyncpg
 
 from shared.adapters.connections import Connection
@@ -22,14 +24,19 @@ from shared.admin.connection_settings import effective_settings
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.state import InvalidState, sign_state, verify_state
 from shared.admin.store import AdminConnections, ConnectionRow, fetch_row
-from shared.infra.errors import NotFound, PermanentError, SyncError
+from shared.infra.errors import NotFound, PermanentError, SyncError, TransientError
 from shared.infra.logging import get_logger
 from shared.sync.clients import ClientFactory
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 ONE_TO_ONE = "ONE_TO_ONE_CONNECTION"
+_REALM_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 log = get_logger("admin.connect")
+
+
+class GrantRealmMismatch(ValueError):
+    """The callback's realmId is not the company the grant is for (a tampered redirect)."""
 
 
 class ConnectRefused(Exception):
@@ -57,11 +64,16 @@ class ConnectResult:
 
 class ConnectFlow:
     def __init__(
-        self, settings: AdminServiceSettings, pool: asyncpg.Pool, factory: ClientFactory
+        self,
+        settings: AdminServiceSettings,
+        pool: asyncpg.Pool,
+        factory: ClientFactory,
+        http: aiohttp.ClientSession,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._factory = factory
+        self._http = http
         self._secret = settings.admin_token.get_secret_value()
 
     def authorize_url(self, connection_id: UUID) -> str:
@@ -75,13 +87,15 @@ class ConnectFlow:
         return f"{self._settings.qbo_authorize_url}?{urlencode(query)}"
 
     async def complete(self, code: str, state: str, realm_id: str) -> ConnectResult:
-        """Finish the flow; raises ``InvalidState``, ``ConnectRefused`` or a ``SyncError``."""
+        """Finish the flow; raises ``InvalidState``, ``GrantRealmMismatch``, ``ConnectRefused``
+        or a ``SyncError`` (nothing changed)."""
         connection_id = verify_state(self._secret, state)
         row = await AdminConnections(self._pool).get(connection_id)
         if row is None:
             raise InvalidState("the connection this grant was started for no longer exists")
         tokens = await self._factory.oauth.exchange_code(code, self._settings.redirect_uri)
         try:
+            await self._check_grant_realm(tokens, realm_id)
             bound = await self._bind(row, realm_id, tokens)
         except ConnectRefused as refused:
             log.warning(
@@ -109,6 +123,24 @@ class ConnectFlow:
             webhook_status=webhook_status,
         )
         return ConnectResult(bound, reconnected, webhook_status)
+
+    async def _check_grant_realm(self, tokens: QboTokens, realm_id: str) -> None:
+        # realmId arrives as a plain query parameter beside the code: only QBO itself can say
+        # which company the grant opens, so ask it before binding anything.
+        if not _REALM_ID.fullmatch(realm_id):
+            raise GrantRealmMismatch(f"realmId {realm_id!r} is not a QBO company id")
+        base = self._settings.qbo_api_base.rstrip("/")
+        url = f"{base}/v3/company/{realm_id}/companyinfo/{realm_id}"
+        headers = {"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"}
+        try:
+            async with self._http.get(url, headers=headers) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"QBO unreachable: {exc}") from exc
+        if status in (401, 403):
+            raise GrantRealmMismatch(f"the grant does not open QBO company {realm_id}")
+        if status >= 300:
+            raise TransientError(f"QBO answered {status} to companyinfo")
 
     async def _bind(self, row: ConnectionRow, realm_id: str, tokens: QboTokens) -> ConnectionRow:
         async with self._pool.acquire() as conn, conn.transaction():

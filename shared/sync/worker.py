@@ -41,8 +41,12 @@ async def run_consumer(
     drain_s: float = 20.0,
 ) -> None:
     """Consume until ``stop`` is set, then stop taking messages and finish the ones in hand."""
+    # Two pools: each in-flight message holds one connection for its whole transaction, while
+    # budgets, tokens and lookups borrow briefly from the other. One shared pool would let a
+    # full prefetch window hold every connection and wait forever for one more.
     async with (
-        create_pool(settings.database_url, max_size=settings.db_pool_max) as pool,
+        create_pool(settings.database_url, max_size=settings.amqp_prefetch + 1) as pool,
+        create_pool(settings.database_url, max_size=settings.db_pool_max) as aux_pool,
         connect_broker(settings.amqp_url) as connection,
         aiohttp.ClientSession() as session,
     ):
@@ -50,7 +54,7 @@ async def run_consumer(
         await declare_topology(channel)
         await channel.set_qos(prefetch_count=settings.amqp_prefetch)
         publisher = await EventPublisher.open(connection)
-        engine = SyncEngine(pool, ClientFactory(settings, pool, session), direction)
+        engine = SyncEngine(aux_pool, ClientFactory(settings, aux_pool, session), direction)
 
         async def handle(event: ChangeEvent, db: DbConnection) -> None:
             await engine.handle(event, db)
