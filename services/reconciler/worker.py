@@ -17,10 +17,12 @@ from shared.infra.errors import ConnectionRevoked, PermanentError, TransientErro
 from shared.infra.logging import bind_unit_of_work, get_logger
 from shared.infra.settings import ReconcilerSettings
 from shared.sync.clients import ClientFactory
+from shared.sync.importer import InitialImport
 from shared.sync.reconciler import Reconciler
 
 log = get_logger("reconciler")
 SWEEP_CURSOR = "daily_sweep"
+IMPORT_DONE = "import:done"
 
 
 def sweep_due(now: datetime, sweep_at: str, last_sweep: str | None) -> bool:
@@ -32,6 +34,7 @@ def sweep_due(now: datetime, sweep_at: str, last_sweep: str | None) -> bool:
 
 async def _locked_pass(
     pool: asyncpg.Pool,
+    importer: InitialImport,
     reconciler: Reconciler,
     factory: ClientFactory,
     connection: Connection,
@@ -44,6 +47,12 @@ async def _locked_pass(
             return
         try:
             cursors = CursorRepository(pool)
+            if await cursors.get(connection.id, IMPORT_DONE) is None:
+                # Onboarding: a new connection's existing records go through the engine first.
+                await importer.run(
+                    connection, factory.qbo(connection), factory.released(connection)
+                )
+                await cursors.set(connection.id, IMPORT_DONE, datetime.now(UTC).isoformat())
             now = datetime.now(UTC)
             sweep = sweep_due(now, sweep_at, await cursors.get(connection.id, SWEEP_CURSOR))
             await reconciler.reconcile(
@@ -56,12 +65,16 @@ async def _locked_pass(
 
 
 async def reconcile_all(
-    pool: asyncpg.Pool, reconciler: Reconciler, factory: ClientFactory, sweep_at: str
+    pool: asyncpg.Pool,
+    importer: InitialImport,
+    reconciler: Reconciler,
+    factory: ClientFactory,
+    sweep_at: str,
 ) -> None:
     for connection in await ConnectionRepository(pool).active():
         bind_unit_of_work(connection_id=str(connection.id))
         try:
-            await _locked_pass(pool, reconciler, factory, connection, sweep_at)
+            await _locked_pass(pool, importer, reconciler, factory, connection, sweep_at)
         except ConnectionRevoked as exc:
             log.warning("reconcile_connection_paused", error=str(exc), remedy=exc.remedy)
             await ConnectionRepository(pool).set_status(connection.id, "paused", str(exc))
@@ -83,10 +96,13 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
             pool, publisher, overlap=timedelta(seconds=settings.reconcile_overlap_s)
         )
         factory = ClientFactory(settings, pool, session)
+        importer = InitialImport(pool, publisher)
         log.info("reconciler_started", interval_s=settings.reconcile_interval_s)
         while not stop.is_set():
             try:
-                await reconcile_all(pool, reconciler, factory, settings.reconcile_sweep_at)
+                await reconcile_all(
+                    pool, importer, reconciler, factory, settings.reconcile_sweep_at
+                )
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("reconcile_round_failed", error=str(exc)[:200])
             with contextlib.suppress(TimeoutError):

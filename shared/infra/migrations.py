@@ -1,6 +1,6 @@
 """Ordered plain-SQL migrations.
 
-Files live in ``shared/infra/migrations`` as ``NNNN_description.sql`` and apply in numeric order,
+Files live in ``shared/infra/sql`` as ``NNNN_description.sql`` and apply in numeric order,
 each in its own transaction, recorded in ``schema_migrations`` with a checksum. A session-level
 advisory lock makes concurrent runners (several services starting at once) take turns: the second
 one finds everything applied and does nothing. Editing an applied file is refused, because the
@@ -27,7 +27,7 @@ from shared.infra.errors import ConfigError, InfraUnavailable
 from shared.infra.logging import configure_logging, get_logger
 from shared.infra.settings import InfraSettings, load_settings, read_env_file
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = Path(__file__).with_name("sql")
 # Arbitrary but fixed: every runner of this project contends for the same lock.
 MIGRATION_LOCK_KEY = 0x5EC5_0001
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
