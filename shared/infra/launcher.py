@@ -122,4 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0
     log.info("stack_starting", services=[s.name for s in specs])
+    sys.stderr.write(where_to_look())
     return asyncio.run(supervise(specs, args.drain_seconds))
+
+
+def where_to_look() -> str:
+    env = os.environ.get
+    admin = env("ADMIN_PUBLIC_URL", "http://127.0.0.1:8000")
+    return f"""
+  Re-Leased <-> QBO sync: the whole stack on the sandboxes (Ctrl-C drains and stops it)
+    admin API        {admin}/api/connections   (Authorization: Bearer $ADMIN_TOKEN)
+    QBO sandbox      {env("QBO_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8101")}/_sandbox/realms
+    Re-Leased sbx    {env("RELEASED_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8102")}/api/v1/openapi.json
+    webhooks in      {env("QBO_SANDBOX_WEBHOOK_URL", "http://127.0.0.1:8001/webhooks/qbo")}
+                     {env("RELEASED_WEBHOOK_PUBLIC_URL", "http://127.0.0.1:8002/webhooks/released")}
+    logs             JSON lines below; event names in docs/logging.md
+                     (demo_connection_ready says which companies are connected)
+
+"""
