@@ -1,0 +1,144 @@
+"""Master data from QBO: accounts (deactivation), classes, tax rates (polled, never announced)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.adapters.broker import EventPublisher
+from shared.adapters.connections import Connection
+from shared.sync.reconciler import Reconciler
+from tests.e2e.stack import Stack, consumers, running_stack, unique
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def stack(
+    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> AsyncIterator[Stack]:
+    async with running_stack(database_url, amqp_url, pool) as running:
+        yield running
+
+
+@pytest.fixture
+async def linked(stack: Stack) -> tuple[str, str, Connection]:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    await asyncio.sleep(1.1)
+    return realm, company, await stack.connect(realm, tokens, company)
+
+
+async def until(check: Any, timeout: float = 20.0) -> Any:
+    for _ in range(int(timeout / 0.2)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError("not reached in time")
+
+
+async def items(stack: Stack, company: str, path: str) -> list[dict[str, Any]]:
+    page = await stack.released_api(company, "GET", f"{path}?pageSize=1000&includeArchived=true")
+    return list(page["items"])
+
+
+async def test_class_becomes_a_tracking_option_and_deactivation_archives_accounts(
+    stack: Stack, linked: tuple[str, str, Connection]
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    class_name = unique("Building")
+    async with consumers(stack.settings):
+        await qbo.write("Class", {"Name": class_name}, request_id="cls1")
+
+        async def option() -> dict[str, Any] | None:
+            for category in await items(stack, company, "/tracking-categories"):
+                for opt in category.get("options", []):
+                    if opt["name"] == class_name:
+                        return dict(opt)
+            return None
+
+        assert (await until(option))["status"] == "ACTIVE"
+        account = await qbo.write(
+            "Account",
+            {"Name": unique("Repairs"), "AccountType": "Expense", "AcctNum": "6100"},
+            request_id="acc-d1",
+        )
+
+        async def mirrored(status: str) -> bool:
+            found = [a for a in await items(stack, company, "/accounts") if a["code"] == "6100"]
+            return bool(found) and found[0]["status"] == status
+
+        await until(lambda: mirrored("ACTIVE"))
+        await qbo.write(
+            "Account",
+            {
+                "Id": account["Id"],
+                "SyncToken": account["SyncToken"],
+                "sparse": True,
+                "Active": False,
+            },
+            request_id="acc-d2",
+        )
+        await until(lambda: mirrored("ARCHIVED"))
+
+
+async def test_tax_rates_are_polled_by_the_reconciler(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    broker: AbstractRobustConnection,
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    rates = await qbo.query_all("TaxRate")
+    publisher = await EventPublisher.open(broker)
+    async with consumers(stack.settings):
+        await Reconciler(pool, publisher).reconcile(
+            connection, qbo, stack.factory.released(connection)
+        )
+
+        async def in_released() -> bool:
+            names = {t["name"] for t in await items(stack, company, "/tax-rates")}
+            return all(r["Name"] in names for r in rates)
+
+        await until(in_released)
+    await publisher.close()
+    mirrored = {t["name"]: t["rate"] for t in await items(stack, company, "/tax-rates")}
+    for rate in rates:
+        assert float(mirrored[rate["Name"]]) == float(rate["RateValue"])
+
+
+async def test_contact_unarchive_in_qbo_restores_it_in_released(
+    stack: Stack, linked: tuple[str, str, Connection]
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    name = unique("Comes Back")
+    async with consumers(stack.settings):
+        made = await qbo.write("Customer", {"DisplayName": name}, request_id="u1")
+
+        async def status(wanted: str) -> bool:
+            found = [c for c in await items(stack, company, "/contacts") if c["name"] == name]
+            return bool(found) and found[0]["status"] == wanted
+
+        await until(lambda: status("ACTIVE"))
+        current = await qbo.get("Customer", str(made["Id"]))
+        inactive = await qbo.write(
+            "Customer",
+            {"Id": made["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False},
+            request_id="u2",
+        )
+        await until(lambda: status("ARCHIVED"))
+        await qbo.write(
+            "Customer",
+            {"Id": made["Id"], "SyncToken": inactive["SyncToken"], "sparse": True, "Active": True},
+            request_id="u3",
+        )
+        await until(lambda: status("ACTIVE"))
