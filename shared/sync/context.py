@@ -50,6 +50,9 @@ class SyncContext:
     released: ReleasedClient
     policy: OwnershipPolicy
     settings: ConnectionSettings
+    # Bumped when a write lost an optimistic-concurrency race: the redo is a new request, not a
+    # replay of the refused one (QBO and Re-Leased would answer a replay with the same refusal).
+    stale_round: int = 0
 
     @property
     def links(self) -> LinkRepository:
@@ -61,7 +64,8 @@ class SyncContext:
 
     def request_id(self, purpose: str) -> str:
         """Idempotency key for one write caused by this event (same on every retry of it)."""
-        material = f"{self.event.replay_of or self.event.event_id}:{purpose}".encode()
+        origin = self.event.replay_of or self.event.event_id
+        material = f"{origin}:{purpose}:{self.stale_round}".encode()
         return hashlib.sha256(material).hexdigest()[:40]
 
     async def lock(self, *parts: str) -> None:

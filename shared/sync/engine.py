@@ -21,7 +21,7 @@ from shared.domain.entities import QBO_IGNORED_TYPES
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection
-from shared.infra.errors import ConnectionRevoked, PermanentError
+from shared.infra.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.infra.logging import get_logger
 from shared.sync import contacts, masterdata
 from shared.sync.clients import ClientFactory
@@ -31,6 +31,7 @@ Direction = Literal["qbo_to_released", "released_to_qbo"]
 Handler = Callable[[SyncContext], Awaitable[Result]]
 
 log = get_logger("sync")
+MAX_STALE_ROUNDS = 3
 
 _IGNORED_QBO = {t.lower() for t in QBO_IGNORED_TYPES}
 
@@ -106,10 +107,21 @@ class SyncEngine:
         )
         await ctx.lock(event.source, event.entity, event.entity_id)
         try:
-            return await handler(ctx)
+            return await self._with_redo(ctx, handler)
         except PermanentError as exc:
             await self._record_error(event, connection, exc, started)
             raise
+
+    async def _with_redo(self, ctx: SyncContext, handler: Handler) -> Result:
+        """A stale version means someone wrote in between: fetch again, merge again, write."""
+        while True:
+            try:
+                return await handler(ctx)
+            except StaleVersion:
+                if ctx.stale_round >= MAX_STALE_ROUNDS:
+                    raise  # transient: the retry ladder takes it from here
+                ctx.stale_round += 1
+                log.info("sync_stale_redo", event_id=ctx.event.event_id, round=ctx.stale_round)
 
     async def _connection(self, event: ChangeEvent) -> Connection | None:
         connection_id = event.connection_id

@@ -11,6 +11,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.links import LinkRepository
+from shared.adapters.qbo.client import QboClient
 from tests.e2e.stack import Stack, consumers, running_stack, unique
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +135,60 @@ async def test_token_expiry_mid_run_refreshes_and_loses_nothing(
             await wait_for(lambda name=name: qbo.query_all("Customer", f"DisplayName = '{name}'"))
     after = await stack.factory.tokens.load(connection.id)
     assert after.refresh_token != before.refresh_token, "the rotated refresh token was stored"
+    async with pool.acquire() as conn:
+        dead = await conn.fetchval(
+            "SELECT count(*) FROM dead_letters WHERE connection_id = $1", connection.id
+        )
+    assert dead == 0
+
+
+async def test_stale_sync_token_is_refetched_remerged_and_retried(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, pool: asyncpg.Pool
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    await asyncio.sleep(1.1)
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    name = unique("Racing Edit")
+    original = QboClient.write
+    interfered: list[str] = []
+
+    async def interfering_write(
+        self: QboClient, entity: str, body: dict[str, Any], **kw: Any
+    ) -> Any:
+        if body.get("sparse") and not interfered:
+            # A QBO user saves the same customer between our read and our write.
+            interfered.append(str(body["Id"]))
+            await stack.call(
+                "POST",
+                f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/customer",
+                json={"Id": body["Id"], "PrimaryPhone": {"FreeFormNumber": "021 000 999"}},
+            )
+        return await original(self, entity, body, **kw)
+
+    monkeypatch.setattr(QboClient, "write", interfering_write)
+    async with consumers(stack.settings):
+        created = await stack.released_api(company, "POST", "/contacts", json={"name": name})
+        customer = await wait_for(lambda: qbo.query_all("Customer", f"DisplayName = '{name}'"))
+        await asyncio.sleep(1.5)
+        current = await stack.released_api(company, "GET", f"/contacts/{created['id']}")
+        await stack.released_api(
+            company,
+            "PATCH",
+            f"/contacts/{created['id']}",
+            json={"email": "after-race@example.com"},
+            headers={"If-Match": f'"{current["version"]}"'},
+        )
+
+        async def merged() -> bool:
+            now = await qbo.get("Customer", str(customer[0]["Id"]))
+            mail = (now.get("PrimaryEmailAddr") or {}).get("Address")
+            phone = (now.get("PrimaryPhone") or {}).get("FreeFormNumber")
+            return bool(mail == "after-race@example.com" and phone == "021 000 999")
+
+        await wait_for(merged)
+    assert interfered, "the interfering save happened"
     async with pool.acquire() as conn:
         dead = await conn.fetchval(
             "SELECT count(*) FROM dead_letters WHERE connection_id = $1", connection.id
