@@ -1,28 +1,16 @@
 """python -m services.qbo_webhooks"""
 
-from __future__ import annotations
-
 import sys
 
 from services.qbo_webhooks.app import create_app
-from shared.infra.errors import ConfigError
-from shared.infra.serve import fail_config, serve
-from shared.infra.settings import QboWebhookSettings, load_settings
+from shared.infra.serve import serve_from_env
+from shared.infra.settings import QboWebhookSettings
 
-
-def main() -> int:
-    try:
-        settings = load_settings(QboWebhookSettings)
-    except ConfigError as exc:
-        return fail_config("qbo_webhooks", exc)
-    return serve(
+sys.exit(
+    serve_from_env(
         "qbo_webhooks",
-        settings,
-        create_app(settings),
-        settings.qbo_webhooks_host,
-        settings.qbo_webhooks_port,
+        QboWebhookSettings,
+        create_app,
+        lambda s: (s.qbo_webhooks_host, s.qbo_webhooks_port),
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+)

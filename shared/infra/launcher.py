@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.adapters.broker import connect_broker
-from shared.infra.db import connect
 from shared.infra.errors import ConfigError, InfraUnavailable
 from shared.infra.logging import configure_logging, get_logger
 from shared.infra.migrations import migrate
+from shared.infra.serve import check_infrastructure
 from shared.infra.settings import InfraSettings, load_settings, read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,15 +57,7 @@ def apply_env_file(path: Path) -> None:
 
 async def preflight(settings: InfraSettings) -> None:
     """Fail with one line naming the URL when a backing service is down; then migrate."""
-    conn = await connect(settings.database_url, timeout=5)
-    await conn.close()
-    # The driver logs its own connection error too; the one line we print says it better.
-    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
-    try:
-        async with connect_broker(settings.amqp_url, timeout=5):
-            pass
-    finally:
-        logging.getLogger("aiormq.connection").setLevel(logging.NOTSET)
+    await check_infrastructure(settings)
     await migrate(settings.database_url)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -17,7 +19,9 @@ from shared.adapters.broker import connect_broker
 from shared.infra.db import connect
 from shared.infra.errors import ConfigError, InfraUnavailable
 from shared.infra.logging import configure_logging
-from shared.infra.settings import InfraSettings
+from shared.infra.settings import InfraSettings, load_settings
+
+S = TypeVar("S", bound=InfraSettings)
 
 
 async def check_infrastructure(settings: InfraSettings) -> None:
@@ -52,6 +56,21 @@ def serve(
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def serve_from_env(
+    name: str,
+    settings_class: type[S],
+    build: Callable[[S], Starlette],
+    address: Callable[[S], tuple[str, int]],
+) -> int:
+    """The whole ``__main__`` of an HTTP service: settings, one clear line on failure, serve."""
+    try:
+        settings = load_settings(settings_class)
+    except ConfigError as exc:
+        return fail_config(name, exc)
+    host, port = address(settings)
+    return serve(name, settings, build(settings), host, port)
 
 
 def fail_config(name: str, exc: ConfigError) -> int:

@@ -4,46 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
-from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.connections import Connection
-from tests.e2e.stack import Stack, consumers, running_stack, unique
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
-) -> AsyncIterator[Stack]:
-    async with running_stack(database_url, amqp_url, pool) as running:
-        yield running
-
-
-@pytest.fixture
-async def linked(stack: Stack) -> tuple[str, str, Connection]:
-    realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
-    await asyncio.sleep(1.1)
-    connection = await stack.connect(realm, tokens, company)
-    return realm, company, connection
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Poll until ``check`` returns something truthy (and return it)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)
 
 
 async def contacts_named(stack: Stack, company: str, name: str) -> list[dict[str, Any]]:

@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
 from typing import Any
 
 import asyncpg
 import pytest
-from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.links import LinkRepository
 from shared.adapters.qbo.client import QboClient
-from tests.e2e.stack import Stack, consumers, running_stack, unique
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
-) -> AsyncIterator[Stack]:
-    async with running_stack(database_url, amqp_url, pool) as running:
-        yield running
 
 
 async def named(stack: Stack, company: str, name: str) -> list[dict[str, Any]]:
     page = await stack.released_api(company, "GET", "/contacts?includeArchived=true&pageSize=1000")
     return [c for c in page["items"] if c["name"] == name]
-
-
-async def wait_for(check: Any, timeout: float = 20.0) -> Any:
-    for _ in range(int(timeout / 0.2)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError("not reached in time")
 
 
 async def test_duplicate_reordered_webhooks_and_two_replicas_give_one_result(
@@ -72,7 +54,7 @@ async def test_duplicate_reordered_webhooks_and_two_replicas_give_one_result(
             found = await named(stack, company, name)
             return len(found) == 1 and found[0].get("email") == "v2@example.com"
 
-        await wait_for(converged)
+        await eventually(converged)
         await asyncio.sleep(2)
     assert len(await named(stack, company, name)) == 1, "no duplicate record"
     posts = [
@@ -102,7 +84,7 @@ async def test_create_race_is_not_synced_back_as_new(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         await stack.released_api(company, "POST", "/contacts", json={"name": name})
-        await wait_for(lambda: qbo.query_all("Customer", f"DisplayName = '{name}'"))
+        await eventually(lambda: qbo.query_all("Customer", f"DisplayName = '{name}'"))
         await asyncio.sleep(4)
     assert len(await named(stack, company, name)) == 1
     assert len(await qbo.query_all("Customer", f"DisplayName = '{name}'")) == 1
@@ -127,12 +109,14 @@ async def test_token_expiry_mid_run_refreshes_and_loses_nothing(
     async with consumers(stack.settings):
         for name in names[:2]:
             await stack.released_api(company, "POST", "/contacts", json={"name": name})
-        await wait_for(lambda: qbo.query_all("Customer", f"DisplayName = '{names[1]}'"))
+        await eventually(lambda: qbo.query_all("Customer", f"DisplayName = '{names[1]}'"))
         await stack.call("POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/tokens/expire")
         for name in names[2:]:
             await stack.released_api(company, "POST", "/contacts", json={"name": name})
         for name in names:
-            await wait_for(lambda name=name: qbo.query_all("Customer", f"DisplayName = '{name}'"))
+            await eventually(
+                functools.partial(qbo.query_all, "Customer", f"DisplayName = '{name}'")
+            )
     after = await stack.factory.tokens.load(connection.id)
     assert after.refresh_token != before.refresh_token, "the rotated refresh token was stored"
     async with pool.acquire() as conn:
@@ -170,7 +154,7 @@ async def test_stale_sync_token_is_refetched_remerged_and_retried(
     monkeypatch.setattr(QboClient, "write", interfering_write)
     async with consumers(stack.settings):
         created = await stack.released_api(company, "POST", "/contacts", json={"name": name})
-        customer = await wait_for(lambda: qbo.query_all("Customer", f"DisplayName = '{name}'"))
+        customer = await eventually(lambda: qbo.query_all("Customer", f"DisplayName = '{name}'"))
         await asyncio.sleep(1.5)
         current = await stack.released_api(company, "GET", f"/contacts/{created['id']}")
         await stack.released_api(
@@ -187,7 +171,7 @@ async def test_stale_sync_token_is_refetched_remerged_and_retried(
             phone = (now.get("PrimaryPhone") or {}).get("FreeFormNumber")
             return bool(mail == "after-race@example.com" and phone == "021 000 999")
 
-        await wait_for(merged)
+        await eventually(merged)
     assert interfered, "the interfering save happened"
     async with pool.acquire() as conn:
         dead = await conn.fetchval(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -12,17 +11,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
 from shared.sync.importer import InitialImport
-from tests.e2e.stack import Stack, consumers, running_stack, unique
+from tests.e2e.stack import Stack, consumers, unique
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
-) -> AsyncIterator[Stack]:
-    async with running_stack(database_url, amqp_url, pool) as running:
-        yield running
 
 
 async def released_contacts(stack: Stack, company: str) -> list[dict[str, Any]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -13,34 +11,9 @@ from aio_pika.abc import AbstractRobustConnection
 from shared.adapters.broker import EventPublisher
 from shared.adapters.connections import Connection
 from shared.sync.reconciler import Reconciler
-from tests.e2e.stack import Stack, consumers, running_stack, unique
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
-) -> AsyncIterator[Stack]:
-    async with running_stack(database_url, amqp_url, pool) as running:
-        yield running
-
-
-@pytest.fixture
-async def linked(stack: Stack) -> tuple[str, str, Connection]:
-    realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
-    await asyncio.sleep(1.1)
-    return realm, company, await stack.connect(realm, tokens, company)
-
-
-async def until(check: Any, timeout: float = 20.0) -> Any:
-    for _ in range(int(timeout / 0.2)):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError("not reached in time")
 
 
 async def items(stack: Stack, company: str, path: str) -> list[dict[str, Any]]:
@@ -64,7 +37,7 @@ async def test_class_becomes_a_tracking_option_and_deactivation_archives_account
                         return dict(opt)
             return None
 
-        assert (await until(option))["status"] == "ACTIVE"
+        assert (await eventually(option))["status"] == "ACTIVE"
         account = await qbo.write(
             "Account",
             {"Name": unique("Repairs"), "AccountType": "Expense", "AcctNum": "6100"},
@@ -75,7 +48,7 @@ async def test_class_becomes_a_tracking_option_and_deactivation_archives_account
             found = [a for a in await items(stack, company, "/accounts") if a["code"] == "6100"]
             return bool(found) and found[0]["status"] == status
 
-        await until(lambda: mirrored("ACTIVE"))
+        await eventually(lambda: mirrored("ACTIVE"))
         await qbo.write(
             "Account",
             {
@@ -86,7 +59,7 @@ async def test_class_becomes_a_tracking_option_and_deactivation_archives_account
             },
             request_id="acc-d2",
         )
-        await until(lambda: mirrored("ARCHIVED"))
+        await eventually(lambda: mirrored("ARCHIVED"))
 
 
 async def test_tax_rates_are_polled_by_the_reconciler(
@@ -108,7 +81,7 @@ async def test_tax_rates_are_polled_by_the_reconciler(
             names = {t["name"] for t in await items(stack, company, "/tax-rates")}
             return all(r["Name"] in names for r in rates)
 
-        await until(in_released)
+        await eventually(in_released)
     await publisher.close()
     mirrored = {t["name"]: t["rate"] for t in await items(stack, company, "/tax-rates")}
     for rate in rates:
@@ -128,17 +101,17 @@ async def test_contact_unarchive_in_qbo_restores_it_in_released(
             found = [c for c in await items(stack, company, "/contacts") if c["name"] == name]
             return bool(found) and found[0]["status"] == wanted
 
-        await until(lambda: status("ACTIVE"))
+        await eventually(lambda: status("ACTIVE"))
         current = await qbo.get("Customer", str(made["Id"]))
         inactive = await qbo.write(
             "Customer",
             {"Id": made["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False},
             request_id="u2",
         )
-        await until(lambda: status("ARCHIVED"))
+        await eventually(lambda: status("ARCHIVED"))
         await qbo.write(
             "Customer",
             {"Id": made["Id"], "SyncToken": inactive["SyncToken"], "sparse": True, "Active": True},
             request_id="u3",
         )
-        await until(lambda: status("ACTIVE"))
+        await eventually(lambda: status("ACTIVE"))

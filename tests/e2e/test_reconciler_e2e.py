@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -12,19 +11,11 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import QBO_TO_RELEASED, RELEASED_TO_QBO, EventPublisher
 from shared.sync.reconciler import Reconciler
-from tests.e2e.stack import Stack, running_stack, unique
+from tests.e2e.stack import Stack, unique
 
 pytestmark = pytest.mark.e2e
 
 CHANGES = 12
-
-
-@pytest.fixture
-async def stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool, broker: AbstractRobustConnection
-) -> AsyncIterator[Stack]:
-    async with running_stack(database_url, amqp_url, pool) as running:
-        yield running
 
 
 async def drain(broker: AbstractRobustConnection, queue_name: str) -> list[dict[str, object]]:
