@@ -36,11 +36,24 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset query on release: for pools whose users never change session state."""
+
+
 @asynccontextmanager
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 10.0,
+    reset_sessions: bool = True,
 ) -> AsyncIterator[asyncpg.Pool]:
-    """Open a pool or raise ``InfraUnavailable`` saying which URL failed and what to do."""
+    """Open a pool or raise ``InfraUnavailable`` saying which URL failed and what to do.
+
+    ``reset_sessions=False`` skips asyncpg's reset round trip on every release; only for pools
+    whose users take no session-level locks, listeners or settings (the webhook inbox).
+    """
     try:
         pool = await asyncpg.create_pool(
             dsn,
@@ -48,6 +61,7 @@ async def create_pool(
             max_size=max_size,
             timeout=timeout,
             init=_init_connection,
+            reset=None if reset_sessions else _keep_session,
         )
     except _CONNECT_ERRORS as exc:
         raise InfraUnavailable(

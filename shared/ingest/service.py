@@ -56,7 +56,10 @@ def create_receiver_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with (
             create_pool(
-                settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                settings.database_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                reset_sessions=False,
             ) as pool,
             connect_broker(settings.amqp_url) as connection,
         ):
