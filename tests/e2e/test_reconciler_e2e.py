@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import asyncpg
 import pytest
@@ -91,3 +92,30 @@ async def test_reconciler_repairs_what_webhooks_dropped(
     assert again.total_repaired == 0
     assert await drain(broker, QBO_TO_RELEASED) == []
     await publisher.close()
+
+
+async def test_cdc_cap_is_paged_through_queries(
+    stack: Stack, broker: AbstractRobustConnection, pool: asyncpg.Pool, linked: Any
+) -> None:
+    """More than CDC's 1,000 objects changed: every one is still examined (and none lost)."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    await stack.call(
+        "PUT", f"{stack.qbo_base}/_sandbox/realms/{realm}/faults", json={"webhook_drop_rate": 1.0}
+    )
+    sem = asyncio.Semaphore(8)
+
+    async def make(i: int) -> None:
+        async with sem:
+            await qbo.write("Customer", {"DisplayName": f"Bulk {i:04d}"}, request_id=f"bulk{i}")
+
+    await asyncio.gather(*(make(i) for i in range(1005)))
+    publisher = await EventPublisher.open(broker)
+    report = await Reconciler(pool, publisher).reconcile(
+        connection, qbo, stack.factory.released(connection)
+    )
+    await publisher.close()
+    assert report.examined["qbo_cdc"] >= 1005
+    assert report.repaired["qbo_cdc"] >= 1005, "every dropped change was published"
+    ids = {str(m["entity_id"]) for m in await drain(broker, QBO_TO_RELEASED)}
+    assert len(ids) >= 1005
