@@ -1,0 +1,1 @@
+"""Re-Leased sandbox: a local stand-in for our Re-Leased API contract (docs/released_sandbox.md)."""
