@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from services.reconciler.worker import sweep_due
 from shared.sync.reconciler import qbo_change
@@ -18,7 +19,7 @@ def test_sweep_runs_once_a_day_after_its_time() -> None:
 
 
 def test_qbo_change_reads_operation_and_version() -> None:
-    created = {
+    created: dict[str, Any] = {
         "Id": "7",
         "SyncToken": "0",
         "MetaData": {
