@@ -27,9 +27,9 @@ class InfraSettings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
-    amqp_prefetch: int = Field(default=16, ge=1, le=1000)
+    amqp_prefetch: int = Field(default=8, ge=1, le=1000)
     db_pool_min: int = Field(default=1, ge=0)
-    db_pool_max: int = Field(default=10, ge=1)
+    db_pool_max: int = Field(default=5, ge=1)
 
 
 class QboAppSettings(BaseSettings):

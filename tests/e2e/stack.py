@@ -39,6 +39,7 @@ from tests.support.servers import serving
 
 QBO_CLIENT_ID, QBO_SECRET, QBO_VERIFIER = "e2e-qbo-client", "e2e-qbo-secret", "e2e-verifier"
 RL_CLIENT_ID, RL_SECRET, RL_KEY = "e2e-rl-client", "e2e-rl-secret", "e2e-rl-key"
+SMALL_POOL = 4
 
 
 @dataclass
@@ -172,6 +173,7 @@ async def running_stack(
                         database_url=database_url,
                         amqp_url=amqp_url,
                         qbo_webhook_verifier_token=QBO_VERIFIER,
+                        db_pool_max=SMALL_POOL,
                     ),
                     relay_interval_s=0.3,
                 )
@@ -181,7 +183,10 @@ async def running_stack(
             serving(
                 create_released_receiver(
                     ReleasedWebhookSettings(
-                        database_url=database_url, amqp_url=amqp_url, released_webhook_key=RL_KEY
+                        database_url=database_url,
+                        amqp_url=amqp_url,
+                        released_webhook_key=RL_KEY,
+                        db_pool_max=SMALL_POOL,
                     ),
                     relay_interval_s=0.3,
                 )
@@ -234,6 +239,9 @@ async def running_stack(
             released_requests_per_minute=6000,
             released_concurrency=10,
             qbo_requests_per_minute=6000,
+            # Several stacks and replicas share one PostgreSQL (max_connections 100) in CI.
+            amqp_prefetch=SMALL_POOL,
+            db_pool_max=SMALL_POOL,
         )
         factory = ClientFactory(settings, pool, http)
         yield Stack(qbo_base, released_base, qbo_hook, released_hook, http, pool, settings, factory)
