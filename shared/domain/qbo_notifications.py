@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from shared.domain.events import ChangeEvent, derive_event_id
 
 # Both spellings Intuit is known to send map to one operation word.
@@ -99,7 +97,7 @@ def _cloud_event(item: object, now: datetime) -> ChangeEvent | str:
         return f"entry {event_id or '?'} lacks id, entity id, realm or a known operation"
     occurred = parse_time(item.get("time"), now)
     try:
-        return ChangeEvent(
+        return ChangeEvent.checked(
             event_id=event_id,
             source="qbo",
             account_id=realm,
@@ -111,8 +109,8 @@ def _cloud_event(item: object, now: datetime) -> ChangeEvent | str:
             version=_text(item.get("time")),
             related_id=_deleted_id(item.get("data")),
         )
-    except ValidationError as exc:
-        return f"entry {event_id}: {exc.errors()[0]['msg']}"
+    except ValueError as exc:
+        return f"entry {event_id}: {exc}"
 
 
 def _legacy_entity(realm: str, item: object, now: datetime) -> ChangeEvent | str:
@@ -124,7 +122,7 @@ def _legacy_entity(realm: str, item: object, now: datetime) -> ChangeEvent | str
         return f"entity {entity_id or '?'} lacks name, id or a known operation"
     stamp = _text(item.get("lastUpdated")) or ""
     try:
-        return ChangeEvent(
+        return ChangeEvent.checked(
             event_id=derive_event_id("qbo", realm, name, entity_id, operation, stamp),
             source="qbo",
             account_id=realm,
@@ -136,8 +134,8 @@ def _legacy_entity(realm: str, item: object, now: datetime) -> ChangeEvent | str
             version=stamp or None,
             related_id=_deleted_id(item),
         )
-    except ValidationError as exc:
-        return f"entity {entity_id}: {exc.errors()[0]['msg']}"
+    except ValueError as exc:
+        return f"entity {entity_id}: {exc}"
 
 
 def _legacy(document: dict[str, Any], now: datetime) -> ParsedNotifications:

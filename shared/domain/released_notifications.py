@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
 from shared.domain.events import ChangeEvent
 from shared.domain.qbo_notifications import MalformedPayload, parse_time
 
@@ -63,7 +61,7 @@ def event_from_item(item: object, now: datetime) -> ChangeEvent | str:
     if not (event_id and category and resource and company and operation):
         return f"event {event_id or '?'} lacks id, category, resource, company or type"
     try:
-        return ChangeEvent(
+        return ChangeEvent.checked(
             event_id=event_id,
             source="released",
             account_id=company,
@@ -75,8 +73,8 @@ def event_from_item(item: object, now: datetime) -> ChangeEvent | str:
             version=_text(item.get("resourceVersion")),
             resource_url=_text(item.get("resourceUrl")),
         )
-    except ValidationError as exc:
-        return f"event {event_id}: {exc.errors()[0]['msg']}"
+    except ValueError as exc:
+        return f"event {event_id}: {exc}"
 
 
 def parse_released_payload(body: bytes, *, now: datetime | None = None) -> ParsedDelivery:

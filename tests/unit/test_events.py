@@ -51,3 +51,36 @@ def test_derived_ids_are_stable_and_distinguish_fields(
     assert first == derive_event_id("qbo", account, entity, entity_id, operation, when)
     assert first != derive_event_id("released", account, entity, entity_id, operation, when)
     assert first != derive_event_id("qbo", account, entity, entity_id + "x", operation, when)
+
+
+@given(words, words, words, words)
+def test_checked_construction_equals_full_validation(
+    account: str, entity: str, entity_id: str, operation: str
+) -> None:
+    fields = {
+        "event_id": "e",
+        "source": "qbo",
+        "account_id": account,
+        "entity": entity,
+        "entity_id": entity_id,
+        "operation": operation,
+        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "received_at": datetime(2026, 11, 1, tzinfo=UTC),
+    }
+    fast = ChangeEvent.checked(**fields)
+    assert fast == ChangeEvent.model_validate(fields)
+    assert ChangeEvent.from_bytes(fast.to_bytes()) == fast
+
+
+@pytest.mark.parametrize("word", ["invoice.#", "a b", "*", ""])
+def test_checked_construction_refuses_bad_routing_words(word: str) -> None:
+    with pytest.raises(ValueError, match="routing key"):
+        ChangeEvent.checked(
+            event_id="e",
+            source="qbo",
+            account_id="r",
+            entity=word,
+            entity_id="1",
+            operation="update",
+            occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+        )
