@@ -23,7 +23,7 @@ from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection
 from shared.infra.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.infra.logging import get_logger
-from shared.sync import contacts, masterdata
+from shared.sync import attachments, contacts, documents, masterdata, payments
 from shared.sync.clients import ClientFactory
 from shared.sync.context import ConnectionSettings, Result, SyncContext
 
@@ -42,7 +42,18 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("qbo", "item"): masterdata.from_qbo,
     ("qbo", "taxrate"): masterdata.from_qbo,
     ("qbo", "class"): masterdata.from_qbo,
+    ("qbo", "invoice"): documents.from_qbo,
+    ("qbo", "bill"): documents.from_qbo,
+    ("qbo", "creditmemo"): documents.from_qbo,
+    ("qbo", "vendorcredit"): documents.from_qbo,
+    ("qbo", "payment"): payments.from_qbo,
+    ("qbo", "billpayment"): payments.from_qbo,
+    ("qbo", "attachable"): attachments.from_qbo,
     ("released", "contact"): contacts.from_released,
+    ("released", "invoice"): documents.from_released,
+    ("released", "creditnote"): documents.from_released,
+    ("released", "payment"): payments.from_released,
+    ("released", "attachment"): attachments.from_released,
     ("released", "account"): masterdata.from_released,
     ("released", "taxrate"): masterdata.from_released,
     ("released", "tracking"): masterdata.from_released,

@@ -30,6 +30,9 @@ log = get_logger("import")
 
 # Dependencies first (guarantee 7): what documents and contacts refer to comes before them.
 QBO_STAGES = ("Account", "Item", "TaxRate", "Class", "Customer", "Vendor")
+# Documents after contacts, payments after the documents they pay.
+QBO_DOCUMENT_STAGES = ("Invoice", "Bill", "CreditMemo", "VendorCredit", "Payment", "BillPayment")
+RELEASED_DOCUMENT_STAGES = (("/invoices", "invoice"), ("/credit-notes", "creditnote"))
 NAME_LISTS = {"Account", "Item", "Class", "Customer", "Vendor"}
 
 
@@ -83,6 +86,7 @@ class InitialImport:
             for c in contacts
         ]
         await self._stage(connection, "released_contact", events, progress)
+        await self._documents(connection, qbo, released, progress, now)
         log.info(
             "import_queued",
             connection_id=str(connection.id),
@@ -91,6 +95,42 @@ class InitialImport:
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return progress
+
+    async def _documents(
+        self,
+        connection: Connection,
+        qbo: QboClient,
+        released: ReleasedClient,
+        progress: ImportProgress,
+        now: datetime,
+    ) -> None:
+        """Both sides' documents dated from the sync-from date; the engine gates the rest."""
+        realm = str(connection.qbo_realm_id)
+        start = dict(connection.settings or {}).get("sync_from_date")
+        for stage in QBO_DOCUMENT_STAGES:
+            rows = await qbo.query_all(stage, f"TxnDate >= '{start}'" if start else "")
+            events = [qbo_change(realm, stage, row, now) for row in rows]
+            await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
+        company = connection.released_company_id
+        for path, category in RELEASED_DOCUMENT_STAGES:
+            docs = await released.list_all(path, status="AWAITING_APPROVAL,APPROVED,PAID")
+            events = [
+                ChangeEvent(
+                    event_id=derive_event_id(
+                        "released", company, category, str(d["id"]), "import", str(d.get("version"))
+                    ),
+                    source="released",
+                    account_id=company,
+                    entity=category,
+                    entity_id=str(d["id"]),
+                    operation="import",
+                    occurred_at=now,
+                    origin="reconciler",
+                    version=str(d.get("version")),
+                )
+                for d in docs
+            ]
+            await self._stage(connection, f"released_{category}", events, progress)
 
     async def _stage(
         self,

@@ -1,0 +1,192 @@
+"""Invoices, bills, credit notes and vendor credits, both ways (ownership.md document rows).
+
+QBO -> Re-Leased: create/update apply (three-way merge, QBO wins by default), a void voids, a hard
+delete voids (Re-Leased has no delete for approved documents). Re-Leased -> QBO: only the
+connection's synced statuses go out, never DRAFT; a synced document sent back to DRAFT is flagged;
+a void voids an Invoice and deletes the types QBO cannot void through its API, keeping the link
+marked ``voided``. A Re-Leased document takes the QBO number once synced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from shared.adapters.links import Link
+from shared.domain.canonical import canonical_hash
+from shared.domain.merge import three_way_merge
+from shared.domain.ownership import Op, Outcome
+from shared.infra.errors import NotFound, PermanentError
+from shared.sync import document_refs as refs
+from shared.sync import documents_released
+from shared.sync.context import Result, SyncContext
+from shared.sync.document_common import (
+    LOCKED,
+    before_sync_from,
+    log,
+    record_conflicts,
+    save_link,
+    winner,
+    write_qbo,
+)
+from shared.sync.mapping_documents import (
+    BY_QBO_WORD,
+    DocKind,
+    document_from_qbo,
+    document_from_released,
+    document_to_released,
+    is_qbo_void,
+    references,
+)
+
+RECENT = dt.timedelta(minutes=15)
+
+
+# -- QBO -> Re-Leased --------------------------------------------------------------------------
+
+
+async def from_qbo(ctx: SyncContext) -> Result:
+    kind = BY_QBO_WORD[ctx.event.entity]
+    link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, ctx.event.entity_id)
+    try:
+        record = await ctx.qbo.get(kind.qbo_type, ctx.event.entity_id)
+    except NotFound:
+        return await _void_in_released(ctx, kind, link, Op.DELETE)
+    if link is not None and link.status == "voided":
+        return Result("ignored", "document is voided", link.released_id)
+    if is_qbo_void(record):
+        return await _void_in_released(ctx, kind, link, Op.VOID)
+    if link is not None and link.qbo_version == str(record.get("SyncToken")):
+        return Result("echo", "Re-Leased already has this version", link.released_id)
+    if link is None and before_sync_from(ctx, record.get("TxnDate")):
+        log.info(
+            "document_skipped",
+            connection_id=str(ctx.connection.id),
+            entity_id=ctx.event.entity_id,
+            reason="before_sync_from",
+        )
+        return Result("ignored", "dated before the sync-from date")
+    fields = document_from_qbo(kind, record, await refs.txn_tax_rate(ctx, record))
+    if link is not None and link.snapshot_hash == canonical_hash(fields):
+        released = {"id": link.released_id, "version": link.released_version}
+        await save_link(ctx, kind, record, released, fields)
+        return Result("echo", "no synced field changed", link.released_id)
+    decision = ctx.policy.decide(kind.entity, Op.UPSERT, "qbo")
+    if decision.outcome is not Outcome.APPLY:
+        return Result("ignored", decision.why)
+    if link is None:
+        return await _create_in_released(ctx, kind, record, fields)
+    return await _update_released(ctx, kind, record, fields, link)
+
+
+async def _find_released(ctx: SyncContext, kind: DocKind, number: str | None) -> Any:
+    """Lookup before create: a Re-Leased document already carrying the QBO number.
+
+    Only a document synced to QBO moments ago can (its number was just written), so only the
+    recently modified ones are read: a backfill of thousands stays one page per create.
+    """
+    if not number:
+        return None
+    since = (dt.datetime.now(dt.UTC) - RECENT).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for doc in await ctx.released.list_all(kind.released_path, modifiedSince=since):
+        if doc.get("number") == number and doc.get("type") == kind.released_type:
+            return doc
+    return None
+
+
+async def _create_in_released(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
+) -> Result:
+    ids = await refs.released_ids(ctx, references(fields))
+    found = await _find_released(ctx, kind, fields.get("number"))
+    if found is not None:
+        await ctx.lock("released", kind.released_category, str(found["id"]))
+        await save_link(ctx, kind, record, found, fields)
+        return Result("applied", "matched existing document", str(found["id"]))
+    body = {
+        **document_to_released(kind, fields, ids),
+        "type": kind.released_type,
+        "status": "APPROVED",  # QBO documents are posted: nothing to approve
+    }
+    created = await ctx.released.request(
+        "POST", kind.released_path, body=body, idempotency_key=ctx.request_id("rl-doc-create")
+    )
+    # Until this commits, Re-Leased's own notification of the create waits on this lock.
+    await ctx.lock("released", kind.released_category, str(created["id"]))
+    if not fields.get("number"):
+        # QBO gave it no number (bills): both sides carry the one Re-Leased assigned.
+        fields = {**fields, "number": created.get("number")}
+        record = await ctx.qbo.write(
+            kind.qbo_type,
+            {
+                "Id": record["Id"],
+                "SyncToken": record["SyncToken"],
+                "sparse": True,
+                "DocNumber": fields["number"],
+            },
+            request_id=ctx.request_id("qbo-doc-number"),
+        )
+    await save_link(ctx, kind, record, created, fields)
+    return Result("applied", "created", str(created["id"]))
+
+
+async def _update_released(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any], link: Link
+) -> Result:
+    released = await ctx.released.get(f"{kind.released_path}/{link.released_id}")
+    current = document_from_released(kind, released, await refs.qbo_keys(ctx, kind, released))
+    merged = three_way_merge(link.snapshot, fields, current, winner(ctx, "qbo"))
+    if merged.target_changes:
+        if released.get("status") in LOCKED:
+            raise PermanentError(
+                f"the Re-Leased document is {released.get('status')} and cannot change",
+                remedy="reverse its payments in QBO first, or void and re-create it",
+            )
+        ids = await refs.released_ids(ctx, references(merged.target_changes))
+        released = await ctx.released.request(
+            "PATCH",
+            f"{kind.released_path}/{link.released_id}",
+            body=document_to_released(kind, merged.target_changes, ids),
+            idempotency_key=ctx.request_id("rl-doc-patch"),
+            if_match=released.get("version"),
+        )
+    if merged.source_changes:
+        record = await write_qbo(ctx, kind, record, merged.source_changes, merged.merged)
+    await record_conflicts(ctx, kind, link.id, merged.conflicts)
+    await save_link(ctx, kind, record, released, merged.merged)
+    return Result("applied", f"updated ({len(merged.conflicts)} conflict(s))", link.released_id)
+
+
+async def _void_in_released(ctx: SyncContext, kind: DocKind, link: Link | None, op: Op) -> Result:
+    if link is None or not link.released_id:
+        return Result("ignored", f"{op.value} of a document that never synced")
+    if link.status == "voided":
+        return Result("echo", "already voided", link.released_id)
+    decision = ctx.policy.decide(kind.entity, op, "qbo")
+    if decision.outcome is not Outcome.APPLY:
+        return Result("ignored", decision.why)
+    path = f"{kind.released_path}/{link.released_id}"
+    released = await ctx.released.get(path)
+    if released.get("status") in ("DRAFT", "AWAITING_APPROVAL"):
+        # Re-Leased voids only approved documents; QBO had it posted, so approve, then void.
+        released = await ctx.released.request(
+            "POST", f"{path}/approve", idempotency_key=ctx.request_id("rl-doc-approve")
+        )
+    if released.get("status") != "VOIDED":
+        released = await ctx.released.request(
+            "POST", f"{path}/void", idempotency_key=ctx.request_id("rl-doc-void")
+        )
+    await ctx.links.save(
+        ctx.connection.id,
+        kind.entity,
+        kind.qbo_type,
+        qbo=(str(link.qbo_id), link.qbo_version),
+        released=(str(released["id"]), str(released.get("version"))),
+        snapshot=link.snapshot or {},
+        status="voided",
+    )
+    return Result("applied", f"{op.value} in QBO voided in Re-Leased", link.released_id)
+
+
+# Routed from the engine; the Re-Leased direction lives in its own module.
+from_released = documents_released.from_released

@@ -1,0 +1,185 @@
+"""Documents from Re-Leased to QBO (see documents.py for the rules of both directions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.adapters.links import Link
+from shared.domain.canonical import canonical_hash
+from shared.domain.merge import three_way_merge
+from shared.domain.ownership import Op, Outcome
+from shared.infra.errors import NotFound
+from shared.sync import document_refs as refs
+from shared.sync.context import Result, SyncContext
+from shared.sync.document_common import (
+    before_sync_from,
+    log,
+    record_conflicts,
+    save_link,
+    synced_statuses,
+    winner,
+    write_qbo,
+)
+from shared.sync.mapping_documents import (
+    BY_RELEASED_TYPE,
+    DocKind,
+    document_from_qbo,
+    document_from_released,
+    document_to_qbo,
+    document_to_released,
+    is_qbo_void,
+    references,
+    tax_rates_of,
+)
+
+# -- Re-Leased -> QBO --------------------------------------------------------------------------
+
+
+async def from_released(ctx: SyncContext) -> Result:
+    path = "/invoices" if ctx.event.entity == "invoice" else "/credit-notes"
+    try:
+        record = await ctx.released.get(f"{path}/{ctx.event.entity_id}")
+    except NotFound:
+        return Result("ignored", "gone from Re-Leased")
+    kind = BY_RELEASED_TYPE[str(record.get("type"))]
+    links = await ctx.links.by_released(ctx.connection.id, kind.entity, ctx.event.entity_id)
+    link = links[0] if links else None
+    if link is not None:
+        await ctx.lock("qbo", kind.qbo_word, str(link.qbo_id))
+        link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(link.qbo_id))
+    gated = await _gate_released(ctx, kind, record, link)
+    if gated is not None:
+        return gated
+    fields = document_from_released(kind, record, await refs.qbo_keys(ctx, kind, record))
+    if link is not None and link.snapshot_hash == canonical_hash(fields):
+        await save_link(
+            ctx, kind, {"Id": link.qbo_id, "SyncToken": link.qbo_version}, record, fields
+        )
+        return Result("echo", "no synced field changed", link.qbo_id)
+    if ctx.policy.decide(kind.entity, Op.UPSERT, "released").outcome is not Outcome.APPLY:
+        return Result("ignored", "policy")
+    if link is None:
+        return await _create_in_qbo(ctx, kind, record, fields)
+    return await _update_qbo(ctx, kind, record, fields, link)
+
+
+async def _gate_released(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], link: Link | None
+) -> Result | None:
+    """Echo, voids, DRAFT and the status/date gates; None when the change should go out."""
+    status = str(record.get("status"))
+    if link is not None and link.released_version == str(record.get("version")):
+        return Result("echo", "QBO already has this version", link.qbo_id)
+    if link is not None and link.status == "voided":
+        return Result("ignored", "document is voided", link.qbo_id)
+    if status == "VOIDED":
+        return await _void_in_qbo(ctx, kind, record, link)
+    if status == "DRAFT":
+        return await _back_to_draft(ctx, kind, record, link)
+    if status not in synced_statuses(ctx):
+        return Result("ignored", f"status {status} is not synced for this connection")
+    if link is None and before_sync_from(ctx, record.get("date")):
+        log.info(
+            "document_skipped",
+            connection_id=str(ctx.connection.id),
+            entity_id=ctx.event.entity_id,
+            reason="before_sync_from",
+        )
+        return Result("ignored", "dated before the sync-from date")
+    return None
+
+
+async def _create_in_qbo(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
+) -> Result:
+    # Invoices and credit memos take QBO's number; bills have none there, so they keep ours.
+    outgoing = {**fields, "number": None if kind.sales else fields["number"]}
+    body = document_to_qbo(kind, outgoing, await refs.tax_code_for(ctx, tax_rates_of(fields)))
+    created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc"))
+    # QBO's notification of this create waits on this lock until the link is committed.
+    await ctx.lock("qbo", kind.qbo_word, str(created["Id"]))
+    # What QBO filled in (its number, a default due date) goes back to Re-Leased, so both
+    # sides and the snapshot agree from the start.
+    theirs = document_from_qbo(kind, created, await refs.txn_tax_rate(ctx, created))
+    filled = {k: v for k, v in theirs.items() if v != fields.get(k) and k != "lines"}
+    if filled:
+        ids = await refs.released_ids(ctx, references(filled))
+        record = await ctx.released.request(
+            "PATCH",
+            f"{kind.released_path}/{record['id']}",
+            body=document_to_released(kind, filled, ids),
+            idempotency_key=ctx.request_id("rl-doc-filled"),
+            if_match=record.get("version"),
+        )
+    await save_link(ctx, kind, created, record, {**fields, **filled})
+    return Result("applied", "created", str(created["Id"]))
+
+
+async def _update_qbo(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any], link: Link
+) -> Result:
+    current = await ctx.qbo.get(kind.qbo_type, str(link.qbo_id))
+    theirs = document_from_qbo(kind, current, await refs.txn_tax_rate(ctx, current))
+    merged = three_way_merge(link.snapshot, fields, theirs, winner(ctx, "released"))
+    if merged.target_changes:
+        current = await write_qbo(ctx, kind, current, merged.target_changes, merged.merged)
+    if merged.source_changes:
+        ids = await refs.released_ids(ctx, references(merged.source_changes))
+        record = await ctx.released.request(
+            "PATCH",
+            f"{kind.released_path}/{record['id']}",
+            body=document_to_released(kind, merged.source_changes, ids),
+            idempotency_key=ctx.request_id("rl-doc-mergeback"),
+            if_match=record.get("version"),
+        )
+    await record_conflicts(ctx, kind, link.id, merged.conflicts)
+    await save_link(ctx, kind, current, record, merged.merged)
+    return Result("applied", f"updated ({len(merged.conflicts)} conflict(s))", link.qbo_id)
+
+
+async def _void_in_qbo(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], link: Link | None
+) -> Result:
+    if link is None:
+        return Result("ignored", "void of a document that never synced")
+    decision = ctx.policy.decide(kind.entity, Op.VOID, "released")
+    if decision.outcome is not Outcome.APPLY:
+        return Result("ignored", decision.why)
+    try:
+        current = await ctx.qbo.get(kind.qbo_type, str(link.qbo_id))
+    except NotFound:
+        current = {"Id": link.qbo_id, "SyncToken": link.qbo_version}
+    else:
+        ident = {"Id": current["Id"], "SyncToken": current["SyncToken"]}
+        # Only Invoice has an API void; the others are deleted and the link kept as voided.
+        operation = "void" if kind.api_void else "delete"
+        if not is_qbo_void(current):
+            written = await ctx.qbo.write(
+                kind.qbo_type, ident, request_id=ctx.request_id("qbo-void"), operation=operation
+            )
+            current = written if kind.api_void else current
+    await save_link(ctx, kind, current, record, link.snapshot or {}, status="voided")
+    return Result("applied", "voided in QBO" if kind.api_void else "deleted in QBO", link.qbo_id)
+
+
+async def _back_to_draft(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], link: Link | None
+) -> Result:
+    if link is None:
+        return Result("ignored", "DRAFT never syncs")
+    decision = ctx.policy.decide(kind.entity, Op.BACK_TO_DRAFT, "released")
+    await ctx.conflicts.record(
+        ctx.connection.id,
+        kind.entity,
+        "policy_flag",
+        link_id=link.id,
+        event_id=ctx.event.event_id,
+        fields={"status": "DRAFT", "qbo_id": link.qbo_id},
+        winner=None,
+        detail=f"synced {kind.entity} sent back to DRAFT in Re-Leased: {decision.why}",
+    )
+    # Remember this version so the same DRAFT state is not flagged again by a duplicate event.
+    await save_link(
+        ctx, kind, {"Id": link.qbo_id, "SyncToken": link.qbo_version}, record, link.snapshot or {}
+    )
+    return Result("flagged", "synced document back to DRAFT", link.qbo_id)

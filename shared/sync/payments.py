@@ -1,0 +1,312 @@
+"""Payments (QBO Payment <-> payment on an income document) and bill payments (BillPayment <->
+payment on an expense document), per ownership.md.
+
+QBO -> Re-Leased: a new payment is recorded, one Re-Leased payment per document it pays (QBO
+allocates one payment across documents; Re-Leased pays one document at a time). A changed amount or
+allocation reverses the old Re-Leased payments (accounting side) and records the new ones; a void or
+delete reverses them. Re-Leased -> QBO: a new payment is created; a reversal made in Re-Leased is
+flagged and never propagated (reversing is QBO's).
+
+Link rows: one per QBO payment (``Payment``/``BillPayment``; ``released_id`` lists the Re-Leased
+payments), plus one per recorded allocation (``PaymentLine``/``BillPaymentLine``, keyed by payment,
+version and document) so any Re-Leased payment we wrote is recognised when its event comes back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from shared.adapters.links import Link
+from shared.domain.canonical import canonical_hash
+from shared.domain.ownership import Op, Outcome
+from shared.infra.errors import NotFound, PermanentError
+from shared.sync import document_refs as refs
+from shared.sync import documents, documents_released
+from shared.sync.context import Result, SyncContext
+from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, split_key
+
+QBO_TYPE = {"payment": "Payment", "billpayment": "BillPayment"}
+ENTITY = {"Payment": "payment", "BillPayment": "bill_payment"}
+DOC_TYPE = {"Payment": "Invoice", "BillPayment": "Bill"}
+PARTY = {"Payment": "Customer", "BillPayment": "Vendor"}
+
+
+def payment_from_qbo(qbo_type: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Canonical payment: date, total and the amount allocated to each document (QBO keys)."""
+    allocations: dict[str, str] = {}
+    for line in record.get("Line") or []:
+        for linked in line.get("LinkedTxn") or []:
+            if linked.get("TxnType") == DOC_TYPE[qbo_type]:
+                key = f"{linked['TxnType']}:{linked['TxnId']}"
+                previous = Decimal(allocations.get(key, "0"))
+                allocations[key] = money(previous + Decimal(str(line.get("Amount", 0))))
+    return {
+        "date": record.get("TxnDate"),
+        "total": money(record.get("TotalAmt", 0)),
+        "allocations": allocations,
+    }
+
+
+def _bank_ref(qbo_type: str, record: dict[str, Any]) -> str | None:
+    ref = (
+        record.get("DepositToAccountRef")
+        if qbo_type == "Payment"
+        else (record.get("CheckPayment") or {}).get("BankAccountRef")
+    )
+    value = (ref or {}).get("value")
+    return f"Account:{value}" if value else None
+
+
+# -- QBO -> Re-Leased --------------------------------------------------------------------------
+
+
+async def from_qbo(ctx: SyncContext) -> Result:
+    qbo_type = QBO_TYPE[ctx.event.entity]
+    link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
+    try:
+        record = await ctx.qbo.get(qbo_type, ctx.event.entity_id)
+    except NotFound:
+        return await _reverse_all(ctx, qbo_type, link, Op.DELETE)
+    if link is not None and link.status == "voided":
+        return Result("ignored", "payment already reversed", link.released_id)
+    if is_qbo_void(record):
+        return await _reverse_all(ctx, qbo_type, link, Op.VOID)
+    if link is not None and link.qbo_version == str(record.get("SyncToken")):
+        return Result("echo", "Re-Leased already has this version", link.released_id)
+    fields = payment_from_qbo(qbo_type, record)
+    if link is not None and link.snapshot_hash == canonical_hash(fields):
+        await _save(ctx, qbo_type, record, link.released_id or "", None, fields)
+        return Result("echo", "no synced field changed", link.released_id)
+    decision = ctx.policy.decide(ENTITY[qbo_type], Op.UPSERT, "qbo")
+    if decision.outcome is not Outcome.APPLY:
+        return Result("ignored", decision.why)
+    if link is not None:
+        # Re-Leased payments cannot be edited: the old ones go, the new allocation is recorded.
+        await _reverse(ctx, link)
+    bank = await _released_bank(ctx, _bank_ref(qbo_type, record))
+    recorded: list[str] = []
+    for doc_key, amount in fields["allocations"].items():
+        recorded.append(await _record(ctx, qbo_type, record, fields, doc_key, amount, bank))
+    await _save(ctx, qbo_type, record, ",".join(recorded), None, fields)
+    reason = "re-recorded" if link is not None else "recorded"
+    return Result("applied", f"{reason} on {len(recorded)} document(s)", ",".join(recorded))
+
+
+async def _record(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    fields: dict[str, Any],
+    doc_key: str,
+    amount: str,
+    bank: str,
+) -> str:
+    doc_type, doc_id = split_key(doc_key)
+    doc_link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
+    if doc_link is None:
+        await refs.run_dependency(ctx, "qbo", doc_type.lower(), doc_id, documents.from_qbo)
+        doc_link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
+    if doc_link is None or not doc_link.released_id:
+        raise PermanentError(
+            f"{doc_key} paid by this payment is not in Re-Leased",
+            remedy="fix the document's sync error, then replay this payment",
+        )
+    body = {
+        "documentType": "INVOICE",
+        "documentId": doc_link.released_id,
+        "date": fields["date"],
+        "amount": amount,
+        "bankAccountId": bank,
+        "reference": f"QBO {qbo_type} {record['Id']}",
+    }
+    version = str(record.get("SyncToken"))
+    made = await ctx.released.request(
+        "POST",
+        "/payments",
+        body=body,
+        idempotency_key=ctx.request_id(f"rl-pay-{doc_key}-{version}"),
+    )
+    # Re-Leased's notification of this payment waits on this lock until the link is committed.
+    await ctx.lock("released", "payment", str(made["id"]))
+    await ctx.links.save(
+        ctx.connection.id,
+        ENTITY[qbo_type],
+        f"{qbo_type}Line",
+        qbo=(f"{record['Id']}:{version}:{doc_key}", version),
+        released=(str(made["id"]), str(made.get("version"))),
+        snapshot={"document": doc_key, "amount": amount},
+    )
+    return str(made["id"])
+
+
+async def _released_bank(ctx: SyncContext, key: str | None) -> str:
+    """The Re-Leased bank account for a QBO one; else the company's first bank account."""
+    if key is not None:
+        released = (await refs.released_ids(ctx, [key]))[key]
+        account = await ctx.released.get(f"/accounts/{released}")
+        if account.get("type") == "BANK":
+            return released
+    for account in await ctx.released.list_all("/accounts"):
+        if account.get("type") == "BANK" and account.get("status", "ACTIVE") == "ACTIVE":
+            return str(account["id"])
+    raise PermanentError("Re-Leased has no bank account", remedy="add a bank account in QBO")
+
+
+async def _reverse(ctx: SyncContext, link: Link) -> None:
+    for payment_id in filter(None, (link.released_id or "").split(",")):
+        current = await ctx.released.get(f"/payments/{payment_id}")
+        if current.get("status") != "REVERSED":
+            await ctx.released.accounting("POST", f"/payments/{payment_id}/reverse")
+
+
+async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: Op) -> Result:
+    if link is None:
+        return Result("ignored", f"{op.value} of a payment that never synced")
+    if link.status == "voided":
+        return Result("echo", "already reversed", link.released_id)
+    decision = ctx.policy.decide(ENTITY[qbo_type], op, "qbo")
+    if decision.outcome is not Outcome.APPLY:
+        return Result("ignored", decision.why)
+    await _reverse(ctx, link)
+    await ctx.links.set_status(link.id, "voided")
+    return Result("applied", f"{op.value} in QBO reversed in Re-Leased", link.released_id)
+
+
+async def _save(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    released_id: str,
+    released_version: str | None,
+    fields: dict[str, Any],
+) -> None:
+    await ctx.links.save(
+        ctx.connection.id,
+        ENTITY[qbo_type],
+        qbo_type,
+        qbo=(str(record["Id"]), str(record.get("SyncToken"))),
+        released=(released_id, released_version),
+        snapshot=fields,
+    )
+
+
+# -- Re-Leased -> QBO --------------------------------------------------------------------------
+
+
+async def _links(ctx: SyncContext, payment_id: str) -> list[Link]:
+    found: list[Link] = []
+    for entity in ("payment", "bill_payment"):
+        found += await ctx.links.by_released(ctx.connection.id, entity, payment_id)
+    return found
+
+
+async def from_released(ctx: SyncContext) -> Result:
+    try:
+        record = await ctx.released.get(f"/payments/{ctx.event.entity_id}")
+    except NotFound:
+        return Result("ignored", "gone from Re-Leased")
+    links = await _links(ctx, ctx.event.entity_id)
+    if record.get("status") == "REVERSED":
+        if record.get("reversalSource") == "ACCOUNTING":
+            return Result("echo", "reversed by the accounting side (our reversal)")
+        return await _flag_reversal(ctx, record, links)
+    if links:
+        return Result("echo", "payment already in QBO", links[0].qbo_id)
+    if record.get("documentType") != "INVOICE":
+        return Result("ignored", "a credit-note refund has no QBO payment counterpart")
+    document = await ctx.released.get(f"/invoices/{record['documentId']}")
+    kind = BY_RELEASED_TYPE[str(document.get("type"))]
+    doc_link = await _document_link(ctx, kind.entity, str(document["id"]))
+    qbo_type = "Payment" if kind.qbo_type == "Invoice" else "BillPayment"
+    body = await _qbo_payment(ctx, qbo_type, record, doc_link)
+    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id("qbo-payment"))
+    # QBO's notification of this payment waits on this lock until the link is committed.
+    await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
+    await _save(
+        ctx,
+        qbo_type,
+        created,
+        str(record["id"]),
+        str(record.get("version")),
+        payment_from_qbo(qbo_type, created),
+    )
+    return Result("applied", "recorded in QBO", str(created["Id"]))
+
+
+async def _document_link(ctx: SyncContext, entity: str, document_id: str) -> Link:
+    found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
+    if not found:
+        await refs.run_dependency(
+            ctx, "released", "invoice", document_id, documents_released.from_released
+        )
+        found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
+    if not found or found[0].status == "voided":
+        raise PermanentError(
+            "the paid document is not in QBO",
+            remedy="approve the document (or fix its sync error), then replay this payment",
+        )
+    return found[0]
+
+
+async def _qbo_payment(
+    ctx: SyncContext, qbo_type: str, record: dict[str, Any], doc_link: Link
+) -> dict[str, Any]:
+    snapshot = doc_link.snapshot or {}
+    party = split_key(str(snapshot.get("contact")))[1]
+    bank = await _qbo_bank(ctx, str(record.get("bankAccountId") or ""))
+    line = {
+        "Amount": money(record["amount"]),
+        "LinkedTxn": [{"TxnId": doc_link.qbo_id, "TxnType": DOC_TYPE[qbo_type]}],
+    }
+    body: dict[str, Any] = {
+        f"{PARTY[qbo_type]}Ref": {"value": party},
+        "TotalAmt": money(record["amount"]),
+        "TxnDate": record.get("date"),
+        "Line": [line],
+    }
+    if qbo_type == "Payment":
+        body["DepositToAccountRef"] = {"value": bank}
+    else:
+        body.update(PayType="Check", CheckPayment={"BankAccountRef": {"value": bank}})
+    return body
+
+
+async def _qbo_bank(ctx: SyncContext, released_account: str) -> str:
+    if released_account:
+        for link in await ctx.links.by_released(ctx.connection.id, "account", released_account):
+            if link.qbo_type == "Account" and link.qbo_id:
+                return link.qbo_id
+    banks = await ctx.qbo.query_all("Account", "AccountType = 'Bank'")
+    if not banks:
+        raise PermanentError("QBO has no bank account", remedy="add a bank account in QBO")
+    return str(banks[0]["Id"])
+
+
+async def _flag_reversal(ctx: SyncContext, record: dict[str, Any], links: list[Link]) -> Result:
+    link = links[0] if links else None
+    if link is not None and link.released_version == str(record.get("version")):
+        return Result("echo", "reversal already flagged", link.qbo_id)
+    decision = ctx.policy.decide(link.entity if link else "payment", Op.VOID, "released")
+    await ctx.conflicts.record(
+        ctx.connection.id,
+        link.entity if link else "payment",
+        "policy_flag",
+        link_id=link.id if link else None,
+        event_id=ctx.event.event_id,
+        fields={"released_id": record["id"], "amount": record.get("amount")},
+        winner="qbo",
+        detail=f"payment reversed in Re-Leased, not propagated: {decision.why}",
+    )
+    if link is not None:
+        await ctx.links.save(
+            ctx.connection.id,
+            link.entity,
+            link.qbo_type,
+            qbo=(str(link.qbo_id), link.qbo_version),
+            released=(str(link.released_id), str(record.get("version"))),
+            snapshot=link.snapshot or {},
+        )
+    return Result(
+        "flagged", "reversal only in QBO; a person decides", link.qbo_id if link else None
+    )

@@ -1,0 +1,214 @@
+"""Payments and bill payments end to end, one test per ownership row."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.adapters.connections import Connection
+from shared.adapters.qbo.client import QboClient
+from tests.e2e.stack import Stack, consumers, eventually, unique
+from tests.e2e.test_documents_e2e import (
+    TODAY,
+    as_user,
+    customer,
+    expense_account_id,
+    expense_line,
+    flags,
+    item_id,
+    linked_qbo_id,
+    linked_released,
+    qbo_invoice,
+    rl_body,
+    rl_doc,
+    sales_line,
+    seed_links,
+    settle,
+    vendor,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def rl_payments(stack: Stack, company: str, doc_id: str) -> list[dict[str, Any]]:
+    page = await stack.released_api(company, "GET", "/payments?pageSize=1000")
+    return [p for p in page["items"] if p["documentId"] == doc_id]
+
+
+async def bank_id(qbo: QboClient) -> str:
+    (bank,) = await qbo.query_all("Account", "Name = 'Checking'")
+    return str(bank["Id"])
+
+
+def pay_lines(allocations: dict[str, str], txn_type: str = "Invoice") -> list[dict[str, Any]]:
+    return [
+        {"Amount": amount, "LinkedTxn": [{"TxnId": doc, "TxnType": txn_type}]}
+        for doc, amount in allocations.items()
+    ]
+
+
+async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        cust = await customer(qbo)
+        item = await item_id(qbo)
+        first = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "100.00")])
+        second = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "40.00")])
+        payment = await qbo.write(
+            "Payment",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "TotalAmt": "70.00",
+                "TxnDate": TODAY,
+                "DepositToAccountRef": {"value": await bank_id(qbo)},
+                "Line": pay_lines({first["Id"]: "30.00", second["Id"]: "40.00"}),
+            },
+            request_id=unique("pay"),
+        )
+        rl_first = await linked_released(pool, "Invoice", str(first["Id"]), connection)
+        rl_second = await linked_released(pool, "Invoice", str(second["Id"]), connection)
+
+        async def state(doc: str, path: str = "/invoices") -> tuple[str, str]:
+            found = await rl_doc(stack, company, path, doc)
+            return found["status"], found["amountDue"]
+
+        async def reached(doc: str, wanted: tuple[str, str]) -> bool:
+            return await state(doc) == wanted
+
+        await eventually(lambda: reached(rl_first, ("APPROVED", "70.00")))
+        await eventually(lambda: reached(rl_second, ("PAID", "0.00")))
+        current = await qbo.get("Payment", str(payment["Id"]))
+        changed = await qbo.write(
+            "Payment",
+            {
+                "Id": payment["Id"],
+                "SyncToken": current["SyncToken"],
+                "sparse": True,
+                "TotalAmt": "100.00",
+                "Line": pay_lines({first["Id"]: "100.00"}),
+            },
+            request_id=unique("pay2"),
+        )
+        await eventually(lambda: reached(rl_first, ("PAID", "0.00")))
+        await eventually(lambda: reached(rl_second, ("APPROVED", "40.00")))
+        await qbo.write(
+            "Payment",
+            {"Id": payment["Id"], "SyncToken": changed["SyncToken"]},
+            request_id=unique("pay3"),
+            operation="void",
+        )
+        await eventually(lambda: reached(rl_first, ("APPROVED", "100.00")))
+        await settle()
+    statuses = [p["status"] for p in await rl_payments(stack, company, rl_first)]
+    assert sorted(statuses) == ["REVERSED", "REVERSED"], "old reversed, new reversed by the void"
+    assert [p["reversalSource"] for p in await rl_payments(stack, company, rl_second)] == [
+        "ACCOUNTING"
+    ]
+    payment_writes = (
+        await stack.call("GET", f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity=Payment")
+    )["requests"]
+    assert len([r for r in payment_writes if r["write"]]) == 3, "nothing bounced back to QBO"
+
+
+async def test_qbo_bill_payment_is_recorded_and_its_delete_reverses(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        vend = await vendor(qbo)
+        bill = await qbo.write(
+            "Bill",
+            {
+                "VendorRef": {"value": vend["Id"]},
+                "TxnDate": TODAY,
+                "Line": [expense_line(await expense_account_id(qbo), "300.00")],
+            },
+            request_id=unique("bill"),
+        )
+        paid = await qbo.write(
+            "BillPayment",
+            {
+                "VendorRef": {"value": vend["Id"]},
+                "PayType": "Check",
+                "CheckPayment": {"BankAccountRef": {"value": await bank_id(qbo)}},
+                "TotalAmt": "120.50",
+                "TxnDate": TODAY,
+                "Line": pay_lines({bill["Id"]: "120.50"}, "Bill"),
+            },
+            request_id=unique("bp"),
+        )
+        rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), connection)
+
+        async def due(value: str) -> bool:
+            return bool((await rl_doc(stack, company, "/invoices", rl_bill))["amountDue"] == value)
+
+        await eventually(lambda: due("179.50"))
+        current = await qbo.get("BillPayment", str(paid["Id"]))
+        await qbo.write(
+            "BillPayment",
+            {"Id": paid["Id"], "SyncToken": current["SyncToken"]},
+            request_id=unique("bpdel"),
+            operation="delete",
+        )
+        await eventually(lambda: due("300.00"))
+    (payment,) = await rl_payments(stack, company, rl_bill)
+    assert payment["status"] == "REVERSED"
+
+
+async def test_released_payment_reaches_qbo_and_a_released_reversal_is_only_flagged(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        doc = await as_user(
+            stack,
+            company,
+            "POST",
+            "/invoices",
+            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+        )
+        qbo_invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
+        banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        bank = next(a for a in banks["items"] if a["type"] == "BANK")
+        payment = await as_user(
+            stack,
+            company,
+            "POST",
+            "/payments",
+            {
+                "documentId": doc["id"],
+                "date": TODAY,
+                "amount": "21.00",
+                "bankAccountId": bank["id"],
+            },
+        )
+        qbo_payment = await eventually(lambda: linked_qbo_id(pool, "payment", payment["id"]))
+
+        async def balance() -> Decimal:
+            return Decimal(str((await qbo.get("Invoice", qbo_invoice_id))["Balance"]))
+
+        assert await balance() == Decimal("100.00")
+        # Not connected to an accounting system in the sandbox, so Re-Leased lets a user reverse.
+        await as_user(stack, company, "POST", f"/payments/{payment['id']}/reverse")
+
+        async def flagged() -> bool:
+            return await flags(pool, connection, "payment") == 1
+
+        await eventually(flagged)
+        await settle()
+    assert await balance() == Decimal("100.00"), "the reversal never reached QBO"
+    made = await qbo.get("Payment", qbo_payment)
+    assert Decimal(str(made["TotalAmt"])) == Decimal("21.00")
+    payment_writes = (
+        await stack.call("GET", f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity=Payment")
+    )["requests"]
+    assert len([r for r in payment_writes if r["write"]]) == 1

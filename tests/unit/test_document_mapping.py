@@ -1,0 +1,209 @@
+"""Document mapping: canonical fields from both sides, exact money, unsupported QBO content."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.domain.canonical import canonical_hash
+from shared.infra.errors import PermanentError
+from shared.sync.mapping_documents import (
+    BILL,
+    INVOICE,
+    document_from_qbo,
+    document_from_released,
+    document_to_qbo,
+    document_to_released,
+    is_qbo_void,
+    references,
+)
+from shared.sync.payments import payment_from_qbo
+
+
+def qbo_invoice(lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "Id": "7",
+        "DocNumber": "1007",
+        "TxnDate": "2026-11-20",
+        "DueDate": "2026-12-20",
+        "CustomerRef": {"value": "3"},
+        "Line": [*lines, {"Amount": 1, "DetailType": "SubTotalLineDetail"}],
+        "TotalAmt": 100,
+        **extra,
+    }
+
+
+def item_line(qty: str, price: str, amount: str, taxed: bool = False) -> dict[str, Any]:
+    return {
+        "Amount": amount,
+        "DetailType": "SalesItemLineDetail",
+        "Description": "Rent",
+        "SalesItemLineDetail": {
+            "ItemRef": {"value": "5"},
+            "Qty": qty,
+            "UnitPrice": price,
+            "TaxCodeRef": {"value": "TAX" if taxed else "NON"},
+            "ClassRef": {"value": "9"},
+        },
+    }
+
+
+def test_qbo_invoice_maps_to_canonical_with_qbo_keys() -> None:
+    fields = document_from_qbo(
+        INVOICE, qbo_invoice([item_line("3", "33.33", "99.99", taxed=True)]), "TaxRate:2"
+    )
+    assert fields == {
+        "number": "1007",
+        "contact": "Customer:3",
+        "date": "2026-11-20",
+        "due_date": "2026-12-20",
+        "lines": [
+            {
+                "description": "Rent",
+                "quantity": "3",
+                "unit_amount": "33.33",
+                "amount": "99.99",
+                "account": "Item:5",
+                "tax_rate": "TaxRate:2",
+                "class": "Class:9",
+            }
+        ],
+    }
+    assert references(fields) == ["Customer:3", "Item:5", "TaxRate:2", "Class:9"]
+
+
+def test_unit_price_beyond_cents_becomes_one_unit_so_the_total_stays_exact() -> None:
+    # 3 x 3.333 = 9.999 -> QBO rounds the line to 10.00; Re-Leased keeps cents on unit amounts.
+    (line,) = document_from_qbo(INVOICE, qbo_invoice([item_line("3", "3.333", "10.00")]), None)[
+        "lines"
+    ]
+    assert (line["quantity"], line["unit_amount"], line["amount"]) == ("1", "10.00", "10.00")
+
+
+@pytest.mark.parametrize(
+    ("line", "word"),
+    [
+        ({"Amount": 5, "DetailType": "DiscountLineDetail", "DiscountLineDetail": {}}, "discount"),
+        ({"Amount": 5, "DetailType": "GroupLineDetail", "GroupLineDetail": {}}, "bundle"),
+        ({"Amount": 0, "DetailType": "DescriptionOnly", "Description": "x"}, "description-only"),
+        (
+            {
+                "Amount": 5,
+                "DetailType": "ItemBasedExpenseLineDetail",
+                "ItemBasedExpenseLineDetail": {"ItemRef": {"value": "1"}, "MarkupInfo": {}},
+            },
+            "mark-up",
+        ),
+    ],
+)
+def test_unsupported_lines_raise_with_a_remedy(line: dict[str, Any], word: str) -> None:
+    with pytest.raises(PermanentError, match=word) as caught:
+        document_from_qbo(INVOICE, qbo_invoice([line]), None)
+    assert caught.value.remedy
+
+
+def test_foreign_currency_is_refused_with_a_remedy() -> None:
+    record = qbo_invoice([item_line("1", "5", "5")], CurrencyRef={"value": "EUR"})
+    with pytest.raises(PermanentError, match="EUR") as caught:
+        document_from_qbo(INVOICE, record, None)
+    assert caught.value.remedy
+
+
+def test_bill_lines_use_accounts_and_carry_no_tax() -> None:
+    bill = {
+        "DocNumber": "B-1",
+        "TxnDate": "2026-11-20",
+        "DueDate": "2026-11-20",
+        "VendorRef": {"value": "4"},
+        "Line": [
+            {
+                "Amount": "250.75",
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "60"}},
+            }
+        ],
+    }
+    fields = document_from_qbo(BILL, bill, None)
+    assert fields["contact"] == "Vendor:4"
+    assert fields["lines"][0]["account"] == "Account:60"
+    body = document_to_qbo(BILL, fields, None)
+    assert body["Line"][0]["DetailType"] == "AccountBasedExpenseLineDetail"
+    with pytest.raises(PermanentError, match="no sales tax"):
+        document_to_qbo(
+            BILL, {**fields, "lines": [{**fields["lines"][0], "tax_rate": "T:1"}]}, None
+        )
+
+
+def test_released_and_qbo_views_of_one_document_hash_the_same() -> None:
+    qbo_fields = document_from_qbo(INVOICE, qbo_invoice([item_line("2", "60.50", "121.00")]), None)
+    released = {
+        "number": "1007",
+        "contactId": "c1",
+        "date": "2026-11-20",
+        "dueDate": "2026-12-20",
+        "lines": [
+            {
+                "description": "Rent",
+                "quantity": "2",
+                "unitAmount": "60.50",
+                "lineAmount": "121.00",
+                "accountId": "a1",
+                "trackingOptionId": "o1",
+            }
+        ],
+    }
+    refs = {"c1": "Customer:3", "a1": "Item:5", "o1": "Class:9"}
+    assert canonical_hash(document_from_released(INVOICE, released, refs)) == canonical_hash(
+        qbo_fields
+    )
+    body = document_to_released(
+        INVOICE, qbo_fields, {"Customer:3": "c1", "Item:5": "a1", "Class:9": "o1"}
+    )
+    assert body["lines"][0]["unitAmount"] == "60.50"
+    assert body["contactId"] == "c1"
+
+
+def test_void_is_recognised_by_note_and_zero_total() -> None:
+    assert is_qbo_void({"PrivateNote": "Voided", "TotalAmt": 0})
+    assert not is_qbo_void({"PrivateNote": "Voided rent", "TotalAmt": 10})
+
+
+def test_payment_allocations_sum_per_document_exactly() -> None:
+    payment = {
+        "TxnDate": "2026-11-20",
+        "TotalAmt": "0.30",
+        "Line": [
+            {"Amount": "0.10", "LinkedTxn": [{"TxnId": "7", "TxnType": "Invoice"}]},
+            {"Amount": "0.20", "LinkedTxn": [{"TxnId": "7", "TxnType": "Invoice"}]},
+            {"Amount": "1.00", "LinkedTxn": [{"TxnId": "8", "TxnType": "CreditMemo"}]},
+        ],
+    }
+    assert payment_from_qbo("Payment", payment)["allocations"] == {"Invoice:7": "0.30"}
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=50),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999"), places=2),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_line_amounts_survive_both_mappings_exactly(lines: list[tuple[int, Decimal]]) -> None:
+    qbo_lines = [item_line(str(q), str(p), str(q * p)) for q, p in lines]
+    fields = document_from_qbo(INVOICE, qbo_invoice(qbo_lines), None)
+    body = document_to_qbo(INVOICE, fields, None)
+    assert [Decimal(line["Amount"]) for line in body["Line"]] == [q * p for q, p in lines]
+    released = document_to_released(
+        INVOICE, fields, {"Customer:3": "c", "Item:5": "a", "Class:9": "o"}
+    )
+    assert [Decimal(ln["quantity"]) * Decimal(ln["unitAmount"]) for ln in released["lines"]] == [
+        q * p for q, p in lines
+    ]
