@@ -157,9 +157,30 @@ class Reconciler:
         for entity in QBO_POLLED_TYPES:
             rows = await qbo.query_all(entity)
             events += [qbo_change(realm, entity, row, now) for row in rows]
+            if entity == "Attachable":
+                live = {str(row["Id"]) for row in rows}
+                events += await self._vanished(connection, entity, live, now)
         report.examined["qbo_polled"] = len(events)
         # Never announced by webhook, so a publish here is the normal path, not a repair.
         await self._publish_uncovered(connection, "qbo", events, repair=False)
+
+    async def _vanished(
+        self, connection: Connection, qbo_type: str, live: set[str], now: datetime
+    ) -> list[ChangeEvent]:
+        """Linked records that polling no longer finds were deleted (QBO announces no
+        Attachable change, deletions included)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT qbo_id FROM links WHERE connection_id = $1 AND qbo_type = $2 "
+                "AND status = 'linked' AND qbo_id IS NOT NULL",
+                connection.id,
+                qbo_type,
+            )
+        gone = [str(r["qbo_id"]) for r in rows if str(r["qbo_id"]) not in live]
+        realm = str(connection.qbo_realm_id)
+        return [
+            qbo_change(realm, qbo_type, {"Id": obj_id, "status": "Deleted"}, now) for obj_id in gone
+        ]
 
     async def _released_feed(
         self, connection: Connection, released: ReleasedClient, report: ReconcileReport

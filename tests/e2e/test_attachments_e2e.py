@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -15,7 +14,6 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
 from shared.adapters.connections import Connection
-from shared.domain.events import ChangeEvent
 from shared.sync.reconciler import Reconciler
 from tests.e2e.stack import Stack, consumers, eventually
 from tests.e2e.test_documents_e2e import (
@@ -75,7 +73,7 @@ async def test_qbo_attachable_reaches_released_once_deduplicated_by_hash(
         await settle(1.0)
         assert found["sha256"] == hashlib.sha256(PDF).hexdigest()
         assert len(await rl_attachments(stack, company, rl_id)) == 1, "deduplicated by hash"
-        # QBO never announces Attachable deletes: the handler acts when an event is replayed.
+        # QBO never announces Attachable deletes: the reconciler's poll notices them.
         for attachable, still_there in ((made[0], 1), (made[1], 0)):
             current = await qbo.get("Attachable", str(attachable["Id"]))
             await qbo.write(
@@ -84,19 +82,8 @@ async def test_qbo_attachable_reaches_released_once_deduplicated_by_hash(
                 request_id=f"del-{attachable['Id']}-{rl_id[:8]}",
                 operation="delete",
             )
-            await publisher.publish(
-                ChangeEvent(
-                    event_id=f"replay-{rl_id}-{attachable['Id']}",
-                    source="qbo",
-                    connection_id=connection.id,
-                    account_id=realm,
-                    entity="attachable",
-                    entity_id=str(attachable["Id"]),
-                    operation="delete",
-                    occurred_at=datetime.now(UTC),
-                    origin="replay",
-                )
-            )
+            # Polling finds the Attachable gone and publishes its deletion.
+            await reconciler.reconcile(connection, qbo, released)
 
             async def count_is(wanted: int) -> bool:
                 return len(await rl_attachments(stack, company, rl_id)) == wanted
