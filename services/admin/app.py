@@ -16,10 +16,12 @@ from shared.admin.api import AdminContext, routes
 from shared.admin.connect import ConnectFlow
 from shared.admin.demo import DemoConnection
 from shared.admin.http import RequestLog, RequireAdminToken
+from shared.admin.ops_api import OpsContext, ops_routes
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
 from shared.infra.db import create_pool
 from shared.infra.logging import get_logger
+from shared.ops.throttle import Throttle
 from shared.sync.clients import ClientFactory
 
 log = get_logger("admin")
@@ -51,7 +53,13 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
             # Exposed so a caller (tests, a readiness probe) can wait for the demo to settle.
             app.state.demo_task = demo_task
             try:
-                yield {"admin": AdminContext(pool, connections, flow), "demo_task": demo_task}
+                yield {
+                    "admin": AdminContext(pool, connections, flow),
+                    "ops": OpsContext(
+                        pool, settings.amqp_url, Throttle(settings.replay_rate_per_minute)
+                    ),
+                    "demo_task": demo_task,
+                }
             finally:
                 if demo_task is not None:
                     demo_task.cancel()
@@ -59,7 +67,7 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
                         await demo_task
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *ops_routes()],
         lifespan=lifespan,
         middleware=[
             Middleware(RequestLog),

@@ -23,6 +23,8 @@ class DeadLetter:
     remedy: str | None
     attempts: int
     connection_id: str | None = None
+    # Earlier failed attempts (time, attempt, outcome, error), oldest first.
+    history: tuple[dict[str, Any], ...] = ()
 
 
 class DeadLetterRepository:
@@ -33,6 +35,8 @@ class DeadLetterRepository:
         """Insert, or on a repeat death of the same event append to its history."""
         entry = {
             "at": datetime.now(UTC).isoformat(),
+            "attempt": letter.attempts - 1,
+            "outcome": "dead",
             "error_class": letter.error_class,
             "error": letter.error,
             "attempts": letter.attempts,
@@ -41,7 +45,14 @@ class DeadLetterRepository:
             """
             INSERT INTO dead_letters (event_id, routing_key, queue, connection_id, event,
                                       error_class, error, remedy, attempts, history)
-            VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10)
+            VALUES ($1, $2, $3, coalesce($4::uuid, (
+                        -- thin events may carry no connection id: find it from the account
+                        SELECT c.id FROM connections c
+                        WHERE ($5::jsonb ->> 'source' = 'qbo'
+                               AND c.qbo_realm_id = $5::jsonb ->> 'account_id')
+                           OR ($5::jsonb ->> 'source' = 'released'
+                               AND c.released_company_id = $5::jsonb ->> 'account_id'))),
+                    $5, $6, $7, $8, $9, $10)
             ON CONFLICT (event_id, queue) DO UPDATE SET
                 event = EXCLUDED.event,
                 error_class = EXCLUDED.error_class,
@@ -62,7 +73,7 @@ class DeadLetterRepository:
             letter.error,
             letter.remedy,
             letter.attempts,
-            [entry],
+            [*letter.history, entry],
         )
         return row_id
 

@@ -20,6 +20,7 @@ from shared.admin.connection_settings import (
     effective_settings,
     merge_settings,
 )
+from shared.admin.ops_api import release_parked
 from shared.admin.state import InvalidState
 from shared.admin.store import AdminConnections, ConnectionRow
 from shared.infra.errors import ConnectionRevoked, SyncError
@@ -132,7 +133,9 @@ async def oauth_callback(request: Request) -> Response:
     except SyncError as exc:
         log.warning("connect_failed", error=str(exc))
         return error(502, "upstream_unavailable", f"{exc}; nothing was changed, try again")
-    return JSONResponse(result.document())
+    # A reconnect resumes the connection: what waited for the new grant runs now.
+    parked = await release_parked(request, result.connection.id)
+    return JSONResponse({**result.document(), **parked})
 
 
 async def get_settings(request: Request) -> Response:
@@ -174,8 +177,10 @@ async def resume(request: Request) -> Response:
     if row.status == "revoked":
         return error(409, "revoked", "the QuickBooks grant was revoked: reconnect (authorize)")
     await _ctx(request).connections.set_status(row.id, "active", None)
-    log.info("connection_resumed", connection_id=str(row.id))
-    return JSONResponse({**row.summary(), "status": "active"})
+    # Parked work goes back on the bus only once the connection is active again, so it runs.
+    parked = await release_parked(request, row.id)
+    log.info("connection_resumed", connection_id=str(row.id), **parked)
+    return JSONResponse({**row.summary(), "status": "active", **parked})
 
 
 def routes() -> list[BaseRoute]:

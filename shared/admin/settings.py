@@ -19,6 +19,9 @@ class AdminServiceSettings(EngineSettings):
     released_webhook_public_url: str = "http://127.0.0.1:8002/webhooks/released"
     # How long a signed OAuth ``state`` is accepted: long enough for a person to log in at Intuit.
     oauth_state_ttl_s: float = Field(default=900.0, gt=0)
+    # Pace of bulk dead-letter replays (events per minute, per admin process): well under QBO's
+    # 500 requests per minute per realm, so replays never starve live traffic.
+    replay_rate_per_minute: float = Field(default=120.0, gt=0, le=400)
     demo_connection: bool = False
     demo_released_company_name: str = "Demo Property Management"
     demo_timeout_s: float = Field(default=60.0, gt=0)

@@ -17,5 +17,7 @@ CREATE INDEX parked_events_connection ON parked_events (connection_id, id);
 
 -- dlq list / replay / purge filter by connection and time; status pages count per connection.
 CREATE INDEX dead_letters_connection ON dead_letters (connection_id, status, created_at);
--- Lag: has this inbox event been handled yet?
+-- Lag (syncctl status): a connection's recent inbox events, and whether each was handled yet.
+-- One more index on the inbox costs each webhook insert a little; status must not scan the inbox.
+CREATE INDEX inbox_connection_received ON inbox (connection_id, received_at);
 CREATE INDEX sync_outcomes_event ON sync_outcomes (event_id);

@@ -1,0 +1,313 @@
+"""Operations on the admin API: status, dead letters, conflicts, links, parked events.
+
+Each handler parses, calls ``shared.ops``, answers JSON. Operations that publish (replay, resume)
+open a short-lived broker connection, so the admin service starts and serves reads while
+RabbitMQ is down; they answer 503 then, with nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aio_pika.abc import AbstractRobustConnection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.adapters.broker import EventPublisher, connect_broker
+from shared.infra.errors import InfraUnavailable, SyncError
+from shared.infra.logging import get_logger
+from shared.ops import dead_queue, dlq, parking, records, status
+from shared.ops.dlq import DeadLetterFilter
+from shared.ops.throttle import Throttle
+
+log = get_logger("admin.ops")
+# One request replays at most this many letters; the CLI sends bigger jobs in batches.
+MAX_REPLAY_BATCH = 200
+
+
+@dataclass(frozen=True)
+class OpsContext:
+    pool: asyncpg.Pool
+    amqp_url: str
+    throttle: Throttle
+
+    @asynccontextmanager
+    async def broker(self) -> AsyncIterator[AbstractRobustConnection]:
+        async with connect_broker(self.amqp_url, timeout=5.0) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def publisher(self) -> AsyncIterator[EventPublisher]:
+        async with self.broker() as connection:
+            publisher = await EventPublisher.open(connection)
+            try:
+                yield publisher
+            finally:
+                await publisher.close()
+
+
+class BadRequest(ValueError):
+    """A parameter could not be parsed."""
+
+
+def _ops(request: Request) -> OpsContext:
+    ctx: OpsContext = request.state.ops
+    return ctx
+
+
+def _error(status_code: int, code: str, reason: str) -> JSONResponse:
+    return JSONResponse({"error": code, "reason": reason}, status_code=status_code)
+
+
+def _uuid(raw: Any) -> UUID | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return UUID(str(raw))
+    except ValueError as exc:
+        raise BadRequest(f"not a connection id: {raw!r}") from exc
+
+
+def _time(raw: Any) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise BadRequest(f"not an ISO-8601 time: {raw!r}") from exc
+
+
+def _int(raw: Any, default: int, name: str) -> int:
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"{name} must be an integer") from exc
+
+
+def parse_filter(params: dict[str, Any]) -> DeadLetterFilter:
+    raw_ids = params.get("ids") or []
+    if not isinstance(raw_ids, list):
+        raise BadRequest("ids must be a list of dead-letter ids")
+    status_value = params.get("status", "dead")
+    return DeadLetterFilter(
+        ids=tuple(_int(i, 0, "ids") for i in raw_ids),
+        connection_id=_uuid(params.get("connection_id")),
+        entity=params.get("entity") or None,
+        error_class=params.get("error_class") or None,
+        since=_time(params.get("since")),
+        until=_time(params.get("until")),
+        status=None if status_value in ("any", "", None) else str(status_value),
+    )
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _path_int(request: Request, name: str = "id") -> int:
+    return _int(request.path_params[name], 0, name)
+
+
+async def get_status(request: Request) -> Response:
+    ops = _ops(request)
+    async with ops.pool.acquire() as conn:
+        connections = await status.connections_status(conn)
+    try:
+        async with connect_broker(ops.amqp_url, timeout=3.0) as broker:
+            queues: dict[str, int | None] | None = await status.queue_depths(broker)
+    except InfraUnavailable:
+        queues = None  # the database half of the answer is still worth having
+    return JSONResponse({"connections": connections, "queues": queues})
+
+
+async def list_dead_letters(request: Request) -> Response:
+    params = dict(request.query_params)
+    where = parse_filter(params)
+    limit = _int(params.get("limit"), 100, "limit")
+    async with _ops(request).pool.acquire() as conn:
+        total = await dlq.count(conn, where)
+        items = await dlq.select(conn, where, limit=limit)
+    return JSONResponse({"count": total, "items": items})
+
+
+async def show_dead_letter(request: Request) -> Response:
+    async with _ops(request).pool.acquire() as conn:
+        found = await dlq.show(conn, _path_int(request))
+    return JSONResponse(found) if found else _error(404, "not_found", "no such dead letter")
+
+
+async def replay_dead_letter(request: Request) -> Response:
+    ops = _ops(request)
+    try:
+        async with ops.publisher() as publisher:
+            replay_id = await dlq.replay_one(ops.pool, publisher, _path_int(request))
+    except dlq.NotReplayable as exc:
+        return _error(409, "not_replayable", str(exc))
+    if replay_id is None:
+        return _error(404, "not_found", "no such dead letter (or it was purged)")
+    return JSONResponse({"replay_id": replay_id})
+
+
+async def replay_dead_letters(request: Request) -> Response:
+    """Bulk replay by filter; ``dry_run`` answers the count and ids and changes nothing."""
+    body = await _body(request)
+    where = parse_filter(body)
+    limit = min(_int(body.get("limit"), MAX_REPLAY_BATCH, "limit"), MAX_REPLAY_BATCH)
+    ops = _ops(request)
+    async with ops.pool.acquire() as conn:
+        matched = await dlq.count(conn, where)
+        chosen = await dlq.ids(conn, where, limit=10_000 if body.get("dry_run") else limit)
+    if body.get("dry_run"):
+        return JSONResponse({"dry_run": True, "matched": matched, "ids": chosen})
+    async with ops.publisher() as publisher:
+        report = await dlq.replay_many(ops.pool, publisher, chosen, ops.throttle)
+    return JSONResponse({"dry_run": False, **report.document(), "remaining": matched - len(chosen)})
+
+
+async def purge_dead_letters(request: Request) -> Response:
+    body = await _body(request)
+    where = parse_filter(body)
+    async with _ops(request).pool.acquire() as conn:
+        if body.get("dry_run"):
+            return JSONResponse({"dry_run": True, "matched": await dlq.count(conn, where)})
+        purged = await dlq.purge(conn, where)
+    return JSONResponse({"dry_run": False, "purged": purged})
+
+
+async def absorb_dead_queue(request: Request) -> Response:
+    """Give every message in ``sync.dead`` a ``dead_letters`` row (``shared.ops.dead_queue``)."""
+    ops = _ops(request)
+    async with ops.broker() as broker:
+        channel = await broker.channel()
+        try:
+            created = await dead_queue.absorb(ops.pool, channel)
+        finally:
+            await channel.close()
+    return JSONResponse({"created": created})
+
+
+async def list_conflicts(request: Request) -> Response:
+    params = request.query_params
+    async with _ops(request).pool.acquire() as conn:
+        items = await records.list_conflicts(
+            conn,
+            _uuid(params.get("connection_id")),
+            include_resolved=params.get("all") in ("1", "true"),
+            limit=_int(params.get("limit"), 100, "limit"),
+        )
+    return JSONResponse({"items": items})
+
+
+async def resolve_conflict(request: Request) -> Response:
+    body = await _body(request)
+    by = str(body.get("resolved_by") or "admin")
+    async with _ops(request).pool.acquire() as conn:
+        done = await records.resolve_conflict(conn, _path_int(request), by)
+    if not done:
+        return _error(404, "not_found", "no such open conflict")
+    return JSONResponse({"id": _path_int(request), "resolved_by": by})
+
+
+async def list_links(request: Request) -> Response:
+    params = request.query_params
+    connection_id = _uuid(request.path_params["id"])
+    assert connection_id is not None  # the path segment is never empty
+    async with _ops(request).pool.acquire() as conn:
+        items = await records.find_links(
+            conn,
+            connection_id,
+            record_id=params.get("record_id") or None,
+            entity=params.get("entity") or None,
+            limit=_int(params.get("limit"), 100, "limit"),
+        )
+    return JSONResponse({"items": items})
+
+
+async def unlink(request: Request) -> Response:
+    async with _ops(request).pool.acquire() as conn:
+        link = await records.unlink(conn, _path_int(request))
+    return JSONResponse(link) if link else _error(404, "not_found", "no such link")
+
+
+async def relink(request: Request) -> Response:
+    body = await _body(request)
+    async with _ops(request).pool.acquire() as conn:
+        link = await records.relink(
+            conn,
+            _path_int(request),
+            qbo_id=body.get("qbo_id") or None,
+            released_id=body.get("released_id") or None,
+        )
+    return JSONResponse(link) if link else _error(404, "not_found", "no such link")
+
+
+async def list_parked(request: Request) -> Response:
+    connection_id = _uuid(request.path_params["id"])
+    assert connection_id is not None
+    async with _ops(request).pool.acquire() as conn:
+        items = await parking.listing(conn, connection_id)
+    return JSONResponse({"items": items})
+
+
+async def release_parked(request: Request, connection_id: UUID) -> dict[str, Any]:
+    """Republish a resumed connection's parked events; never fails the resume itself."""
+    ops = _ops(request)
+    async with ops.pool.acquire() as conn:
+        if await parking.count(conn, connection_id) == 0:
+            return {"released": 0}  # the common case needs no broker at all
+    try:
+        async with ops.publisher() as publisher:
+            released = await parking.release(ops.pool, publisher, connection_id)
+    except (InfraUnavailable, SyncError) as exc:
+        log.warning("parked_release_failed", connection_id=str(connection_id), error=str(exc))
+        return {"released": None, "warning": f"parked events stay parked: {exc}; resume again"}
+    return {"released": released}
+
+
+def _guarded(handler: Any) -> Any:
+    """Bad parameters answer 400, an unreachable broker 503; the rest reaches RequestLog."""
+
+    async def run(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except BadRequest as exc:
+            return _error(400, "invalid_request", str(exc))
+        except InfraUnavailable as exc:
+            return _error(503, "broker_unavailable", f"{exc}; nothing was changed")
+        return response
+
+    return run
+
+
+def ops_routes() -> list[BaseRoute]:
+    table: list[tuple[str, Any, str]] = [
+        ("/api/status", get_status, "GET"),
+        ("/api/dlq", list_dead_letters, "GET"),
+        ("/api/dlq/replay", replay_dead_letters, "POST"),
+        ("/api/dlq/purge", purge_dead_letters, "POST"),
+        ("/api/dlq/absorb", absorb_dead_queue, "POST"),
+        ("/api/dlq/{id:int}", show_dead_letter, "GET"),
+        ("/api/dlq/{id:int}/replay", replay_dead_letter, "POST"),
+        ("/api/conflicts", list_conflicts, "GET"),
+        ("/api/conflicts/{id:int}/resolve", resolve_conflict, "POST"),
+        ("/api/connections/{id}/links", list_links, "GET"),
+        ("/api/connections/{id}/parked", list_parked, "GET"),
+        ("/api/links/{id:int}/unlink", unlink, "POST"),
+        ("/api/links/{id:int}/relink", relink, "POST"),
+    ]
+    return [Route(path, _guarded(handler), methods=[method]) for path, handler, method in table]
