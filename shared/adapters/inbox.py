@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
 
@@ -68,7 +70,7 @@ class InboxRepository:
         """Lock a page of pending rows for this transaction (other relays skip them)."""
         rows = await self._conn.fetch(
             """
-            SELECT event FROM inbox
+            SELECT event_id, event FROM inbox
             WHERE status = 'pending' AND received_at < now() - make_interval(secs => $1)
             ORDER BY received_at
             LIMIT $2
@@ -77,7 +79,18 @@ class InboxRepository:
             older_than_s,
             limit,
         )
-        return [ChangeEvent.model_validate(r["event"]) for r in rows]
+        events: list[ChangeEvent] = []
+        for row in rows:
+            try:
+                events.append(ChangeEvent.model_validate(row["event"]))
+            except ValidationError as exc:
+                # One undecodable row must not stop the relay for every row behind it.
+                await self._conn.execute(
+                    "UPDATE inbox SET status = 'ignored', ignore_reason = $2 WHERE event_id = $1",
+                    row["event_id"],
+                    f"undecodable: {exc.errors()[0]['msg']}"[:200],
+                )
+        return events
 
     async def count(self, status: str) -> int:
         value: int = await self._conn.fetchval(

@@ -17,6 +17,15 @@ import asyncpg
 from shared.adapters.inbox import InboxEntry, InboxRepository
 
 
+def _fail(future: asyncio.Future[set[str]], exc: BaseException) -> None:
+    """Hand ``exc`` to a waiter; if its request was abandoned (client gone), nobody will read
+    it, so mark it read rather than have asyncio report it as never retrieved."""
+    if future.done():
+        return
+    future.set_exception(exc)
+    future.exception()
+
+
 @dataclass
 class _Request:
     entries: list[InboxEntry]
@@ -41,9 +50,7 @@ class InboxWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         while not self._queue.empty():
-            request = self._queue.get_nowait()
-            if not request.done.done():
-                request.done.set_exception(ConnectionError("inbox writer stopped"))
+            _fail(self._queue.get_nowait().done, ConnectionError("inbox writer stopped"))
 
     async def store(self, entries: list[InboxEntry]) -> set[str]:
         """The event ids of ``entries`` that were not in the inbox before (committed)."""
@@ -72,8 +79,7 @@ class InboxWriter:
                     )
             except Exception as exc:  # every waiter sees the failure and answers accordingly
                 for request in batch:
-                    if not request.done.done():
-                        request.done.set_exception(exc)
+                    _fail(request.done, exc)
                 continue
             claimed: set[str] = set()
             for request in batch:

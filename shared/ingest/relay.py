@@ -48,6 +48,8 @@ class OutboxRelay:
                 await self.drain(grace)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay_pass_failed", error=str(exc)[:200])
+            except Exception:  # the relay's outermost boundary: log it, never stop relaying
+                log.exception("relay_pass_crashed")
             grace = self.grace_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.interval_s)
