@@ -168,6 +168,7 @@ class EventPublisher:
         *,
         message_id: str | None = None,
         headers: dict[str, Any] | None = None,
+        expiration: float | None = None,
     ) -> None:
         message = aio_pika.Message(
             body,
@@ -175,6 +176,7 @@ class EventPublisher:
             delivery_mode=DeliveryMode.PERSISTENT,
             message_id=message_id,
             headers=headers or {},
+            expiration=expiration,
         )
         try:
             target = await self._exchange(exchange)

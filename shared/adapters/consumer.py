@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -209,6 +210,10 @@ class EventConsumer:
             retry_exchange(delay),
             event.routing_key,
             event.to_bytes(),
+            # Jitter: up to 20 % earlier than the tier's queue TTL, so retries of a burst spread
+            # out. Expiry happens at the head of the queue, so a message never waits more than
+            # the tier itself.
+            expiration=round(delay * random.uniform(0.8, 1.0), 3),  # noqa: S311 - not crypto
             message_id=event.event_id,
             headers={
                 "x-attempt": event.attempt,

@@ -201,8 +201,11 @@ async def test_transient_failure_retries_through_the_ladder(
     attempts: list[int] = []
     done = asyncio.Event()
 
+    seen_at: list[float] = []
+
     async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
         attempts.append(evt.attempt)
+        seen_at.append(asyncio.get_running_loop().time())
         if evt.attempt == 0:
             raise TransientError("QBO answered 503")
         done.set()
@@ -213,6 +216,9 @@ async def test_transient_failure_retries_through_the_ladder(
     await run_consumer(broker, consumer, done)
     assert attempts == [0, 1]
     assert await queue_depth(broker, DEAD_QUEUE) == 0
+    # The 1 s tier with jitter: at most 20 % earlier than the tier (upper bound leaves room
+    # for delivery under load; it is not a performance check).
+    assert 0.7 <= seen_at[1] - seen_at[0] <= 3.0
 
 
 async def test_transient_failures_are_bounded(
