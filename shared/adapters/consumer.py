@@ -291,6 +291,15 @@ class EventConsumer:
                 paused_now = parked is not None and await parking.pause_for_reauthorisation(
                     conn, parked.connection_id, str(exc), unchanged_since=taken_at
                 )
+                # Read the status again: another event may have paused the connection since
+                # ``park`` looked (concurrent failures), which is not a resume.
+                status_now = (
+                    await conn.fetchval(
+                        "SELECT status FROM connections WHERE id = $1", parked.connection_id
+                    )
+                    if parked is not None
+                    else None
+                )
         except Exception:  # PostgreSQL is down: let the broker hand it back; nothing is burned
             log.exception("event_park_failed", latency_ms=latency)
             await asyncio.sleep(1.0)  # a redelivery loop while the database is down stays slow
@@ -308,7 +317,7 @@ class EventConsumer:
             error=str(exc),
             latency_ms=latency,
         )
-        if parked.status == "active" and not paused_now:
+        if status_now == "active" and not paused_now:
             await self._release_after_resume(parked.connection_id)
         return "parked"
 
