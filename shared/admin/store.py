@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.adapters.connections import ConnectionRepository
 from shared.admin.connection_settings import ConnectionSettings
 from shared.infra.db import DbConnection
 
@@ -91,13 +92,7 @@ class AdminConnections:
             )
 
     async def set_status(self, connection_id: UUID, status: str, reason: str | None) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE connections SET status = $2, status_reason = $3 WHERE id = $1",
-                connection_id,
-                status,
-                reason,
-            )
+        await ConnectionRepository(self._pool).set_status(connection_id, status, reason)
 
 
 async def fetch_row(

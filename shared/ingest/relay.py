@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from uuid import UUID
 
 import asyncpg
 
-from shared.adapters.inbox import InboxRepository
+from shared.adapters.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import BrokerGate, Publisher
@@ -83,3 +84,21 @@ class OutboxRelay:
         except Exception:  # stays pending; the next pass tries again
             return False
         return True
+
+
+async def publish_new(
+    pool: asyncpg.Pool, publisher: Publisher, connection_id: UUID, events: list[ChangeEvent]
+) -> list[ChangeEvent]:
+    """Record events found by polling or import in the inbox, publish the ones it did not
+    know yet, and mark them published; returns those. The inbox key makes a second pass over
+    the same changes publish nothing."""
+    owned = [e.model_copy(update={"connection_id": connection_id}) for e in events]
+    async with pool.acquire() as conn:
+        new_ids = await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in owned])
+    fresh = [e for e in owned if e.event_id in new_ids]
+    for event in fresh:
+        await publisher.publish(event)
+    if fresh:
+        async with pool.acquire() as conn:
+            await InboxRepository(conn).mark_published([e.event_id for e in fresh])
+    return fresh

@@ -13,17 +13,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
 from shared.adapters.connections import Connection
 from shared.adapters.cursors import CursorRepository
-from shared.adapters.inbox import PENDING, InboxEntry, InboxRepository
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.events import ChangeEvent, derive_event_id
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import Publisher
+from shared.ingest.relay import publish_new
 from shared.sync.reconciler import qbo_change
 
 log = get_logger("import")
@@ -34,6 +35,24 @@ QBO_STAGES = ("Account", "Item", "TaxRate", "Class", "Customer", "Vendor")
 QBO_DOCUMENT_STAGES = ("Invoice", "Bill", "CreditMemo", "VendorCredit", "Payment", "BillPayment")
 RELEASED_DOCUMENT_STAGES = (("/invoices", "invoice"), ("/credit-notes", "creditnote"))
 NAME_LISTS = {"Account", "Item", "Class", "Customer", "Vendor"}
+
+
+def released_import_event(
+    company: str, category: str, record: dict[str, Any], now: datetime
+) -> ChangeEvent:
+    """A Re-Leased record found by the import, as the change event the engine applies."""
+    record_id, version = str(record["id"]), str(record.get("version"))
+    return ChangeEvent(
+        event_id=derive_event_id("released", company, category, record_id, "import", version),
+        source="released",
+        account_id=company,
+        entity=category,
+        entity_id=record_id,
+        operation="import",
+        occurred_at=now,
+        origin="reconciler",
+        version=version,
+    )
 
 
 @dataclass
@@ -65,24 +84,7 @@ class InitialImport:
             await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
         contacts = await released.list_all("/contacts")
         events = [
-            ChangeEvent(
-                event_id=derive_event_id(
-                    "released",
-                    connection.released_company_id,
-                    "contact",
-                    str(c["id"]),
-                    "import",
-                    str(c.get("version")),
-                ),
-                source="released",
-                account_id=connection.released_company_id,
-                entity="contact",
-                entity_id=str(c["id"]),
-                operation="import",
-                occurred_at=now,
-                origin="reconciler",
-                version=str(c.get("version")),
-            )
+            released_import_event(connection.released_company_id, "contact", c, now)
             for c in contacts
         ]
         await self._stage(connection, "released_contact", events, progress)
@@ -114,22 +116,7 @@ class InitialImport:
         company = connection.released_company_id
         for path, category in RELEASED_DOCUMENT_STAGES:
             docs = await released.list_all(path, status="AWAITING_APPROVAL,APPROVED,PAID")
-            events = [
-                ChangeEvent(
-                    event_id=derive_event_id(
-                        "released", company, category, str(d["id"]), "import", str(d.get("version"))
-                    ),
-                    source="released",
-                    account_id=company,
-                    entity=category,
-                    entity_id=str(d["id"]),
-                    operation="import",
-                    occurred_at=now,
-                    origin="reconciler",
-                    version=str(d.get("version")),
-                )
-                for d in docs
-            ]
+            events = [released_import_event(company, category, d, now) for d in docs]
             await self._stage(connection, f"released_{category}", events, progress)
 
     async def _stage(
@@ -139,17 +126,7 @@ class InitialImport:
         events: list[ChangeEvent],
         progress: ImportProgress,
     ) -> None:
-        owned = [e.model_copy(update={"connection_id": connection.id}) for e in events]
-        async with self.pool.acquire() as conn:
-            fresh = await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in owned])
-        published = []
-        for event in owned:
-            if event.event_id in fresh:
-                await self.publisher.publish(event)
-                published.append(event.event_id)
-        if published:
-            async with self.pool.acquire() as conn:
-                await InboxRepository(conn).mark_published(published)
+        published = await publish_new(self.pool, self.publisher, connection.id, events)
         progress.stages[stage] = len(published)
         await CursorRepository(self.pool).set(connection.id, f"import:{stage}", str(len(published)))
         log.info(

@@ -23,7 +23,6 @@ import asyncpg
 
 from shared.adapters.connections import Connection
 from shared.adapters.cursors import CursorRepository
-from shared.adapters.inbox import PENDING, InboxEntry, InboxRepository
 from shared.adapters.qbo.client import QboClient, qbo_timestamp
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.entities import CDC_MAX_DAYS, CDC_MAX_OBJECTS, QBO_POLLED_TYPES, QBO_SYNCED_TYPES
@@ -32,6 +31,7 @@ from shared.domain.qbo_notifications import parse_time
 from shared.domain.released_notifications import event_from_item
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import Publisher
+from shared.ingest.relay import publish_new
 
 log = get_logger(__name__)
 
@@ -232,26 +232,16 @@ class Reconciler:
     async def _publish_new(
         self, connection: Connection, events: list[ChangeEvent], *, repair: bool = True
     ) -> int:
-        """Record in the inbox (dedupe across passes), publish what is new, mark it."""
-        owned = [e.model_copy(update={"connection_id": connection.id}) for e in events]
-        async with self.pool.acquire() as conn:
-            new_ids = await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in owned])
-        fresh = [e for e in owned if e.event_id in new_ids]
-        published: list[str] = []
-        for event in fresh:
-            await self.publisher.publish(event)
-            published.append(event.event_id)
-            if repair:
-                log.warning(
-                    "reconcile_repaired",
-                    connection_id=str(connection.id),
-                    source=event.source,
-                    entity=event.entity,
-                    entity_id=event.entity_id,
-                    operation=event.operation,
-                    version=event.version,
-                )
-        if published:
-            async with self.pool.acquire() as conn:
-                await InboxRepository(conn).mark_published(published)
-        return len(published)
+        """Publish what the inbox has not seen; each one is a repair unless polled by design."""
+        fresh = await publish_new(self.pool, self.publisher, connection.id, events)
+        for event in fresh if repair else []:
+            log.warning(
+                "reconcile_repaired",
+                connection_id=str(connection.id),
+                source=event.source,
+                entity=event.entity,
+                entity_id=event.entity_id,
+                operation=event.operation,
+                version=event.version,
+            )
+        return len(fresh)
