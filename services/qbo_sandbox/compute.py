@@ -15,8 +15,25 @@ from services.qbo_sandbox.money import cents, money
 from services.qbo_sandbox.store import Obj, Realm
 
 ZERO = Decimal("0")
-_PAYMENTS_OF = {"Invoice": "Payment", "Bill": "BillPayment", "CreditMemo": "Payment"}
-_DOCS_OF = {"Payment": ("Invoice", "CreditMemo"), "BillPayment": ("Bill", "VendorCredit")}
+_PAYMENTS_OF = {
+    "Invoice": "Payment",
+    "CreditMemo": "Payment",
+    "Bill": "BillPayment",
+    "VendorCredit": "BillPayment",
+}
+# What a payment line may link to. Charges are what the payment settles (an invoice or bill, or
+# the refund transaction a credit is applied to: an Expense for a customer, a Deposit from a
+# vendor); credits (a credit memo, a vendor credit) are used up against the charges, so a payment
+# applies sum(charges) - sum(credits) of its TotalAmt.
+_CHARGES = {"Payment": ("Invoice", "Expense", "Check"), "BillPayment": ("Bill", "Deposit")}
+_CREDITS = {"Payment": ("CreditMemo",), "BillPayment": ("VendorCredit",)}
+_ENTITY_OF_TXN_TYPE = {"Expense": "Purchase", "Check": "Purchase"}
+REFUNDS = ("Purchase", "Deposit")
+
+
+def entity_of(txn_type: str) -> str:
+    """The entity a LinkedTxn.TxnType names (a check or expense is a Purchase)."""
+    return _ENTITY_OF_TXN_TYPE.get(txn_type, txn_type)
 
 
 def _amount(value: Any, field: str) -> Decimal:
@@ -108,14 +125,17 @@ def _tax(realm: Realm, obj: Obj) -> Decimal:
 
 def applied_to(realm: Realm, doc_type: str, doc_id: str) -> tuple[Decimal, list[Obj]]:
     """What payments apply to one document: the amount, and LinkedTxn entries for it."""
-    payment_type = _PAYMENTS_OF.get(doc_type)
+    payment_type = _PAYMENTS_OF.get(doc_type) or {"Purchase": "Payment"}.get(doc_type)
+    if doc_type == "Deposit":
+        payment_type = "BillPayment"
     if payment_type is None:
         return ZERO, []
     total, links = ZERO, []
     for payment in realm.table(payment_type).values():
         for line in payment.get("Line", []):
             for link in line.get("LinkedTxn", []):
-                if link.get("TxnType") == doc_type and str(link.get("TxnId")) == doc_id:
+                kind = entity_of(str(link.get("TxnType")))
+                if kind == doc_type and str(link.get("TxnId")) == doc_id:
                     total += line["Amount"]
                     links.append({"TxnId": payment["Id"], "TxnType": payment_type})
     return total, links
@@ -134,14 +154,32 @@ def derive(realm: Realm, entity: str, obj: Obj) -> None:
         obj["TotalAmt"] = subtotal
     elif entity == "JournalEntry":
         obj["TotalAmt"] = _journal_total(obj)
-    elif entity in _DOCS_OF:
+    elif entity in _CHARGES:
         obj["TotalAmt"] = cents(_amount(obj.get("TotalAmt"), "TotalAmt"))
-        obj["UnappliedAmt"] = obj["TotalAmt"] - subtotal
+        charged, credited = _payment_sides(entity, obj)
+        if credited > charged:
+            raise business_rule("The credits applied exceed the amounts they are applied to.")
+        obj["UnappliedAmt"] = obj["TotalAmt"] - (charged - credited)
         if obj["UnappliedAmt"] < 0:
             raise business_rule("The amount applied exceeds the payment total.")
     elif entity == "Transfer":
         obj["Amount"] = cents(_amount(obj.get("Amount"), "Amount"))
     refresh_balance(realm, entity, obj)
+
+
+def _payment_sides(entity: str, obj: Obj) -> tuple[Decimal, Decimal]:
+    """(charges, credits) a payment's lines apply."""
+    charged, credited = ZERO, ZERO
+    for line in obj.get("Line", []):
+        for link in line.get("LinkedTxn") or []:
+            kind = link.get("TxnType")
+            if kind in _CREDITS[entity]:
+                credited += line["Amount"]
+            elif kind in _CHARGES[entity]:
+                charged += line["Amount"]
+            else:
+                raise invalid(f"LinkedTxn.TxnType {kind} is not valid for {entity}", "2010")
+    return charged, credited
 
 
 def _journal_total(obj: Obj) -> Decimal:
@@ -172,14 +210,15 @@ def refresh_balance(realm: Realm, entity: str, obj: Obj) -> None:
 
 
 def linked_documents(entity: str, obj: Obj | None) -> set[tuple[str, str]]:
-    """(type, id) of the invoices or bills a payment applies to."""
-    if obj is None or entity not in _DOCS_OF:
+    """(entity, id) of the documents a payment applies to or uses the credit of."""
+    if obj is None or entity not in _CHARGES:
         return set()
     found = set()
     for line in obj.get("Line", []):
         for link in line.get("LinkedTxn", []):
-            if link.get("TxnType") in _DOCS_OF[entity]:
-                found.add((str(link["TxnType"]), str(link.get("TxnId"))))
+            kind = str(link.get("TxnType"))
+            if kind in _CHARGES[entity] or kind in _CREDITS[entity]:
+                found.add((entity_of(kind), str(link.get("TxnId"))))
     return found
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from services.qbo_sandbox import errors
+from services.qbo_sandbox import compute, errors
 from services.qbo_sandbox.clock import COMPANY_TZ, utcnow
 from services.qbo_sandbox.entities import EXPENSES, PEOPLE, SALES
 from services.qbo_sandbox.money import money
@@ -134,14 +134,23 @@ def check_links(realm: Realm, entity: str, obj: Obj, existing: Obj | None) -> No
     previous = _applied_by(entity, existing)
     for line in obj.get("Line") or []:
         for link in line.get("LinkedTxn") or []:
-            doc_type, doc_id = str(link.get("TxnType")), str(link.get("TxnId"))
+            doc_type, doc_id = compute.entity_of(str(link.get("TxnType"))), str(link.get("TxnId"))
             doc = realm.get(doc_type, doc_id)
             if doc is None:
                 raise errors.not_found(doc_type, doc_id)
-            if str((doc.get(party) or {}).get("value")) != str((obj.get(party) or {}).get("value")):
+            if _party_of(doc_type, doc) != str((obj.get(party) or {}).get("value")):
                 raise errors.business_rule(f"{doc_type} {doc_id} belongs to someone else.")
             amount = money(line.get("Amount", 0))
-            open_balance = doc.get("Balance", Decimal("0")) + previous.get((doc_type, doc_id), 0)
+            if doc_type in compute.REFUNDS:
+                # A refund (money paid to a customer, or received from a vendor) takes credit up
+                # to its amount, less what other payments already applied to it.
+                balance = (
+                    doc.get("TotalAmt", Decimal("0"))
+                    - compute.applied_to(realm, doc_type, doc_id)[0]
+                )
+            else:
+                balance = doc.get("Balance", Decimal("0"))
+            open_balance = balance + previous.get((doc_type, doc_id), 0)
             if amount > open_balance:
                 raise errors.business_rule(
                     f"The payment amount {amount} exceeds the open balance {open_balance} "
@@ -149,10 +158,24 @@ def check_links(realm: Realm, entity: str, obj: Obj, existing: Obj | None) -> No
                 )
 
 
+def _party_of(doc_type: str, doc: Obj) -> str:
+    """The customer or vendor a linked transaction belongs to."""
+    if doc_type == "Purchase":
+        return str((doc.get("EntityRef") or {}).get("value"))
+    if doc_type == "Deposit":
+        for line in doc.get("Line") or []:
+            entity = (line.get("DepositLineDetail") or {}).get("Entity") or {}
+            if entity.get("value") is not None:
+                return str(entity["value"])
+        return ""
+    ref = doc.get("CustomerRef") or doc.get("VendorRef") or {}
+    return str(ref.get("value"))
+
+
 def _applied_by(entity: str, payment: Obj | None) -> dict[tuple[str, str], Decimal]:
     applied: dict[tuple[str, str], Decimal] = {}
     for line in (payment or {}).get("Line") or []:
         for link in line.get("LinkedTxn") or []:
-            key = (str(link.get("TxnType")), str(link.get("TxnId")))
+            key = (compute.entity_of(str(link.get("TxnType"))), str(link.get("TxnId")))
             applied[key] = applied.get(key, Decimal("0")) + line["Amount"]
     return applied

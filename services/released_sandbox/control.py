@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from services.released_sandbox import contacts, payments
 from services.released_sandbox.auth import mint_token
+from services.released_sandbox.documents import CREDIT_NOTE, get_document
 from services.released_sandbox.errors import ApiError, invalid
 from services.released_sandbox.faults import merge_faults
 from services.released_sandbox.gate import Call, Gate
@@ -162,6 +163,11 @@ def accounting_routes(gate: Gate) -> list[BaseRoute]:
         payments.reverse_payment(call.sandbox.store, call.state, payment, "ACCOUNTING")
         return record_response(payment)
 
+    async def unallocate(call: Call) -> Response:
+        note = get_document(call.state, CREDIT_NOTE, call.param("id"))
+        payments.remove_allocation(call.sandbox.store, call.state, note, call.param("allocation"))
+        return record_response(note)
+
     def connection(status: str) -> Route:
         async def act(call: Call) -> Response:
             company = call.state.company
@@ -181,6 +187,7 @@ def accounting_routes(gate: Gate) -> list[BaseRoute]:
         contact_action("unarchive"),
         contact_action("merge"),
         Route("/payments/{id}/reverse", gate(reverse), methods=["POST"]),
+        Route("/credit-notes/{id}/allocations/{allocation}", gate(unallocate), methods=["DELETE"]),
         connection("REVOKED"),
         connection("ACTIVE"),
     ]

@@ -105,3 +105,26 @@ def allocate_credit(store: Store, state: CompanyState, note: Record, body: Alloc
     store.emit(state, "invoice.updated", invoice, f"invoices/{invoice['id']}")
     derive_paid_status(store, state, INVOICE, invoice)
     return note
+
+
+def remove_allocation(
+    store: Store, state: CompanyState, note: Record, allocation_id: str
+) -> Record:
+    """Undo one allocation (the accounting side unapplying a credit): kept, marked deleted."""
+    for allocation in note["allocations"]:
+        if allocation["id"] == allocation_id:
+            break
+    else:
+        raise not_found("allocation", allocation_id)
+    if allocation.get("isDeleted"):
+        return note
+    allocation["isDeleted"] = True
+    store.touch(note)
+    store.emit(state, "creditnote.allocated", note, f"credit-notes/{note['id']}")
+    derive_paid_status(store, state, CREDIT_NOTE, note)
+    invoice = state.invoices.get(allocation["invoiceId"])
+    if invoice is not None:
+        store.touch(invoice)
+        store.emit(state, "invoice.updated", invoice, f"invoices/{invoice['id']}")
+        derive_paid_status(store, state, INVOICE, invoice)
+    return note

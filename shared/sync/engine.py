@@ -23,7 +23,7 @@ from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection
 from shared.infra.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.infra.logging import get_logger
-from shared.sync import attachments, contacts, documents, masterdata, payments
+from shared.sync import attachments, contacts, credits, documents, masterdata, payments
 from shared.sync.clients import ClientFactory
 from shared.sync.context import ConnectionSettings, Result, SyncContext
 
@@ -51,7 +51,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("qbo", "attachable"): attachments.from_qbo,
     ("released", "contact"): contacts.from_released,
     ("released", "invoice"): documents.from_released,
-    ("released", "creditnote"): documents.from_released,
+    ("released", "creditnote"): credits.credit_note_from_released,
     ("released", "payment"): payments.from_released,
     ("released", "attachment"): attachments.from_released,
     ("released", "account"): masterdata.from_released,

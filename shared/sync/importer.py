@@ -31,7 +31,7 @@ log = get_logger("import")
 
 # Dependencies first (guarantee 7): what documents and contacts refer to comes before them.
 QBO_STAGES = ("Account", "Item", "TaxRate", "Class", "Customer", "Vendor")
-# Documents after contacts, payments after the documents they pay.
+# Documents after contacts, payments after the documents they pay (Re-Leased's too).
 QBO_DOCUMENT_STAGES = ("Invoice", "Bill", "CreditMemo", "VendorCredit", "Payment", "BillPayment")
 RELEASED_DOCUMENT_STAGES = (("/invoices", "invoice"), ("/credit-notes", "creditnote"))
 NAME_LISTS = {"Account", "Item", "Class", "Customer", "Vendor"}
@@ -118,6 +118,14 @@ class InitialImport:
             docs = await released.list_all(path, status="AWAITING_APPROVAL,APPROVED,PAID")
             events = [released_import_event(company, category, d, now) for d in docs]
             await self._stage(connection, f"released_{category}", events, progress)
+        # Payments last: on invoices and (refunds) on credit notes, from the sync-from date.
+        paid = await released.list_all("/payments", status="ACTIVE")
+        events = [
+            released_import_event(company, "payment", p, now)
+            for p in paid
+            if not start or str(p.get("date", "")) >= str(start)
+        ]
+        await self._stage(connection, "released_payment", events, progress)
 
     async def _stage(
         self,

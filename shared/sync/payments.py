@@ -7,45 +7,30 @@ allocation reverses the old Re-Leased payments (accounting side) and records the
 delete reverses them. Re-Leased -> QBO: a new payment is created; a reversal made in Re-Leased is
 flagged and never propagated (reversing is QBO's).
 
-Link rows: one per QBO payment (``Payment``/``BillPayment``; ``released_id`` lists the Re-Leased
-payments), plus one per recorded allocation (``PaymentLine``/``BillPaymentLine``, keyed by payment,
-version and document) so any Re-Leased payment we wrote is recognised when its event comes back.
+Credit a QBO payment uses (credit memos, vendor credits) becomes allocations and refunds on the
+Re-Leased credit note; see ``credits``.
+
+Link rows: one per QBO payment (``Payment``/``BillPayment``; ``released_id`` lists what it became
+in Re-Leased: payment ids and ``allocation:<note>/<id>`` tokens), plus one per piece recorded
+(``PaymentLine``/``BillPaymentLine``, keyed by payment, version and document) so anything we wrote
+in Re-Leased is recognised when its event comes back.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from shared.adapters.links import Link
 from shared.domain.canonical import canonical_hash
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, PermanentError
-from shared.sync import document_refs as refs
-from shared.sync import documents, documents_released
+from shared.infra.errors import NotFound
+from shared.sync import credits, payment_refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, split_key
 
-QBO_TYPE = {"payment": "Payment", "billpayment": "BillPayment"}
-ENTITY = {"Payment": "payment", "BillPayment": "bill_payment"}
-DOC_TYPE = {"Payment": "Invoice", "BillPayment": "Bill"}
-PARTY = {"Payment": "Customer", "BillPayment": "Vendor"}
-
-
-def payment_from_qbo(qbo_type: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Canonical payment: date, total and the amount allocated to each document (QBO keys)."""
-    allocations: dict[str, str] = {}
-    for line in record.get("Line") or []:
-        for linked in line.get("LinkedTxn") or []:
-            if linked.get("TxnType") == DOC_TYPE[qbo_type]:
-                key = f"{linked['TxnType']}:{linked['TxnId']}"
-                previous = Decimal(allocations.get(key, "0"))
-                allocations[key] = money(previous + Decimal(str(line.get("Amount", 0))))
-    return {
-        "date": record.get("TxnDate"),
-        "total": money(record.get("TotalAmt", 0)),
-        "allocations": allocations,
-    }
+QBO_TYPE, ENTITY, PARTY = credits.QBO_TYPE, credits.ENTITY, credits.PARTY
+DOC_TYPE = credits.DOCUMENT
+payment_from_qbo = credits.payment_from_qbo
 
 
 def _bank_ref(qbo_type: str, record: dict[str, Any]) -> str | None:
@@ -84,13 +69,22 @@ async def from_qbo(ctx: SyncContext) -> Result:
     if link is not None:
         # Re-Leased payments cannot be edited: the old ones go, the new allocation is recorded.
         await _reverse(ctx, link)
-    bank = await _released_bank(ctx, _bank_ref(qbo_type, record))
-    recorded: list[str] = []
-    for doc_key, amount in fields["allocations"].items():
-        recorded.append(await _record(ctx, qbo_type, record, fields, doc_key, amount, bank))
+    recorded = await _record_all(ctx, qbo_type, record, fields)
     await _save(ctx, qbo_type, record, ",".join(recorded), None, fields)
     reason = "re-recorded" if link is not None else "recorded"
-    return Result("applied", f"{reason} on {len(recorded)} document(s)", ",".join(recorded))
+    return Result("applied", f"{reason} as {len(recorded)} Re-Leased record(s)", ",".join(recorded))
+
+
+async def _record_all(
+    ctx: SyncContext, qbo_type: str, record: dict[str, Any], fields: dict[str, Any]
+) -> list[str]:
+    """Credit used first (allocations, refunds), then the cash on each document."""
+    recorded = [await credits.record_credit(ctx, qbo_type, record, u) for u in fields["credits"]]
+    if fields["allocations"]:
+        bank = await payment_refs.released_bank(ctx, _bank_ref(qbo_type, record))
+        for doc_key, amount in fields["allocations"].items():
+            recorded.append(await _record(ctx, qbo_type, record, fields, doc_key, amount, bank))
+    return recorded
 
 
 async def _record(
@@ -102,19 +96,9 @@ async def _record(
     amount: str,
     bank: str,
 ) -> str:
-    doc_type, doc_id = split_key(doc_key)
-    doc_link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
-    if doc_link is None:
-        await refs.run_dependency(ctx, "qbo", doc_type.lower(), doc_id, documents.from_qbo)
-        doc_link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
-    if doc_link is None or not doc_link.released_id:
-        raise PermanentError(
-            f"{doc_key} paid by this payment is not in Re-Leased",
-            remedy="fix the document's sync error, then replay this payment",
-        )
     body = {
         "documentType": "INVOICE",
-        "documentId": doc_link.released_id,
+        "documentId": await payment_refs.released_document(ctx, doc_key),
         "date": fields["date"],
         "amount": amount,
         "bankAccountId": bank,
@@ -140,24 +124,14 @@ async def _record(
     return str(made["id"])
 
 
-async def _released_bank(ctx: SyncContext, key: str | None) -> str:
-    """The Re-Leased bank account for a QBO one; else the company's first bank account."""
-    if key is not None:
-        released = (await refs.released_ids(ctx, [key]))[key]
-        account = await ctx.released.get(f"/accounts/{released}")
-        if account.get("type") == "BANK":
-            return released
-    for account in await ctx.released.list_all("/accounts"):
-        if account.get("type") == "BANK" and account.get("status", "ACTIVE") == "ACTIVE":
-            return str(account["id"])
-    raise PermanentError("Re-Leased has no bank account", remedy="add a bank account in QBO")
-
-
 async def _reverse(ctx: SyncContext, link: Link) -> None:
-    for payment_id in filter(None, (link.released_id or "").split(",")):
-        current = await ctx.released.get(f"/payments/{payment_id}")
+    for token in filter(None, (link.released_id or "").split(",")):
+        if token.startswith(credits.ALLOCATION):
+            await credits.undo(ctx, token)
+            continue
+        current = await ctx.released.get(f"/payments/{token}")
         if current.get("status") != "REVERSED":
-            await ctx.released.accounting("POST", f"/payments/{payment_id}/reverse")
+            await ctx.released.accounting("POST", f"/payments/{token}/reverse")
 
 
 async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: Op) -> Result:
@@ -213,11 +187,12 @@ async def from_released(ctx: SyncContext) -> Result:
         return await _flag_reversal(ctx, record, links)
     if links:
         return Result("echo", "payment already in QBO", links[0].qbo_id)
-    if record.get("documentType") != "INVOICE":
-        return Result("ignored", "a credit-note refund has no QBO payment counterpart")
+    if record.get("documentType") == "CREDIT_NOTE":
+        made = await credits.refund_to_qbo(ctx, record)
+        return Result("applied", "refund of credit recorded in QBO", made)
     document = await ctx.released.get(f"/invoices/{record['documentId']}")
     kind = BY_RELEASED_TYPE[str(document.get("type"))]
-    doc_link = await _document_link(ctx, kind.entity, str(document["id"]))
+    doc_link = await payment_refs.qbo_document(ctx, kind.entity, "invoice", str(document["id"]))
     qbo_type = "Payment" if kind.qbo_type == "Invoice" else "BillPayment"
     body = await _qbo_payment(ctx, qbo_type, record, doc_link)
     created = await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id("qbo-payment"))
@@ -234,27 +209,12 @@ async def from_released(ctx: SyncContext) -> Result:
     return Result("applied", "recorded in QBO", str(created["Id"]))
 
 
-async def _document_link(ctx: SyncContext, entity: str, document_id: str) -> Link:
-    found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
-    if not found:
-        await refs.run_dependency(
-            ctx, "released", "invoice", document_id, documents_released.from_released
-        )
-        found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
-    if not found or found[0].status == "voided":
-        raise PermanentError(
-            "the paid document is not in QBO",
-            remedy="approve the document (or fix its sync error), then replay this payment",
-        )
-    return found[0]
-
-
 async def _qbo_payment(
     ctx: SyncContext, qbo_type: str, record: dict[str, Any], doc_link: Link
 ) -> dict[str, Any]:
     snapshot = doc_link.snapshot or {}
     party = split_key(str(snapshot.get("contact")))[1]
-    bank = await _qbo_bank(ctx, str(record.get("bankAccountId") or ""))
+    bank = await payment_refs.qbo_bank(ctx, str(record.get("bankAccountId") or ""))
     line = {
         "Amount": money(record["amount"]),
         "LinkedTxn": [{"TxnId": doc_link.qbo_id, "TxnType": DOC_TYPE[qbo_type]}],
@@ -270,17 +230,6 @@ async def _qbo_payment(
     else:
         body.update(PayType="Check", CheckPayment={"BankAccountRef": {"value": bank}})
     return body
-
-
-async def _qbo_bank(ctx: SyncContext, released_account: str) -> str:
-    if released_account:
-        for link in await ctx.links.by_released(ctx.connection.id, "account", released_account):
-            if link.qbo_type == "Account" and link.qbo_id:
-                return link.qbo_id
-    banks = await ctx.qbo.query_all("Account", "AccountType = 'Bank'")
-    if not banks:
-        raise PermanentError("QBO has no bank account", remedy="add a bank account in QBO")
-    return str(banks[0]["Id"])
 
 
 async def _flag_reversal(ctx: SyncContext, record: dict[str, Any], links: list[Link]) -> Result:

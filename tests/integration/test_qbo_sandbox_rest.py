@@ -306,3 +306,74 @@ async def test_company_info_reads_by_realm_id() -> None:
         response = await sb.get(f"companyinfo/{sb.realm_id}")
         assert response.status_code == 200
         assert response.json()["CompanyInfo"]["CompanyName"] == "Test Co"
+
+
+def _applies(amount: float, txn_type: str, txn_id: str) -> dict[str, Any]:
+    return {"Amount": amount, "LinkedTxn": [{"TxnId": txn_id, "TxnType": txn_type}]}
+
+
+async def test_payment_credits_offset_charges_and_refunds_use_up_credit() -> None:
+    async with sandbox() as sb:
+        customer = await sb.create("Customer", {"DisplayName": "Credited"})
+        who = {"CustomerRef": {"value": customer["Id"]}}
+        item = await sb.first_id("Item")
+        line = {"DetailType": "SalesItemLineDetail", "Amount": 100, "SalesItemLineDetail": {}}
+        line["SalesItemLineDetail"] = {"ItemRef": {"value": item}}
+        invoice = await sb.create("Invoice", {**who, "Line": [line]})
+        memo = await sb.create("CreditMemo", {**who, "Line": [{**line, "Amount": 60}]})
+        # 100 owed, 30 of the credit used: 70 applied, so 70 of cash is enough.
+        payment = await sb.create(
+            "Payment",
+            {
+                **who,
+                "TotalAmt": 70,
+                "Line": [
+                    _applies(100, "Invoice", invoice["Id"]),
+                    _applies(30, "CreditMemo", memo["Id"]),
+                ],
+            },
+        )
+        assert payment["UnappliedAmt"] == 0
+        assert (await sb.get(f"invoice/{invoice['Id']}")).json()["Invoice"]["Balance"] == 0
+        after = (await sb.get(f"creditmemo/{memo['Id']}")).json()["CreditMemo"]
+        assert (after["Balance"], after["RemainingCredit"]) == (30, 30)
+        # More credit than the charges it is used on: refused.
+        greedy = await sb.post(
+            "payment", {**who, "TotalAmt": 0, "Line": [_applies(30, "CreditMemo", memo["Id"])]}
+        )
+        assert greedy.status_code == 400
+        # The rest of the credit paid back: an Expense to the customer, the credit applied to it.
+        bank = await sb.first_id("Account", "where AccountType = 'Bank'")
+        refund = await sb.create(
+            "Purchase",
+            {
+                "PaymentType": "Cash",
+                "AccountRef": {"value": bank},
+                "EntityRef": {"value": customer["Id"], "type": "Customer"},
+                "Line": [
+                    {
+                        "Amount": 30,
+                        "DetailType": "AccountBasedExpenseLineDetail",
+                        "AccountBasedExpenseLineDetail": {"AccountRef": {"value": bank}},
+                    }
+                ],
+            },
+        )
+        await sb.create(
+            "Payment",
+            {
+                **who,
+                "TotalAmt": 0,
+                "Line": [
+                    _applies(30, "Expense", refund["Id"]),
+                    _applies(30, "CreditMemo", memo["Id"]),
+                ],
+            },
+        )
+        final = (await sb.get(f"creditmemo/{memo['Id']}")).json()["CreditMemo"]
+        assert final["RemainingCredit"] == 0
+        twice = await sb.post(
+            "payment",
+            {**who, "TotalAmt": 1, "Line": [_applies(1, "Expense", refund["Id"])]},
+        )
+        assert twice.status_code == 400, "the refund was already covered"

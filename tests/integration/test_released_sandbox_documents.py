@@ -211,6 +211,16 @@ async def test_credit_note_allocation_reduces_both_sides() -> None:
         assert (over.status_code, code_of(over)) == (400, "OVER_ALLOCATION")
         void = await h.call(cid, "POST", f"/credit-notes/{note['id']}/void")
         assert (void.status_code, code_of(void)) == (409, "REMOVE_PAYMENTS_FIRST")
+        # The accounting side unapplies the credit: kept in the list, marked deleted.
+        allocation = response.json()["allocations"][0]["id"]
+        path = f"/_sandbox/companies/{cid}/accounting/credit-notes/{note['id']}"
+        undone = await h.client.delete(f"{path}/allocations/{allocation}")
+        assert undone.json()["remainingCredit"] == "200.00"
+        assert undone.json()["allocations"][0]["isDeleted"] is True
+        invoice = (await h.call(cid, "GET", f"/invoices/{invoice['id']}")).json()
+        assert (invoice["amountCredited"], invoice["amountDue"]) == ("0.00", "1150.00")
+        missing = await h.client.delete(f"{path}/allocations/nope")
+        assert missing.status_code == 404
 
 
 async def test_attachments_upload_download_delete() -> None:

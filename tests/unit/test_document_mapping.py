@@ -6,11 +6,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.canonical import canonical_hash
 from shared.infra.errors import PermanentError
+from shared.sync.credits import payment_from_qbo
 from shared.sync.mapping_documents import (
     BILL,
     INVOICE,
@@ -21,7 +22,6 @@ from shared.sync.mapping_documents import (
     is_qbo_void,
     references,
 )
-from shared.sync.payments import payment_from_qbo
 
 
 def qbo_invoice(lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -179,10 +179,60 @@ def test_payment_allocations_sum_per_document_exactly() -> None:
         "Line": [
             {"Amount": "0.10", "LinkedTxn": [{"TxnId": "7", "TxnType": "Invoice"}]},
             {"Amount": "0.20", "LinkedTxn": [{"TxnId": "7", "TxnType": "Invoice"}]},
-            {"Amount": "1.00", "LinkedTxn": [{"TxnId": "8", "TxnType": "CreditMemo"}]},
         ],
     }
     assert payment_from_qbo("Payment", payment)["allocations"] == {"Invoice:7": "0.30"}
+
+
+def test_credit_in_a_payment_goes_to_refunds_first_then_documents_in_order() -> None:
+    payment = {
+        "TotalAmt": "15.00",
+        "Line": [
+            {"Amount": "50.00", "LinkedTxn": [{"TxnId": "1", "TxnType": "Invoice"}]},
+            {"Amount": "20.00", "LinkedTxn": [{"TxnId": "2", "TxnType": "Invoice"}]},
+            {"Amount": "40.00", "LinkedTxn": [{"TxnId": "8", "TxnType": "CreditMemo"}]},
+            {"Amount": "25.00", "LinkedTxn": [{"TxnId": "9", "TxnType": "CreditMemo"}]},
+            {"Amount": "10.00", "LinkedTxn": [{"TxnId": "5", "TxnType": "Expense"}]},
+        ],
+    }
+    fields = payment_from_qbo("Payment", payment)
+    assert fields["credits"] == [
+        ["CreditMemo:8", "Expense:5", "10.00"],
+        ["CreditMemo:8", "Invoice:1", "30.00"],
+        ["CreditMemo:9", "Invoice:1", "20.00"],
+        ["CreditMemo:9", "Invoice:2", "5.00"],
+    ]
+    assert fields["allocations"] == {"Invoice:2": "15.00"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    documents=st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=5),
+    refunds=st.lists(st.integers(min_value=1, max_value=10_000), max_size=2),
+    credits=st.lists(st.integers(min_value=1, max_value=10_000), max_size=4),
+)
+def test_a_split_payment_accounts_for_every_cent(
+    documents: list[int], refunds: list[int], credits: list[int]
+) -> None:
+    def line(cents: int, txn_type: str, txn_id: int) -> dict[str, object]:
+        amount = str(Decimal(cents) / 100)
+        return {"Amount": amount, "LinkedTxn": [{"TxnId": str(txn_id), "TxnType": txn_type}]}
+
+    charged = sum(documents) + sum(refunds)
+    assume(sum(credits) <= charged)
+    assume(sum(refunds) <= sum(credits))  # a refund pays back credit, so credit covers it
+    lines = [line(c, "Invoice", n) for n, c in enumerate(documents)]
+    lines += [line(c, "Expense", n) for n, c in enumerate(refunds)]
+    lines += [line(c, "CreditMemo", n) for n, c in enumerate(credits)]
+    fields = payment_from_qbo("Payment", {"TotalAmt": "0", "Line": lines})
+    used = [(credit, target, Decimal(amount)) for credit, target, amount in fields["credits"]]
+    cash = sum((Decimal(a) for a in fields["allocations"].values()), Decimal(0))
+    assert sum(u[2] for u in used) + cash == Decimal(charged) / 100
+    for n, cents in enumerate(credits):
+        assert sum(u[2] for u in used if u[0] == f"CreditMemo:{n}") == Decimal(cents) / 100
+    for n, cents in enumerate(refunds):
+        assert sum(u[2] for u in used if u[1] == f"Expense:{n}") == Decimal(cents) / 100
+    assert all(amount > 0 for *_, amount in used)
 
 
 @settings(max_examples=50, deadline=None)

@@ -1,0 +1,328 @@
+"""Credit used up: credit notes allocated to invoices, and credit paid back (refunds).
+
+QBO keeps both inside its payments. A Payment (BillPayment) line that links a CreditMemo
+(VendorCredit) uses that credit against the payment's other lines: an invoice (bill), or the
+transaction that paid the credit back (an Expense to the customer, a Deposit from the vendor).
+The payment's cash, TotalAmt, is what the other lines need beyond the credit. Re-Leased keeps the
+two apart: an allocation on the credit note, or a payment on the credit note (a refund).
+
+``split`` turns a QBO payment into what Re-Leased records: cash per document, and each piece of
+credit with what it went to. Which credit went to which document is QBO's pool, not a pairing, so
+the pairing is made the same way every time: credit lines in order, refunds first (they are paid
+from credit by nature), then documents in line order.
+
+Re-Leased -> QBO: an allocation becomes a Payment (BillPayment) of 0 linking the invoice (bill)
+and the credit memo (vendor credit); a refund becomes the Expense (Deposit) that moved the money
+plus a Payment (BillPayment) of 0 applying the credit to it. The Expense and Deposit are QBO's
+record of the refund, not synced transactions: their own webhooks are ignored as not-synced types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from shared.infra.errors import NotFound
+from shared.sync import documents_released, payment_refs
+from shared.sync.context import Result, SyncContext
+from shared.sync.mapping_documents import BY_RELEASED_TYPE, money, split_key
+
+QBO_TYPE = {"payment": "Payment", "billpayment": "BillPayment"}
+ENTITY = {"Payment": "payment", "BillPayment": "bill_payment"}
+DOCUMENT = {"Payment": "Invoice", "BillPayment": "Bill"}
+CREDIT = {"Payment": "CreditMemo", "BillPayment": "VendorCredit"}
+REFUND = {"Payment": ("Expense", "Check"), "BillPayment": ("Deposit",)}
+PARTY = {"Payment": "Customer", "BillPayment": "Vendor"}
+ALLOCATION = "allocation:"
+
+
+@dataclass
+class Split:
+    cash: dict[str, str] = field(default_factory=dict)  # document key -> cash applied
+    credits: list[list[str]] = field(default_factory=list)  # [credit key, used on key, amount]
+
+
+def split(qbo_type: str, record: dict[str, Any]) -> Split:
+    refunds: dict[str, Decimal] = {}
+    documents: dict[str, Decimal] = {}
+    credits: list[tuple[str, Decimal]] = []
+    for line in record.get("Line") or []:
+        amount = Decimal(money(line.get("Amount", 0)))
+        for linked in line.get("LinkedTxn") or []:
+            key = f"{linked.get('TxnType')}:{linked.get('TxnId')}"
+            if linked.get("TxnType") == CREDIT[qbo_type]:
+                credits.append((key, amount))
+            elif linked.get("TxnType") in REFUND[qbo_type]:
+                refunds[key] = refunds.get(key, Decimal(0)) + amount
+            elif linked.get("TxnType") == DOCUMENT[qbo_type]:
+                documents[key] = documents.get(key, Decimal(0)) + amount
+    left = {**refunds, **documents}  # what each still needs after the credit used so far
+    out = Split()
+    for credit_key, credit in credits:
+        for charge_key in left:
+            used = min(credit, left[charge_key])
+            if used > 0:
+                out.credits.append([credit_key, charge_key, money(used)])
+                left[charge_key] -= used
+                credit -= used
+    out.cash = {key: money(left[key]) for key in documents if left[key] > 0}
+    return out
+
+
+def _is_refund(qbo_type: str, key: str) -> bool:
+    return split_key(key)[0] in REFUND[qbo_type]
+
+
+def payment_from_qbo(qbo_type: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Canonical payment: date, cash total, cash per document and credit used (QBO keys)."""
+    parts = split(qbo_type, record)
+    return {
+        "date": record.get("TxnDate"),
+        "total": money(record.get("TotalAmt", 0)),
+        "allocations": parts.cash,
+        "credits": parts.credits,
+    }
+
+
+# -- QBO -> Re-Leased --------------------------------------------------------------------------
+
+
+async def record_credit(
+    ctx: SyncContext, qbo_type: str, record: dict[str, Any], used: list[str]
+) -> str:
+    """Record one piece of credit in Re-Leased; returns the token kept in the payment's link
+    (a payment id for a refund, ``allocation:<note>/<allocation>`` for an allocation)."""
+    credit_key, target_key, amount = used
+    note_id = await payment_refs.released_document(ctx, credit_key)
+    version = str(record.get("SyncToken"))
+    if _is_refund(qbo_type, target_key):
+        return await _record_refund(ctx, qbo_type, record, note_id, target_key, amount)
+    invoice_id = await payment_refs.released_document(ctx, target_key)
+    # Re-Leased announces the allocation on the credit note; its handler waits here until the
+    # allocation's link is committed, so it never mistakes ours for a new one.
+    await ctx.lock("released", "creditnote", note_id)
+    note = await ctx.released.request(
+        "POST",
+        f"/credit-notes/{note_id}/allocations",
+        body={"invoiceId": invoice_id, "amount": amount, "date": record.get("TxnDate")},
+        idempotency_key=ctx.request_id(f"rl-alloc-{credit_key}-{target_key}-{version}"),
+    )
+    allocation = next(
+        a
+        for a in reversed(note.get("allocations") or [])
+        if a.get("invoiceId") == invoice_id and not a.get("isDeleted")
+    )
+    token = f"{ALLOCATION}{note_id}/{allocation['id']}"
+    await _save_part(ctx, qbo_type, record, f"{credit_key}:{target_key}", token, amount)
+    return token
+
+
+async def _record_refund(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    note_id: str,
+    refund_key: str,
+    amount: str,
+) -> str:
+    refund_type, refund_id = split_key(refund_key)
+    refund = await ctx.qbo.get("Deposit" if refund_type == "Deposit" else "Purchase", refund_id)
+    account = refund.get("DepositToAccountRef") or refund.get("AccountRef") or {}
+    bank = await payment_refs.released_bank(
+        ctx, f"Account:{account['value']}" if account.get("value") else None
+    )
+    body = {
+        "documentType": "CREDIT_NOTE",
+        "documentId": note_id,
+        "date": refund.get("TxnDate") or record.get("TxnDate"),
+        "amount": amount,
+        "bankAccountId": bank,
+        "reference": f"QBO {qbo_type} {record['Id']} refund",
+    }
+    version = str(record.get("SyncToken"))
+    made = await ctx.released.request(
+        "POST",
+        "/payments",
+        body=body,
+        idempotency_key=ctx.request_id(f"rl-refund-{refund_key}-{version}"),
+    )
+    await ctx.lock("released", "payment", str(made["id"]))
+    await _save_part(ctx, qbo_type, record, refund_key, str(made["id"]), amount)
+    return str(made["id"])
+
+
+async def _save_part(
+    ctx: SyncContext, qbo_type: str, record: dict[str, Any], part: str, token: str, amount: str
+) -> None:
+    """A link row per piece written, so its Re-Leased event is recognised as ours."""
+    version = str(record.get("SyncToken"))
+    await ctx.links.save(
+        ctx.connection.id,
+        ENTITY[qbo_type],
+        f"{qbo_type}Line",
+        qbo=(f"{record['Id']}:{version}:{part}", version),
+        released=(token, None),
+        snapshot={"part": part, "amount": amount},
+    )
+
+
+async def undo(ctx: SyncContext, token: str) -> None:
+    """Take back one allocation we recorded (the accounting side unapplying the credit)."""
+    note_id, _, allocation_id = token.removeprefix(ALLOCATION).partition("/")
+    await ctx.lock("released", "creditnote", note_id)
+    await ctx.released.accounting("DELETE", f"/credit-notes/{note_id}/allocations/{allocation_id}")
+
+
+# -- Re-Leased -> QBO --------------------------------------------------------------------------
+
+
+async def credit_note_from_released(ctx: SyncContext) -> Result:
+    """A Re-Leased credit note changed: the document itself, then any allocation QBO lacks."""
+    result = await documents_released.from_released(ctx)
+    if result.outcome not in ("applied", "echo"):
+        return result
+    try:
+        note = await ctx.released.get(f"/credit-notes/{ctx.event.entity_id}")
+    except NotFound:
+        return result
+    made = await allocations_to_qbo(ctx, note)
+    if not made:
+        return result
+    return Result(
+        "applied", f"{result.reason}; {made} allocation(s) recorded in QBO", result.target_id
+    )
+
+
+async def allocations_to_qbo(ctx: SyncContext, note: dict[str, Any]) -> int:
+    """Record in QBO every allocation of ``note`` that QBO does not have yet; returns how many."""
+    kind = BY_RELEASED_TYPE[str(note.get("type"))]
+    note_links = await ctx.links.by_released(ctx.connection.id, kind.entity, str(note["id"]))
+    if not note_links or note_links[0].status == "voided":
+        return 0
+    qbo_type = "Payment" if kind.sales else "BillPayment"
+    made = 0
+    for allocation in note.get("allocations") or []:
+        token = f"{ALLOCATION}{note['id']}/{allocation['id']}"
+        if allocation.get("isDeleted") or await ctx.links.by_released(
+            ctx.connection.id, ENTITY[qbo_type], token
+        ):
+            continue
+        entity = "invoice" if kind.sales else "bill"
+        document = await payment_refs.qbo_document(
+            ctx, entity, "invoice", str(allocation["invoiceId"])
+        )
+        amount = money(allocation["amount"])
+        lines = [
+            _linked(amount, str(document.qbo_id), DOCUMENT[qbo_type]),
+            _linked(amount, str(note_links[0].qbo_id), CREDIT[qbo_type]),
+        ]
+        body = await _zero_payment(ctx, qbo_type, note_links[0].snapshot, allocation, lines)
+        await _create(ctx, qbo_type, body, token, None, f"qbo-alloc-{allocation['id']}")
+        made += 1
+    return made
+
+
+async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> str:
+    """A Re-Leased payment on a credit note (a refund of credit) recorded in QBO: the money out
+    (Expense to the customer) or in (Deposit from the vendor), and the credit applied to it."""
+    note = await ctx.released.get(f"/credit-notes/{payment['documentId']}")
+    kind = BY_RELEASED_TYPE[str(note.get("type"))]
+    note_link = await payment_refs.qbo_document(ctx, kind.entity, "creditnote", str(note["id"]))
+    qbo_type = "Payment" if kind.sales else "BillPayment"
+    party = split_key(str((note_link.snapshot or {}).get("contact")))[1]
+    bank = await payment_refs.qbo_bank(ctx, str(payment.get("bankAccountId") or ""))
+    amount = money(payment["amount"])
+    if kind.sales:
+        receivable = await payment_refs.qbo_account_of_type(ctx, "Accounts Receivable")
+        refund = await ctx.qbo.write(
+            "Purchase",
+            {
+                "PaymentType": "Cash",
+                "AccountRef": {"value": bank},
+                "EntityRef": {"value": party, "type": "Customer"},
+                "TxnDate": payment.get("date"),
+                "Line": [_account_line(amount, receivable)],
+            },
+            request_id=ctx.request_id("qbo-refund"),
+        )
+        refund_line = _linked(amount, str(refund["Id"]), "Expense")
+    else:
+        payable = await payment_refs.qbo_account_of_type(ctx, "Accounts Payable")
+        refund = await ctx.qbo.write(
+            "Deposit",
+            {
+                "DepositToAccountRef": {"value": bank},
+                "TxnDate": payment.get("date"),
+                "Line": [_deposit_line(amount, payable, party)],
+            },
+            request_id=ctx.request_id("qbo-refund"),
+        )
+        refund_line = _linked(amount, str(refund["Id"]), "Deposit")
+    lines = [refund_line, _linked(amount, str(note_link.qbo_id), CREDIT[qbo_type])]
+    body = await _zero_payment(ctx, qbo_type, note_link.snapshot, payment, lines)
+    return await _create(
+        ctx, qbo_type, body, str(payment["id"]), str(payment.get("version")), "qbo-payment"
+    )
+
+
+def _linked(amount: str, txn_id: str, txn_type: str) -> dict[str, Any]:
+    return {"Amount": amount, "LinkedTxn": [{"TxnId": txn_id, "TxnType": txn_type}]}
+
+
+def _account_line(amount: str, account: str) -> dict[str, Any]:
+    detail = {"AccountRef": {"value": account}}
+    return {
+        "Amount": amount,
+        "DetailType": "AccountBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail": detail,
+    }
+
+
+def _deposit_line(amount: str, account: str, vendor: str) -> dict[str, Any]:
+    detail = {"AccountRef": {"value": account}, "Entity": {"value": vendor, "type": "Vendor"}}
+    return {"Amount": amount, "DetailType": "DepositLineDetail", "DepositLineDetail": detail}
+
+
+async def _zero_payment(
+    ctx: SyncContext,
+    qbo_type: str,
+    snapshot: dict[str, Any] | None,
+    source: dict[str, Any],
+    lines: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A payment of no cash: it only applies credit."""
+    party = split_key(str((snapshot or {}).get("contact")))[1]
+    body: dict[str, Any] = {
+        f"{PARTY[qbo_type]}Ref": {"value": party},
+        "TotalAmt": "0.00",
+        "TxnDate": source.get("date"),
+        "Line": lines,
+    }
+    if qbo_type == "BillPayment":
+        bank = await payment_refs.qbo_account_of_type(ctx, "Bank")
+        body.update(PayType="Check", CheckPayment={"BankAccountRef": {"value": bank}})
+    return body
+
+
+async def _create(
+    ctx: SyncContext,
+    qbo_type: str,
+    body: dict[str, Any],
+    released_id: str,
+    released_version: str | None,
+    purpose: str,
+) -> str:
+    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id(purpose))
+    # QBO's notification of this payment waits on this lock until the link is committed.
+    await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
+    fields = payment_from_qbo(qbo_type, created)
+    await ctx.links.save(
+        ctx.connection.id,
+        ENTITY[qbo_type],
+        qbo_type,
+        qbo=(str(created["Id"]), str(created.get("SyncToken"))),
+        released=(released_id, released_version),
+        snapshot=fields,
+    )
+    return str(created["Id"])

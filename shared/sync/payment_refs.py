@@ -1,0 +1,75 @@
+"""What payments, allocations and refunds refer to: the documents they settle and the bank
+accounts the money moves through, resolved on the side being written (dependencies first)."""
+
+from __future__ import annotations
+
+from shared.adapters.links import Link
+from shared.infra.errors import PermanentError
+from shared.sync import document_refs as refs
+from shared.sync import documents, documents_released
+from shared.sync.context import SyncContext
+from shared.sync.mapping_documents import split_key
+
+
+async def released_document(ctx: SyncContext, doc_key: str) -> str:
+    """The Re-Leased id of the QBO document ``doc_key`` (``"Invoice:12"``), syncing it first if
+    it has not been yet."""
+    doc_type, doc_id = split_key(doc_key)
+    link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
+    if link is None:
+        await refs.run_dependency(ctx, "qbo", doc_type.lower(), doc_id, documents.from_qbo)
+        link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
+    if link is None or not link.released_id:
+        raise PermanentError(
+            f"{doc_key} used by this payment is not in Re-Leased",
+            remedy="fix the document's sync error, then replay this payment",
+        )
+    return link.released_id
+
+
+async def qbo_document(ctx: SyncContext, entity: str, category: str, document_id: str) -> Link:
+    """The link of a Re-Leased document (``category`` invoice or creditnote) to QBO, syncing the
+    document first if it has not been yet."""
+    found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
+    if not found:
+        await refs.run_dependency(
+            ctx, "released", category, document_id, documents_released.from_released
+        )
+        found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
+    if not found or found[0].status == "voided":
+        raise PermanentError(
+            "the document this payment uses is not in QBO",
+            remedy="approve the document (or fix its sync error), then replay this payment",
+        )
+    return found[0]
+
+
+async def released_bank(ctx: SyncContext, key: str | None) -> str:
+    """The Re-Leased bank account for a QBO one; else the company's first bank account."""
+    if key is not None:
+        released = (await refs.released_ids(ctx, [key]))[key]
+        account = await ctx.released.get(f"/accounts/{released}")
+        if account.get("type") == "BANK":
+            return released
+    for account in await ctx.released.list_all("/accounts"):
+        if account.get("type") == "BANK" and account.get("status", "ACTIVE") == "ACTIVE":
+            return str(account["id"])
+    raise PermanentError("Re-Leased has no bank account", remedy="add a bank account in QBO")
+
+
+async def qbo_bank(ctx: SyncContext, released_account: str) -> str:
+    """The QBO bank account for a Re-Leased one; else QBO's first bank account."""
+    if released_account:
+        for link in await ctx.links.by_released(ctx.connection.id, "account", released_account):
+            if link.qbo_type == "Account" and link.qbo_id:
+                return link.qbo_id
+    return await qbo_account_of_type(ctx, "Bank")
+
+
+async def qbo_account_of_type(ctx: SyncContext, account_type: str) -> str:
+    found = await ctx.qbo.query_all("Account", f"AccountType = '{account_type}'")
+    if not found:
+        raise PermanentError(
+            f"QBO has no {account_type} account", remedy=f"add an {account_type} account in QBO"
+        )
+    return str(found[0]["Id"])

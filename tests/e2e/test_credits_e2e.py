@@ -1,0 +1,412 @@
+"""Credit used up, end to end: credit memos and vendor credits applied to documents (Re-Leased
+allocations) and paid back (refunds: Re-Leased payments on credit notes), both directions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.adapters.connections import Connection
+from shared.adapters.qbo.client import QboClient
+from tests.e2e.stack import Stack, consumers, eventually, unique
+from tests.e2e.test_documents_e2e import (
+    TODAY,
+    as_user,
+    customer,
+    expense_account_id,
+    expense_line,
+    item_id,
+    linked_qbo_id,
+    linked_released,
+    qbo_invoice,
+    rl_body,
+    rl_doc,
+    sales_line,
+    seed_links,
+    settle,
+    vendor,
+)
+from tests.e2e.test_payments_e2e import bank_id, rl_payments
+
+pytestmark = pytest.mark.e2e
+
+
+def applied(amount: str, txn_type: str, txn_id: str) -> dict[str, Any]:
+    return {"Amount": amount, "LinkedTxn": [{"TxnId": str(txn_id), "TxnType": txn_type}]}
+
+
+async def qbo_writes(stack: Stack, realm: str, entity: str) -> int:
+    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity={entity}"
+    return len([r for r in (await stack.call("GET", url))["requests"] if r["write"]])
+
+
+async def money_of(stack: Stack, company: str, path: str, doc_id: str) -> tuple[str, ...]:
+    doc = await rl_doc(stack, company, path, doc_id)
+    return doc["status"], doc["amountPaid"], doc["amountCredited"], doc["amountDue"]
+
+
+def live(note: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(a["invoiceId"], a["amount"]) for a in note["allocations"] if not a["isDeleted"]]
+
+
+async def test_qbo_payment_using_a_credit_memo_becomes_an_allocation_and_follows_changes(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        cust = await customer(qbo)
+        item = await item_id(qbo)
+        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "100.00")])
+        memo = await qbo.write(
+            "CreditMemo",
+            {"CustomerRef": {"value": cust["Id"]}, "Line": [sales_line(item, "1", "30.00")]},
+            request_id=unique("cm"),
+        )
+        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+        rl_note = await linked_released(pool, "CreditMemo", str(memo["Id"]), connection)
+        payment = await qbo.write(
+            "Payment",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "TotalAmt": "70.00",
+                "TxnDate": TODAY,
+                "DepositToAccountRef": {"value": await bank_id(qbo)},
+                "Line": [
+                    applied("100.00", "Invoice", invoice["Id"]),
+                    applied("30.00", "CreditMemo", memo["Id"]),
+                ],
+            },
+            request_id=unique("pay"),
+        )
+
+        async def invoice_is(*wanted: str) -> bool:
+            return await money_of(stack, company, "/invoices", rl_invoice) == wanted
+
+        await eventually(lambda: invoice_is("PAID", "70.00", "30.00", "0.00"))
+        note = await rl_doc(stack, company, "/credit-notes", rl_note)
+        assert (note["status"], note["remainingCredit"]) == ("PAID", "0.00")
+        assert live(note) == [(rl_invoice, "30.00")]
+
+        # Less credit and less cash: the old allocation and payment go, the new ones come.
+        current = await qbo.get("Payment", str(payment["Id"]))
+        changed = await qbo.write(
+            "Payment",
+            {
+                "Id": payment["Id"],
+                "SyncToken": current["SyncToken"],
+                "sparse": True,
+                "TotalAmt": "20.00",
+                "Line": [
+                    applied("30.00", "Invoice", invoice["Id"]),
+                    applied("10.00", "CreditMemo", memo["Id"]),
+                ],
+            },
+            request_id=unique("pay2"),
+        )
+        await eventually(lambda: invoice_is("APPROVED", "20.00", "10.00", "70.00"))
+        note = await rl_doc(stack, company, "/credit-notes", rl_note)
+        assert (note["status"], note["remainingCredit"]) == ("APPROVED", "20.00")
+        assert live(note) == [(rl_invoice, "10.00")]
+
+        # A void takes back the credit as well as the cash.
+        await qbo.write(
+            "Payment",
+            {"Id": payment["Id"], "SyncToken": changed["SyncToken"]},
+            request_id=unique("pay3"),
+            operation="void",
+        )
+        await eventually(lambda: invoice_is("APPROVED", "0.00", "0.00", "100.00"))
+        await settle()
+    note = await rl_doc(stack, company, "/credit-notes", rl_note)
+    assert (note["remainingCredit"], live(note)) == ("30.00", [])
+    assert len(note["allocations"]) == 2, "undone allocations stay listed, marked deleted"
+    statuses = sorted(p["status"] for p in await rl_payments(stack, company, rl_invoice))
+    assert statuses == ["REVERSED", "REVERSED"]
+    assert await qbo_writes(stack, realm, "Payment") == 3, "nothing bounced back to QBO"
+
+
+async def test_qbo_bill_payment_using_a_vendor_credit_becomes_an_allocation(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        vend = await vendor(qbo)
+        account = await expense_account_id(qbo)
+        party = {"VendorRef": {"value": vend["Id"]}, "TxnDate": TODAY}
+        bill = await qbo.write(
+            "Bill", {**party, "Line": [expense_line(account, "80.00")]}, request_id=unique("b")
+        )
+        credit = await qbo.write(
+            "VendorCredit",
+            {**party, "Line": [expense_line(account, "80.00")]},
+            request_id=unique("vc"),
+        )
+        rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), connection)
+        rl_note = await linked_released(pool, "VendorCredit", str(credit["Id"]), connection)
+        await qbo.write(
+            "BillPayment",
+            {
+                **party,
+                "PayType": "Check",
+                "CheckPayment": {"BankAccountRef": {"value": await bank_id(qbo)}},
+                "TotalAmt": "0.00",
+                "Line": [
+                    applied("80.00", "Bill", bill["Id"]),
+                    applied("80.00", "VendorCredit", credit["Id"]),
+                ],
+            },
+            request_id=unique("bp"),
+        )
+
+        async def bill_is(*wanted: str) -> bool:
+            return await money_of(stack, company, "/invoices", rl_bill) == wanted
+
+        await eventually(lambda: bill_is("PAID", "0.00", "80.00", "0.00"))
+        await settle()
+    note = await rl_doc(stack, company, "/credit-notes", rl_note)
+    assert live(note) == [(rl_bill, "80.00")]
+    assert await rl_payments(stack, company, rl_bill) == [], "no cash was paid"
+    assert await qbo_writes(stack, realm, "BillPayment") == 1
+
+
+async def test_qbo_refund_of_a_credit_memo_becomes_a_payment_on_the_credit_note(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        cust = await customer(qbo)
+        memo = await qbo.write(
+            "CreditMemo",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "Line": [sales_line(await item_id(qbo), "1", "45.00")],
+            },
+            request_id=unique("cm"),
+        )
+        rl_note = await linked_released(pool, "CreditMemo", str(memo["Id"]), connection)
+        (receivable,) = await qbo.query_all("Account", "AccountType = 'Accounts Receivable'")
+        refund = await qbo.write(
+            "Purchase",
+            {
+                "PaymentType": "Cash",
+                "AccountRef": {"value": await bank_id(qbo)},
+                "EntityRef": {"value": cust["Id"], "type": "Customer"},
+                "TxnDate": TODAY,
+                "Line": [
+                    {
+                        "Amount": "45.00",
+                        "DetailType": "AccountBasedExpenseLineDetail",
+                        "AccountBasedExpenseLineDetail": {
+                            "AccountRef": {"value": receivable["Id"]}
+                        },
+                    }
+                ],
+            },
+            request_id=unique("refund"),
+        )
+        await qbo.write(
+            "Payment",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "TotalAmt": "0.00",
+                "TxnDate": TODAY,
+                "Line": [
+                    applied("45.00", "Expense", refund["Id"]),
+                    applied("45.00", "CreditMemo", memo["Id"]),
+                ],
+            },
+            request_id=unique("pay"),
+        )
+
+        async def note_is(*wanted: str) -> bool:
+            return await money_of(stack, company, "/credit-notes", rl_note) == wanted
+
+        await eventually(lambda: note_is("PAID", "45.00", "0.00", "0.00"))
+        await settle()
+    (paid,) = await rl_payments(stack, company, rl_note)
+    assert (paid["documentType"], paid["amount"], paid["status"]) == (
+        "CREDIT_NOTE",
+        "45.00",
+        "ACTIVE",
+    )
+    assert await qbo_writes(stack, realm, "Payment") == 1
+    assert await qbo_writes(stack, realm, "Purchase") == 1, "the refund itself is never mirrored"
+
+
+async def rl_allocate(
+    stack: Stack, company: str, note: str, invoice: str, amount: str
+) -> dict[str, Any]:
+    body = {"invoiceId": invoice, "amount": amount, "date": TODAY}
+    return dict(await as_user(stack, company, "POST", f"/credit-notes/{note}/allocations", body))
+
+
+async def balance(qbo: QboClient, entity: str, qbo_id: str) -> Decimal:
+    return Decimal(str((await qbo.get(entity, qbo_id))["Balance"]))
+
+
+async def test_released_allocation_reaches_qbo_as_a_payment_of_credit(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        invoice = await as_user(
+            stack,
+            company,
+            "POST",
+            "/invoices",
+            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+        )
+        note = await as_user(
+            stack,
+            company,
+            "POST",
+            "/credit-notes",
+            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
+        )
+        qbo_invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
+        memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
+        await rl_allocate(stack, company, note["id"], invoice["id"], "40.00")
+
+        async def used() -> bool:
+            return await balance(qbo, "Invoice", qbo_invoice_id) == Decimal("81.00")
+
+        await eventually(used)
+        await settle()
+    assert await balance(qbo, "CreditMemo", memo_id) == Decimal("81.00")
+    (payment,) = [
+        p
+        for p in await qbo.query_all("Payment")
+        if any(ln["LinkedTxn"][0]["TxnId"] == memo_id for ln in p["Line"])
+    ]
+    assert Decimal(str(payment["TotalAmt"])) == Decimal("0")
+    assert await qbo_writes(stack, realm, "Payment") == 1
+    current = await rl_doc(stack, company, "/credit-notes", note["id"])
+    assert live(current) == [(invoice["id"], "40.00")], "nothing bounced back to Re-Leased"
+
+
+async def test_released_refunds_of_credit_reach_qbo(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        income = await as_user(
+            stack,
+            company,
+            "POST",
+            "/credit-notes",
+            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
+        )
+        expense = await as_user(
+            stack,
+            company,
+            "POST",
+            "/credit-notes",
+            rl_body("EXPENSE_CREDIT", ids["vendor"], ids["account"], "APPROVED"),
+        )
+        memo = await eventually(lambda: linked_qbo_id(pool, "credit_note", income["id"]))
+        credit = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", expense["id"]))
+        banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        bank = next(a for a in banks["items"] if a["type"] == "BANK")
+        for note, amount in ((income, "21.00"), (expense, "121.00")):
+            body = {
+                "documentType": "CREDIT_NOTE",
+                "documentId": note["id"],
+                "date": TODAY,
+                "amount": amount,
+                "bankAccountId": bank["id"],
+            }
+            await as_user(stack, company, "POST", "/payments", body)
+
+        async def refunded() -> bool:
+            return (
+                await balance(qbo, "CreditMemo", memo),
+                await balance(qbo, "VendorCredit", credit),
+            ) == (Decimal("100.00"), Decimal("0.00"))
+
+        await eventually(refunded)
+        await settle()
+    assert await qbo_writes(stack, realm, "Purchase") == 1
+    assert await qbo_writes(stack, realm, "Deposit") == 1
+    assert await qbo_writes(stack, realm, "Payment") == 1
+    assert await qbo_writes(stack, realm, "BillPayment") == 1
+    for note in (income, expense):
+        (paid,) = await rl_payments(stack, company, note["id"])
+        assert paid["status"] == "ACTIVE", "nothing bounced back to Re-Leased"
+
+
+async def test_initial_import_brings_released_payments_allocations_and_refunds(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool, broker: Any
+) -> None:
+    from shared.adapters.broker import EventPublisher
+    from shared.sync.importer import InitialImport
+
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        invoice = await as_user(
+            stack,
+            company,
+            "POST",
+            "/invoices",
+            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+        )
+        note = await as_user(
+            stack,
+            company,
+            "POST",
+            "/credit-notes",
+            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
+        )
+        invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
+        memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
+        await settle()
+        # Webhooks lost: only the import can bring what follows.
+        await stack.call(
+            "PUT",
+            f"{stack.released_base}/_sandbox/companies/{company}/faults",
+            json={"deliveries": {"dropRate": 1.0}},
+        )
+        banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        bank = next(a for a in banks["items"] if a["type"] == "BANK")["id"]
+        for document_type, document, amount in (
+            ("INVOICE", invoice["id"], "20.00"),
+            ("CREDIT_NOTE", note["id"], "50.00"),
+        ):
+            body = {
+                "documentType": document_type,
+                "documentId": document,
+                "date": TODAY,
+                "amount": amount,
+                "bankAccountId": bank,
+            }
+            await as_user(stack, company, "POST", "/payments", body)
+        await rl_allocate(stack, company, note["id"], invoice["id"], "30.00")
+        await settle()
+        assert await balance(qbo, "Invoice", invoice_id) == Decimal("121.00")
+        publisher = await EventPublisher.open(broker)
+        try:
+            progress = await InitialImport(pool, publisher).run(
+                connection, qbo, stack.factory.released(connection)
+            )
+        finally:
+            await publisher.close()
+        assert progress.stages["released_payment"] >= 2
+
+        async def imported() -> bool:
+            return (
+                await balance(qbo, "Invoice", invoice_id),
+                await balance(qbo, "CreditMemo", memo_id),
+            ) == (Decimal("71.00"), Decimal("41.00"))
+
+        await eventually(imported)
