@@ -96,7 +96,9 @@ def normalise_lines(obj: Obj) -> Decimal:
 
 
 def _tax(realm: Realm, obj: Obj) -> Decimal:
-    """US-style sales tax: lines coded TAX are taxed at the rate of TxnTaxCodeRef."""
+    """US-style sales tax: lines coded TAX are taxed at the rates of TxnTaxCodeRef, one TaxLine
+    per rate. A client may override the amounts by sending TaxLine entries with an Amount for
+    the same taxable total (QBO's tax override); a change of the taxable lines recomputes."""
     detail = obj.setdefault("TxnTaxDetail", {})
     code_ref = (detail.get("TxnTaxCodeRef") or {}).get("value")
     if code_ref is None:
@@ -104,11 +106,6 @@ def _tax(realm: Realm, obj: Obj) -> Decimal:
     code = realm.get("TaxCode", str(code_ref))
     if code is None:
         raise invalid(f"Invalid Reference Id : TaxCode {code_ref}", "2500")
-    percent = ZERO
-    for rate_detail in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail", []):
-        rate = realm.get("TaxRate", str(rate_detail["TaxRateRef"]["value"]))
-        if rate is not None:
-            percent += money(rate.get("RateValue", 0))
     taxable = sum(
         (
             line["Amount"]
@@ -118,9 +115,47 @@ def _tax(realm: Realm, obj: Obj) -> Decimal:
         ),
         ZERO,
     )
-    total = cents(taxable * percent / 100)
+    given = _tax_override(detail, taxable)
+    tax_lines: list[Obj] = []
+    total = ZERO
+    for rate_detail in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail", []):
+        rate_id = str(rate_detail["TaxRateRef"]["value"])
+        rate = realm.get("TaxRate", rate_id)
+        if rate is None:
+            continue
+        percent = money(rate.get("RateValue", 0))
+        amount = given.get(rate_id, cents(taxable * percent / 100))
+        total += amount
+        tax_lines.append(
+            {
+                "Amount": amount,
+                "DetailType": "TaxLineDetail",
+                "TaxLineDetail": {
+                    "TaxRateRef": {"value": rate_id},
+                    "PercentBased": True,
+                    "TaxPercent": percent,
+                    "NetAmountTaxable": taxable,
+                },
+            }
+        )
     detail["TotalTax"] = total
+    detail["TaxLine"] = tax_lines
     return total
+
+
+def _tax_override(detail: Obj, taxable: Decimal) -> dict[str, Decimal]:
+    """Rate id -> amount a client set, for tax lines sent for this very taxable total."""
+    found: dict[str, Decimal] = {}
+    for line in detail.get("TaxLine") or []:
+        if not isinstance(line, dict) or line.get("Amount") in (None, ""):
+            continue
+        tax_detail = line.get("TaxLineDetail") or {}
+        rate_id = (tax_detail.get("TaxRateRef") or {}).get("value")
+        net = tax_detail.get("NetAmountTaxable")
+        if rate_id is None or net in (None, "") or _amount(net, "NetAmountTaxable") != taxable:
+            continue
+        found[str(rate_id)] = cents(_amount(line["Amount"], "TaxLine.Amount"))
+    return found
 
 
 def applied_to(realm: Realm, doc_type: str, doc_id: str) -> tuple[Decimal, list[Obj]]:

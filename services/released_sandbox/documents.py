@@ -228,6 +228,14 @@ def _recompute_lines(state: CompanyState, doc: Record, lines: list[LineIn]) -> N
             tax = (amount * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
         else:
             tax = (amount * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        if line.tax_amount is not None and rate:
+            if abs(line.tax_amount - tax) > TAX_TOLERANCE:
+                raise invalid(
+                    "TAX_AMOUNT_MISMATCH",
+                    f"a line's taxAmount may only adjust rounding (computed {money(tax)})",
+                    "taxAmount",
+                )
+            tax = line.tax_amount.quantize(CENT, rounding=ROUND_HALF_UP)
         total_lines += amount
         total_tax += tax
         out.append(_line_record(line, amount, tax))
@@ -242,6 +250,10 @@ def _recompute_lines(state: CompanyState, doc: Record, lines: list[LineIn]) -> N
     doc["amountDue"] = money(total - applied)
     if "allocations" in doc:
         doc["remainingCredit"] = doc["amountDue"]
+
+
+# How far a client's line taxAmount may move the computed tax: rounding, not a different rate.
+TAX_TOLERANCE = Decimal("0.05")
 
 
 def _tax_rate(state: CompanyState, line: LineIn) -> Decimal:

@@ -65,6 +65,9 @@ class LineIn(Body):
     account_id: Ident | None = None
     tax_rate_id: Ident | None = None
     tracking_option_id: Ident | None = None
+    # Optional: the line's tax as the accounting side rounded it (it taxes the document's
+    # total, not each line). Must be within TAX_TOLERANCE of the tax computed for the line.
+    tax_amount: Money | None = None
 
 
 LineAmountType = Literal["EXCLUSIVE", "INCLUSIVE", "NO_TAX"]

@@ -74,6 +74,7 @@ async def write_qbo(
     changes: dict[str, Any],
     merged: dict[str, Any],
 ) -> dict[str, Any]:
-    body = document_to_qbo(kind, changes, await refs.tax_code_for(ctx, tax_rates_of(merged)))
+    tax_code = await refs.tax_code_for(ctx, tax_rates_of(merged))
+    body = document_to_qbo(kind, changes, tax_code, merged)
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc-update"))

@@ -142,11 +142,11 @@ async def _update_released(
                 f"the Re-Leased document is {released.get('status')} and cannot change",
                 remedy="reverse its payments in QBO first, or void and re-create it",
             )
-        ids = await refs.released_ids(ctx, references(merged.target_changes))
+        ids = await refs.released_ids(ctx, references(merged.merged))
         released = await ctx.released.request(
             "PATCH",
             f"{kind.released_path}/{link.released_id}",
-            body=document_to_released(kind, merged.target_changes, ids),
+            body=document_to_released(kind, merged.target_changes, ids, merged.merged),
             idempotency_key=ctx.request_id("rl-doc-patch"),
             if_match=released.get("version"),
         )

@@ -103,11 +103,12 @@ async def _create_in_qbo(
     theirs = document_from_qbo(kind, created, await refs.txn_tax_rate(ctx, created))
     filled = {k: v for k, v in theirs.items() if v != fields.get(k) and k != "lines"}
     if filled:
-        ids = await refs.released_ids(ctx, references(filled))
+        whole = {**fields, **filled}
+        ids = await refs.released_ids(ctx, references(whole))
         record = await ctx.released.request(
             "PATCH",
             f"{kind.released_path}/{record['id']}",
-            body=document_to_released(kind, filled, ids),
+            body=document_to_released(kind, filled, ids, whole),
             idempotency_key=ctx.request_id("rl-doc-filled"),
             if_match=record.get("version"),
         )
@@ -124,11 +125,11 @@ async def _update_qbo(
     if merged.target_changes:
         current = await write_qbo(ctx, kind, current, merged.target_changes, merged.merged)
     if merged.source_changes:
-        ids = await refs.released_ids(ctx, references(merged.source_changes))
+        ids = await refs.released_ids(ctx, references(merged.merged))
         record = await ctx.released.request(
             "PATCH",
             f"{kind.released_path}/{record['id']}",
-            body=document_to_released(kind, merged.source_changes, ids),
+            body=document_to_released(kind, merged.source_changes, ids, merged.merged),
             idempotency_key=ctx.request_id("rl-doc-mergeback"),
             if_match=record.get("version"),
         )

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from shared.infra.errors import PermanentError
+from shared.sync.mapping_tax import qbo_tax_detail, spread
 
 CENT = Decimal("0.01")
 HOME_CURRENCY = "USD"
@@ -158,13 +159,16 @@ def document_from_qbo(
     ]
     if not lines:
         raise PermanentError("the document has no lines", remedy="add a line in QBO")
-    return {
+    fields = {
         "number": record.get("DocNumber") or None,
         "contact": ref_key(kind.party, record.get(f"{kind.party}Ref")),
         "date": record.get("TxnDate"),
         "due_date": record.get("DueDate") if kind in (INVOICE, BILL) else None,
         "lines": lines,
     }
+    if kind.sales:
+        fields["total_tax"] = money((record.get("TxnTaxDetail") or {}).get("TotalTax") or 0)
+    return fields
 
 
 def is_qbo_void(record: Mapping[str, Any]) -> bool:
@@ -184,6 +188,12 @@ def document_from_released(
         return refs.get(str(value)) if value else None
 
     lines = []
+    taxed = any(line.get("taxRateId") for line in record.get("lines") or [])
+    if taxed and record.get("lineAmountType") == "INCLUSIVE":
+        raise PermanentError(
+            "amounts include tax; QBO sales tax is added to tax-exclusive amounts",
+            remedy="enter the document with tax-exclusive amounts (EXCLUSIVE), then approve it",
+        )
     for line in record.get("lines") or []:
         if not line.get("accountId"):
             raise PermanentError(
@@ -200,22 +210,31 @@ def document_from_released(
                 "class": key(line.get("trackingOptionId")),
             }
         )
-    return {
+    fields = {
         "number": record.get("number") or None,
         "contact": key(record.get("contactId")),
         "date": record.get("date"),
         "due_date": record.get("dueDate") if kind in (INVOICE, BILL) else None,
         "lines": lines,
     }
+    if kind.sales:
+        fields["total_tax"] = money(record.get("totalTax") or 0)
+    return fields
 
 
 # -- canonical -> each side --------------------------------------------------------------------
 
 
 def document_to_released(
-    kind: DocKind, fields: Mapping[str, Any], ids: Mapping[str, str]
+    kind: DocKind,
+    fields: Mapping[str, Any],
+    ids: Mapping[str, str],
+    whole: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A create/patch body; ``ids`` maps QBO keys to Re-Leased ids (classes: the option id)."""
+    """A create/patch body; ``ids`` maps QBO keys to Re-Leased ids (classes: the option id).
+    ``fields`` may be the changed part only; ``whole`` is then the full document, which lines
+    and tax need (they are always sent together)."""
+    whole = fields if whole is None else whole
     body: dict[str, Any] = {}
     if fields.get("number"):
         body["number"] = fields["number"]
@@ -225,7 +244,9 @@ def document_to_released(
         body["date"] = fields["date"]
     if "due_date" in fields and kind in (INVOICE, BILL):
         body["dueDate"] = fields["due_date"]
-    if "lines" in fields:
+    if "lines" in fields or "total_tax" in fields:
+        lines = whole["lines"]
+        taxes = spread(lines, whole["total_tax"]) if "total_tax" in whole else [None] * len(lines)
         body["lineAmountType"] = "EXCLUSIVE"
         body["lines"] = [
             {
@@ -235,8 +256,9 @@ def document_to_released(
                 "accountId": ids[line["account"]],
                 "taxRateId": ids[line["tax_rate"]] if line["tax_rate"] else None,
                 "trackingOptionId": ids[line["class"]] if line["class"] else None,
+                **({"taxAmount": tax} if tax is not None else {}),
             }
-            for line in fields["lines"]
+            for line, tax in zip(lines, taxes, strict=True)
         ]
     return body
 
@@ -278,9 +300,14 @@ def _qbo_line_out(kind: DocKind, line: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def document_to_qbo(
-    kind: DocKind, fields: Mapping[str, Any], tax_code: str | None
+    kind: DocKind,
+    fields: Mapping[str, Any],
+    tax_code: str | None,
+    whole: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A create body, or the changed part of a sparse update (``Line`` is always whole)."""
+    """A create body, or the changed part of a sparse update (``Line`` and the tax are always
+    whole, taken from ``whole`` when ``fields`` is only the changed part)."""
+    whole = fields if whole is None else whole
     body: dict[str, Any] = {}
     if "contact" in fields:
         body[f"{kind.party}Ref"] = {"value": split_key(fields["contact"])[1]}
@@ -290,15 +317,15 @@ def document_to_qbo(
         body["TxnDate"] = fields["date"]
     if fields.get("due_date") and kind in (INVOICE, BILL):
         body["DueDate"] = fields["due_date"]
-    if "lines" in fields:
-        if not kind.sales and any(line.get("tax_rate") for line in fields["lines"]):
+    if "lines" in fields or "total_tax" in fields:
+        if not kind.sales and any(line.get("tax_rate") for line in whole["lines"]):
             raise PermanentError(
                 "QBO bills and vendor credits carry no sales tax",
                 remedy="remove the tax rate from the lines (include tax in the amount)",
             )
-        body["Line"] = [_qbo_line_out(kind, line) for line in fields["lines"]]
+        body["Line"] = [_qbo_line_out(kind, line) for line in whole["lines"]]
         if kind.sales and tax_code:
-            body["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": tax_code}}
+            body["TxnTaxDetail"] = qbo_tax_detail(whole, tax_code)
     return body
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from shared.sync.mapping_documents import (
     is_qbo_void,
     references,
 )
+from shared.sync.mapping_tax import qbo_tax_detail, spread
 
 
 def qbo_invoice(lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -53,9 +54,10 @@ def item_line(qty: str, price: str, amount: str, taxed: bool = False) -> dict[st
 
 
 def test_qbo_invoice_maps_to_canonical_with_qbo_keys() -> None:
-    fields = document_from_qbo(
-        INVOICE, qbo_invoice([item_line("3", "33.33", "99.99", taxed=True)]), "TaxRate:2"
+    record = qbo_invoice(
+        [item_line("3", "33.33", "99.99", taxed=True)], TxnTaxDetail={"TotalTax": 8.0}
     )
+    fields = document_from_qbo(INVOICE, record, "TaxRate:2")
     assert fields == {
         "number": "1007",
         "contact": "Customer:3",
@@ -72,6 +74,7 @@ def test_qbo_invoice_maps_to_canonical_with_qbo_keys() -> None:
                 "class": "Class:9",
             }
         ],
+        "total_tax": "8.00",
     }
     assert references(fields) == ["Customer:3", "Item:5", "TaxRate:2", "Class:9"]
 
@@ -257,3 +260,66 @@ def test_line_amounts_survive_both_mappings_exactly(lines: list[tuple[int, Decim
     assert [Decimal(ln["quantity"]) * Decimal(ln["unitAmount"]) for ln in released["lines"]] == [
         q * p for q, p in lines
     ]
+
+
+def _taxed(amount: str, rate: str | None = "TaxRate:2") -> dict[str, Any]:
+    return {"amount": amount, "tax_rate": rate}
+
+
+def test_document_tax_is_spread_over_taxed_lines_to_the_cent() -> None:
+    # 3 x 10.05 at 8 %: each line rounds to 0.80 (2.40), the document's tax is 2.41.
+    lines = [_taxed("10.05"), _taxed("10.05"), _taxed("7.00", None), _taxed("10.05")]
+    shares = spread(lines, "2.41")
+    assert shares[2] is None
+    assert sum(Decimal(s) for s in shares if s) == Decimal("2.41")
+    assert sorted(s for s in shares if s) == ["0.80", "0.80", "0.81"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amounts=st.lists(st.integers(min_value=-100_000, max_value=1_000_000), min_size=1, max_size=8),
+    rate=st.integers(min_value=0, max_value=2500),
+)
+def test_spread_tax_adds_up_and_stays_within_rounding_of_each_line(
+    amounts: list[int], rate: int
+) -> None:
+    lines = [_taxed(str(Decimal(a) / 100)) for a in amounts]
+    base = sum(Decimal(a) / 100 for a in amounts)
+    assume(base > 0)
+    percent = Decimal(rate) / 100
+    total = (base * percent / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    shares = [Decimal(s) for s in spread(lines, str(total)) if s is not None]
+    assert sum(shares) == total
+    if all(a >= 0 for a in amounts):
+        for amount, share in zip(amounts, shares, strict=True):
+            own = (Decimal(amount) / 100 * percent / 100).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP
+            )
+            assert abs(share - own) <= Decimal("0.05"), "within Re-Leased's override tolerance"
+
+
+def test_qbo_tax_detail_overrides_with_the_canonical_tax() -> None:
+    fields = {
+        "lines": [_taxed("10.05"), _taxed("7.00", None), _taxed("20.10")],
+        "total_tax": "2.41",
+    }
+    detail = qbo_tax_detail(fields, "3")
+    assert detail["TxnTaxCodeRef"] == {"value": "3"}
+    assert detail["TotalTax"] == "2.41"
+    (line,) = detail["TaxLine"]
+    assert line["Amount"] == "2.41"
+    assert line["TaxLineDetail"]["NetAmountTaxable"] == "30.15"
+    assert line["TaxLineDetail"]["TaxRateRef"] == {"value": "2"}
+
+
+def test_released_amounts_including_tax_are_refused_with_a_remedy() -> None:
+    record = {
+        "contactId": "c",
+        "lineAmountType": "INCLUSIVE",
+        "lines": [{"accountId": "a", "taxRateId": "t", "lineAmount": "115.00"}],
+    }
+    with pytest.raises(PermanentError) as raised:
+        document_from_released(
+            INVOICE, record, {"c": "Customer:1", "a": "Item:1", "t": "TaxRate:1"}
+        )
+    assert raised.value.remedy
