@@ -13,14 +13,18 @@ because at 60/minute Re-Leased alone would cap any backfill at under 60 document
 measures our pipeline and the QBO budget. Prints figures; asserts nothing.
 
 Environment: BENCH_CUSTOMERS (default 200), BENCH_INVOICES (default 1000): the issue's full size
-is BENCH_CUSTOMERS=2000 BENCH_INVOICES=10000 (much longer). TEST_PG_ADMIN_URL, TEST_AMQP_URL as
-for the tests.
+is BENCH_CUSTOMERS=2000 BENCH_INVOICES=10000 (much longer). BENCH_COALESCE=0 switches coalesced
+QBO reads off (QBO_COALESCE_READS, default on) to compare. BENCH_TIMEOUT_S caps the wait for the
+links (default 1800). TEST_PG_ADMIN_URL, TEST_AMQP_URL as for the tests. Run from the repository
+root with ``PYTHONPATH=.`` (it imports the e2e stack from tests/).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -33,6 +37,7 @@ import aiohttp
 import asyncpg
 
 from shared.adapters.broker import EventPublisher, Topology, connect_broker, declare_topology
+from shared.adapters.qbo import coalesce
 from shared.adapters.qbo.tokens import QboTokens
 from shared.infra.db import create_pool
 from shared.infra.logging import configure_logging
@@ -47,6 +52,9 @@ CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))
 INVOICES = int(os.environ.get("BENCH_INVOICES", "1000"))
 QBO_PER_MINUTE = 500
 TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "1800"))
+COALESCE = os.environ.get("BENCH_COALESCE", "1") not in ("0", "false", "off", "no")
+# The sandbox's per-realm request log keeps this many entries.
+REQUEST_LOG_SIZE = 10_000
 
 
 async def _admin(sql: str) -> None:
@@ -108,11 +116,25 @@ async def _count(pool: asyncpg.Pool, connection_id: Any, entity: str) -> int:
     return count
 
 
-async def _qbo_requests(stack: Stack, realm: str) -> list[float]:
-    """Times (epoch seconds) of the API requests the realm received (the sandbox keeps 10,000)."""
+async def _qbo_requests(stack: Stack, realm: str) -> list[dict[str, Any]]:
+    """The API requests the realm received, oldest first (the sandbox keeps 10,000)."""
     async with stack.http.get(f"{stack.qbo_base}/_sandbox/realms/{realm}/requests") as r:
-        rows = (await r.json())["requests"]
+        rows: list[dict[str, Any]] = (await r.json())["requests"]
+    return rows
+
+
+def _times(rows: list[dict[str, Any]]) -> list[float]:
     return sorted(datetime.fromisoformat(str(row["time"])).timestamp() for row in rows)
+
+
+def _kinds(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Requests by kind: single reads, queries, batches, other."""
+    kinds = {"read": 0, "query": 0, "batch": 0}
+    for row in rows:
+        operation = str(row["operation"])
+        key = operation if operation in kinds else "other"
+        kinds[key] = kinds.get(key, 0) + 1
+    return kinds
 
 
 def _peak_minute(times: list[float]) -> int:
@@ -138,8 +160,13 @@ async def run(database_url: str, amqp_url: str) -> None:
         company = await stack.released_company()
         connection = await stack.connect(realm, tokens, company)
         settings = stack.settings.model_copy(
-            update={"qbo_requests_per_minute": QBO_PER_MINUTE, "qbo_concurrency": 10}
+            update={
+                "qbo_requests_per_minute": QBO_PER_MINUTE,
+                "qbo_concurrency": 10,
+                "qbo_coalesce_reads": COALESCE,
+            }
         )
+        stats_before = dataclasses.replace(coalesce.TOTALS)
         async with connect_broker(amqp_url) as broker, consumers(settings, replicas=2):
             publisher = await EventPublisher.open(broker)
             before = len(await _qbo_requests(stack, realm))
@@ -155,13 +182,17 @@ async def run(database_url: str, amqp_url: str) -> None:
                 await asyncio.sleep(1.0)
                 linked = await _count(pool, connection.id, "invoice")
             elapsed = time.perf_counter() - t0
-            times = await _qbo_requests(stack, realm)
-            used = len(times) - before
+            rows = (await _qbo_requests(stack, realm))[before:]
+            used = len(rows)
             await publisher.close()
+        times = _times(rows)
+        kinds = _kinds(rows)
+        stats = coalesce.TOTALS
         minutes = elapsed / 60
         # A run shorter than a minute may still use a whole minute's budget.
         allowed = QBO_PER_MINUTE * max(minutes, 1.0)
-        peak = _peak_minute(times[before:])
+        peak = _peak_minute(times)
+        print(f"coalesced QBO reads: {'on' if COALESCE else 'off'}")
         print(f"realm: {CUSTOMERS} customers, {INVOICES} invoices (seeded in {seeded_s:.1f} s)")
         print(f"import queued {progress.total} events in {queued_s:.1f} s: {progress.stages}")
         print(f"invoices linked: {linked}/{INVOICES} in {elapsed:.1f} s")
@@ -176,6 +207,21 @@ async def run(database_url: str, amqp_url: str) -> None:
             f"QBO busiest 60 s: {peak} requests / {QBO_PER_MINUTE} allowed "
             f"({100 * peak / QBO_PER_MINUTE:.0f}% of the per-realm limit)"
         )
+        floor = " (the sandbox log was full: a floor)" if before + used >= REQUEST_LOG_SIZE else ""
+        print(
+            f"QBO requests by kind: {kinds['read']} single reads, {kinds['query']} queries, "
+            f"{kinds['batch']} batches, {kinds.get('other', 0)} other{floor}"
+        )
+        gets = stats.gets - stats_before.gets
+        if gets:
+            print(
+                f"coalescer: {gets} gets answered by {stats.requests - stats_before.requests} "
+                f"requests ({stats.queries - stats_before.queries} queries, "
+                f"{stats.batches - stats_before.batches} batches, "
+                f"{stats.fallbacks - stats_before.fallbacks} plain-get fallbacks)"
+            )
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS of the bench process (whole stack): {rss_mb:.0f} MiB")
         full = 10000 / max(linked / minutes, 1e-9)
         print(f"extrapolated: 10,000 invoices in ~{full:.0f} min at this rate")
 

@@ -233,6 +233,11 @@ def _journal_total(obj: Obj) -> Decimal:
 def refresh_balance(realm: Realm, entity: str, obj: Obj) -> None:
     if entity in ("Invoice", "Bill", "CreditMemo", "VendorCredit"):
         paid, links = applied_to(realm, entity, obj.get("Id", ""))
+        if obj["TotalAmt"] < paid and not _voided(obj):
+            raise business_rule(
+                f"The transaction total {obj['TotalAmt']} is less than the {paid} already "
+                "applied to it; unapply the payments or credits first."
+            )
         obj["Balance"] = obj["TotalAmt"] - paid
         if links:
             obj["LinkedTxn"] = links
@@ -242,6 +247,10 @@ def refresh_balance(realm: Realm, entity: str, obj: Obj) -> None:
             obj["RemainingCredit"] = obj["Balance"]
     elif entity in ("SalesReceipt", "RefundReceipt", "Purchase"):
         obj["Balance"] = ZERO
+
+
+def _voided(obj: Obj) -> bool:
+    return str(obj.get("PrivateNote") or "").startswith("Voided")
 
 
 def linked_documents(entity: str, obj: Obj | None) -> set[tuple[str, str]]:

@@ -66,6 +66,7 @@ def _csv(params: QueryParams, name: str) -> set[str] | None:
 def filtered(records: Iterable[Record], params: QueryParams) -> list[Record]:
     statuses = _csv(params, "status")
     ids = _csv(params, "ids")
+    numbers = _csv(params, "numbers")
     since_raw = params.get("modifiedSince")
     since = None
     if since_raw:
@@ -80,6 +81,8 @@ def filtered(records: Iterable[Record], params: QueryParams) -> list[Record]:
         if statuses is not None and status not in statuses:
             continue
         if ids is not None and record["id"] not in ids:
+            continue
+        if numbers is not None and record.get("number") not in numbers:
             continue
         if since is not None and record["updatedAt"] < since:
             continue

@@ -38,6 +38,7 @@ _LIST_PARAMS: list[tuple[str, Schema]] = [
     ("modifiedSince", {"type": "string", "format": "date-time"}),
     ("status", {"type": "string"}),
     ("ids", {"type": "string"}),
+    ("numbers", {"type": "string"}),
     ("includeArchived", {"type": "boolean"}),
 ]
 

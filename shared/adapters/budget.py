@@ -53,6 +53,14 @@ SELECT GREATEST(
 FROM api_budgets WHERE key = $1
 """
 
+_READY_IN = """
+SELECT GREATEST(
+    EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
+    (1 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
+    0)
+FROM api_budgets WHERE key = $1
+"""
+
 _TAKE_SLOT = """
 UPDATE api_slots SET holder = $2, expires_at = clock_timestamp() + make_interval(secs => $3)
 WHERE (key, slot) = (
@@ -91,6 +99,22 @@ class ApiBudget:
                     slot,
                     holder,
                 )
+
+    async def try_take(self, key: str) -> bool:
+        """Spend a request token for ``key`` if one is there now; never waits, takes no slot."""
+        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(_SPEND_ONE, key, capacity, rate) is not None
+
+    async def wait_ready(self, key: str) -> None:
+        """Return once ``key`` has a token to spend (not blocked), without spending it."""
+        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
+        while True:
+            async with self._pool.acquire() as conn:
+                wait = await conn.fetchval(_READY_IN, key, capacity, rate)
+            if wait is None or float(wait) <= 0:
+                return
+            await asyncio.sleep(min(float(wait), 60.0))
 
     async def block(self, key: str, seconds: float) -> None:
         """The other side said 429: nobody calls for ``key`` until the time has passed."""

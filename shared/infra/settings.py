@@ -136,6 +136,15 @@ class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
     qbo_concurrency: int = Field(default=10, ge=1)
     released_requests_per_minute: int = Field(default=60, ge=1)
     released_concurrency: int = Field(default=5, ge=1)
+    # QBO's separate allowance for POST /batch (per realm); 0 never sends a batch.
+    qbo_batches_per_minute: int = Field(default=40, ge=0)
+    # Coalesced reads (shared/adapters/qbo/coalesce.py): concurrent gets for one realm share one
+    # request. A lone get is sent at once; gets arriving while one is in flight wait at most the
+    # window (or until max_ids are waiting), and at most in_flight coalesced requests run at once.
+    qbo_coalesce_reads: bool = True
+    qbo_coalesce_window_ms: float = Field(default=2.0, ge=0, le=5)
+    qbo_coalesce_max_ids: int = Field(default=30, ge=2, le=1000)
+    qbo_coalesce_in_flight: int = Field(default=2, ge=1, le=10)
 
 
 class ReconcilerSettings(EngineSettings):

@@ -129,7 +129,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
                 spool,
                 file_name=str(record.get("FileName") or "attachment"),
                 content_type=str(record.get("ContentType") or "application/octet-stream"),
-                idempotency_key=ctx.request_id("rl-attach"),
+                idempotency_key=ctx.create_key("rl-attach", sha),
             )
     # No lock on the new Re-Leased attachment's own key (that order could deadlock): its
     # notification waits on the document's attachments lock, then finds this link.
@@ -206,7 +206,7 @@ async def from_released(ctx: SyncContext) -> Result:
             spool,
             file_name=str(record.get("fileName") or "attachment"),
             content_type=str(record.get("mimeType") or "application/octet-stream"),
-            request_id=ctx.request_id("qbo-attach"),
+            request_id=ctx.create_key("qbo-attach", sha),
         )
     snapshot = {
         "sha256": sha,

@@ -9,6 +9,7 @@ from shared.adapters.budget import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limit
 from shared.adapters.connections import Connection
 from shared.adapters.crypto import TokenCipher
 from shared.adapters.qbo.client import QboClient
+from shared.adapters.qbo.coalesce import CoalesceOptions
 from shared.adapters.qbo.tokens import QboOAuth, QboTokenStore
 from shared.adapters.released.client import ReleasedClient
 from shared.infra.errors import ConnectionRevoked
@@ -45,6 +46,25 @@ class ClientFactory:
                 burst=min(RELEASED_LIMITS.burst, settings.released_requests_per_minute // 2 or 1),
             ),
         )
+        self.qbo_batch_budget: ApiBudget | None = None
+        if settings.qbo_batches_per_minute > 0:
+            self.qbo_batch_budget = ApiBudget(
+                pool,
+                Limits(
+                    settings.qbo_batches_per_minute,
+                    1,
+                    burst=min(10, settings.qbo_batches_per_minute // 2 or 1),
+                ),
+            )
+        # QBO clients are built per event; the coalescer behind them is shared per connection.
+        self.qbo_coalesce: CoalesceOptions | None = None
+        if settings.qbo_coalesce_reads:
+            self.qbo_coalesce = CoalesceOptions(
+                window_s=settings.qbo_coalesce_window_ms / 1000,
+                max_ids=settings.qbo_coalesce_max_ids,
+                max_in_flight=settings.qbo_coalesce_in_flight,
+                batch_budget=self.qbo_batch_budget,
+            )
         self._released: dict[str, ReleasedClient] = {}
 
     def qbo(self, connection: Connection) -> QboClient:
@@ -59,6 +79,7 @@ class ClientFactory:
             connection.id,
             self.tokens,
             self.qbo_budget,
+            coalesce=self.qbo_coalesce,
         )
 
     def released(self, connection: Connection) -> ReleasedClient:

@@ -100,7 +100,7 @@ async def _create_in_released(
     if match is None:
         body = {**contact_to_released(fields), ROLE_FLAG[qbo_type]: True}
         match = await ctx.released.request(
-            "POST", "/contacts", body=body, idempotency_key=ctx.request_id("rl-create")
+            "POST", "/contacts", body=body, idempotency_key=ctx.create_key("rl-create", body)
         )
         reason = "created"
     else:
@@ -283,14 +283,16 @@ async def _find_qbo(
 async def _create_qbo(ctx: SyncContext, qbo_type: str, fields: dict[str, Any]) -> dict[str, Any]:
     body = contact_to_qbo(fields, fields["name"])
     try:
-        return await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id(f"qbo-{qbo_type}"))
+        return await ctx.qbo.write(
+            qbo_type, body, request_id=ctx.create_key(f"qbo-{qbo_type}", body)
+        )
     except DuplicateName:
         if qbo_type != "Vendor":
             raise
     # The name belongs to a Customer (or Employee): the Vendor takes the clash suffix.
     body["DisplayName"] = fields["name"] + ctx.settings.clash_suffix
     return await ctx.qbo.write(
-        qbo_type, body, request_id=ctx.request_id(f"qbo-{qbo_type}-suffixed")
+        qbo_type, body, request_id=ctx.create_key(f"qbo-{qbo_type}-suffixed", body)
     )
 
 

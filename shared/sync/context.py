@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,21 @@ class SyncContext:
         """Idempotency key for one write caused by this event (same on every retry of it)."""
         origin = self.event.replay_of or self.event.event_id
         material = f"{origin}:{purpose}:{self.stale_round}".encode()
+        return hashlib.sha256(material).hexdigest()[:40]
+
+    def create_key(self, purpose: str, body: Any) -> str:
+        """Idempotency key for creating the other side's twin of this event's record.
+
+        The same for every event about that record with the same content, so a create whose
+        transaction failed after the write is answered with what was made the first time (no
+        duplicate), whichever event retries it; a changed body (say, the record was fixed after
+        a refusal) is a new request, not a replay of the refusal."""
+        event = self.event
+        content = json.dumps(body, sort_keys=True, default=str)
+        material = (
+            f"{self.connection.id}:{event.source}:{event.entity}:{event.entity_id}:"
+            f"{purpose}:{self.stale_round}:{content}"
+        ).encode()
         return hashlib.sha256(material).hexdigest()[:40]
 
     async def lock(self, *parts: str) -> None:

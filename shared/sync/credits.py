@@ -106,7 +106,7 @@ async def record_credit(
         "POST",
         f"/credit-notes/{note_id}/allocations",
         body={"invoiceId": invoice_id, "amount": amount, "date": record.get("TxnDate")},
-        idempotency_key=ctx.request_id(f"rl-alloc-{credit_key}-{target_key}-{version}"),
+        idempotency_key=ctx.create_key(f"rl-alloc-{credit_key}-{target_key}-{version}", amount),
     )
     allocation = next(
         a
@@ -145,7 +145,7 @@ async def _record_refund(
         "POST",
         "/payments",
         body=body,
-        idempotency_key=ctx.request_id(f"rl-refund-{refund_key}-{version}"),
+        idempotency_key=ctx.create_key(f"rl-refund-{refund_key}-{version}", body),
     )
     await ctx.lock("released", "payment", str(made["id"]))
     await _save_part(ctx, qbo_type, record, refund_key, str(made["id"]), amount)
@@ -244,7 +244,7 @@ async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> str:
                 "TxnDate": payment.get("date"),
                 "Line": [_account_line(amount, receivable)],
             },
-            request_id=ctx.request_id("qbo-refund"),
+            request_id=ctx.create_key("qbo-refund", [amount, bank]),
         )
         refund_line = _linked(amount, str(refund["Id"]), "Expense")
     else:
@@ -256,7 +256,7 @@ async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> str:
                 "TxnDate": payment.get("date"),
                 "Line": [_deposit_line(amount, payable, party)],
             },
-            request_id=ctx.request_id("qbo-refund"),
+            request_id=ctx.create_key("qbo-refund", [amount, bank]),
         )
         refund_line = _linked(amount, str(refund["Id"]), "Deposit")
     lines = [refund_line, _linked(amount, str(note_link.qbo_id), CREDIT[qbo_type])]
@@ -313,7 +313,7 @@ async def _create(
     released_version: str | None,
     purpose: str,
 ) -> str:
-    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id(purpose))
+    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key(purpose, body))
     # QBO's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
     fields = payment_from_qbo(qbo_type, created)

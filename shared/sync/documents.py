@@ -9,7 +9,6 @@ marked ``voided``. A Re-Leased document takes the QBO number once synced.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from shared.adapters.links import Link
@@ -38,9 +37,6 @@ from shared.sync.mapping_documents import (
     is_qbo_void,
     references,
 )
-
-RECENT = dt.timedelta(minutes=15)
-
 
 # -- QBO -> Re-Leased --------------------------------------------------------------------------
 
@@ -80,16 +76,16 @@ async def from_qbo(ctx: SyncContext) -> Result:
 
 
 async def _find_released(ctx: SyncContext, kind: DocKind, number: str | None) -> Any:
-    """Lookup before create: a Re-Leased document already carrying the QBO number.
-
-    Only a document synced to QBO moments ago can (its number was just written), so only the
-    recently modified ones are read: a backfill of thousands stays one page per create.
-    """
+    """Lookup before create: a Re-Leased document already carrying the QBO number (one synced
+    to QBO moments ago, or made by an earlier attempt whose transaction then failed). One
+    filtered read, whatever the size of the company."""
     if not number:
         return None
-    since = (dt.datetime.now(dt.UTC) - RECENT).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for doc in await ctx.released.list_all(kind.released_path, modifiedSince=since):
-        if doc.get("number") == number and doc.get("type") == kind.released_type:
+    for doc in await ctx.released.list_all(kind.released_path, numbers=number):
+        if doc.get("number") != number or doc.get("type") != kind.released_type:
+            continue
+        # A number reused by an unrelated document that is linked elsewhere is not a match.
+        if not await ctx.links.by_released(ctx.connection.id, kind.entity, str(doc["id"])):
             return doc
     return None
 
@@ -109,7 +105,7 @@ async def _create_in_released(
         "status": "APPROVED",  # QBO documents are posted: nothing to approve
     }
     created = await ctx.released.request(
-        "POST", kind.released_path, body=body, idempotency_key=ctx.request_id("rl-doc-create")
+        "POST", kind.released_path, body=body, idempotency_key=ctx.create_key("rl-doc-create", body)
     )
     # Until this commits, Re-Leased's own notification of the create waits on this lock.
     await ctx.lock("released", kind.released_category, str(created["id"]))

@@ -12,6 +12,7 @@ from shared.infra.errors import NotFound
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
+    LOCKED,
     before_sync_from,
     log,
     record_conflicts,
@@ -92,17 +93,29 @@ async def _gate_released(
 async def _create_in_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
-    # Invoices and credit memos take QBO's number; bills have none there, so they keep ours.
-    outgoing = {**fields, "number": None if kind.sales else fields["number"]}
+    # Invoices and credit memos take QBO's number; bills have none there, so they keep ours. A
+    # document Re-Leased no longer lets anyone edit (paid before it first synced) keeps its own
+    # number too, and QBO takes it: nothing can be written back.
+    locked = record.get("status") in LOCKED
+    keep_ours = locked or not kind.sales
+    outgoing = {**fields, "number": fields["number"] if keep_ours else None}
     body = document_to_qbo(kind, outgoing, await refs.tax_code_for(ctx, tax_rates_of(fields)))
-    created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc"))
+    created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.create_key("qbo-doc", body))
     # QBO's notification of this create waits on this lock until the link is committed.
     await ctx.lock("qbo", kind.qbo_word, str(created["Id"]))
     # What QBO filled in (its number, a default due date) goes back to Re-Leased, so both
     # sides and the snapshot agree from the start.
     theirs = document_from_qbo(kind, created, await refs.txn_tax_rate(ctx, created))
     filled = {k: v for k, v in theirs.items() if v != fields.get(k) and k != "lines"}
-    if filled:
+    if filled and locked:
+        log.info(
+            "document_fill_skipped",
+            connection_id=str(ctx.connection.id),
+            entity_id=ctx.event.entity_id,
+            fields=sorted(filled),
+            reason="released_document_locked",
+        )
+    elif filled:
         whole = {**fields, **filled}
         ids = await refs.released_ids(ctx, references(whole))
         record = await ctx.released.request(

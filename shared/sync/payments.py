@@ -109,7 +109,7 @@ async def _record(
         "POST",
         "/payments",
         body=body,
-        idempotency_key=ctx.request_id(f"rl-pay-{doc_key}-{version}"),
+        idempotency_key=ctx.create_key(f"rl-pay-{doc_key}-{version}", body),
     )
     # Re-Leased's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("released", "payment", str(made["id"]))
@@ -195,7 +195,7 @@ async def from_released(ctx: SyncContext) -> Result:
     doc_link = await payment_refs.qbo_document(ctx, kind.entity, "invoice", str(document["id"]))
     qbo_type = "Payment" if kind.qbo_type == "Invoice" else "BillPayment"
     body = await _qbo_payment(ctx, qbo_type, record, doc_link)
-    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id("qbo-payment"))
+    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key("qbo-payment", body))
     # QBO's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
     await _save(

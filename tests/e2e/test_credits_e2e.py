@@ -410,3 +410,46 @@ async def test_initial_import_brings_released_payments_allocations_and_refunds(
             ) == (Decimal("71.00"), Decimal("41.00"))
 
         await eventually(imported)
+
+
+async def test_a_credit_note_used_up_before_it_first_syncs_reaches_qbo_once(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    """Re-Leased no longer lets anyone edit a PAID credit note, so nothing QBO filled in can be
+    written back: QBO takes the Re-Leased number, and the create is not repeated."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        invoice = await as_user(
+            stack,
+            company,
+            "POST",
+            "/invoices",
+            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+        )
+        invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
+        await settle()
+    # Nobody consuming: the credit note is created and used up before any sync sees it.
+    note = await as_user(
+        stack,
+        company,
+        "POST",
+        "/credit-notes",
+        rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
+    )
+    await rl_allocate(stack, company, note["id"], invoice["id"], "121.00")
+    assert (await rl_doc(stack, company, "/credit-notes", note["id"]))["status"] == "PAID"
+    async with consumers(stack.settings):
+        memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
+
+        async def used() -> bool:
+            return await balance(qbo, "Invoice", invoice_id) == Decimal("0.00")
+
+        await eventually(used)
+        await settle()
+    memo = await qbo.get("CreditMemo", memo_id)
+    assert memo["DocNumber"] == note["number"], "QBO took the Re-Leased number"
+    assert await qbo_writes(stack, realm, "CreditMemo") == 1
+    notes = await stack.released_api(company, "GET", "/credit-notes?pageSize=1000")
+    assert len(notes["items"]) == 1, "nothing came back as a second credit note"

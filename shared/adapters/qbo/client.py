@@ -6,10 +6,15 @@ here, in one place: 401 -> refresh once, then ``ConnectionRevoked``; 429 -> the 
 for Retry-After (or 60 s) for every replica and a ``TransientError`` carries the wait; 5xx and
 network errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``NotFound``; 6240 ->
 ``DuplicateName``; any other Fault -> ``PermanentError`` with QBO's own message.
+
+With ``coalesce`` set, ``get`` joins the connection's shared ``ReadCoalescer`` (coalesce.py):
+concurrent gets for the realm are answered by one request, each caller seeing what a plain get
+would have given it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -19,6 +24,12 @@ from uuid import UUID
 import aiohttp
 
 from shared.adapters.budget import ApiBudget
+from shared.adapters.qbo.coalesce import (
+    CoalesceOptions,
+    ReadCoalescer,
+    coalescer_for,
+    coalescible,
+)
 from shared.adapters.qbo.tokens import QboTokenStore
 from shared.infra.errors import (
     ConnectionRevoked,
@@ -98,6 +109,7 @@ class QboClient:
         budget: ApiBudget,
         *,
         timeout_s: float = 30.0,
+        coalesce: CoalesceOptions | None = None,
     ) -> None:
         self._session = session
         self._base = f"{api_base.rstrip('/')}/v3/company/{realm_id}"
@@ -106,11 +118,23 @@ class QboClient:
         self._tokens = tokens
         self._budget = budget
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._api_base = api_base
+        self._coalesce = coalesce
+        self._coalescer: ReadCoalescer | None = None
         self.calls = 0
 
     @property
     def budget_key(self) -> str:
         return f"qbo:{self._realm}"
+
+    async def wait_for_budget(self) -> None:
+        """Until the realm's budget could take one more request (nothing is spent)."""
+        await self._budget.wait_ready(self.budget_key)
+
+    @property
+    def batch_budget_key(self) -> str:
+        """QBO's separate allowance for ``POST /batch`` (40 a minute per realm)."""
+        return f"qbo-batch:{self._realm}"
 
     async def request(
         self,
@@ -182,6 +206,19 @@ class QboClient:
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, entity: str, entity_id: str) -> dict[str, Any]:
+        """The current ``entity`` ``entity_id``; ``NotFound`` when QBO has no such object."""
+        if self._coalesce is None or not coalescible(entity, entity_id):
+            return await self.get_one(entity, entity_id)
+        coalescer = self._coalescer
+        if coalescer is None or coalescer.loop is not asyncio.get_running_loop():
+            coalescer = coalescer_for(
+                self._api_base, self._realm, self._connection_id, self._coalesce
+            )
+            self._coalescer = coalescer
+        return await coalescer.get(self, entity, entity_id)
+
+    async def get_one(self, entity: str, entity_id: str) -> dict[str, Any]:
+        """``GET /{entity}/{id}`` on its own, never coalesced."""
         payload = await self.request("GET", f"/{entity.lower()}/{entity_id}")
         found = payload.get(entity)
         if not isinstance(found, dict):
