@@ -45,7 +45,7 @@ migrate: $(STAMP) ## apply database migrations to DATABASE_URL
 	$(PY) -m shared.infra.migrations --env-file $(ENV_FILE)
 
 bench: $(STAMP) ## run every benchmark in bench/ (prints figures)
-	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; PYTHONPATH=. $(PY) $$b; done
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -84,6 +84,14 @@ class SyncContext:
         ).encode()
         return hashlib.sha256(material).hexdigest()[:40]
 
+    async def try_lock(self, *parts: str) -> bool:
+        """``lock`` without waiting: False when another transaction holds it."""
+        key = ":".join((str(self.connection.id), *parts))
+        got = await self.db.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", key
+        )
+        return bool(got)
+
     async def lock(self, *parts: str) -> None:
         """Serialise work on one record (or natural key) across every replica, until commit."""
         key = ":".join((str(self.connection.id), *parts))

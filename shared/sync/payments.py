@@ -18,12 +18,13 @@ in Re-Leased is recognised when its event comes back.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from shared.adapters.links import Link
 from shared.domain.canonical import canonical_hash
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound
+from shared.infra.errors import NotFound, TransientError
 from shared.sync import credits, payment_refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, split_key
@@ -31,6 +32,8 @@ from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, 
 QBO_TYPE, ENTITY, PARTY = credits.QBO_TYPE, credits.ENTITY, credits.PARTY
 DOC_TYPE = credits.DOCUMENT
 payment_from_qbo = credits.payment_from_qbo
+# The reference we give the Re-Leased payments we record (see _record and credits).
+_OURS = re.compile(r"^QBO (?P<type>Payment|BillPayment) (?P<id>\w+)\b")
 
 
 def _bank_ref(qbo_type: str, record: dict[str, Any]) -> str | None:
@@ -180,7 +183,7 @@ async def from_released(ctx: SyncContext) -> Result:
         record = await ctx.released.get(f"/payments/{ctx.event.entity_id}")
     except NotFound:
         return Result("ignored", "gone from Re-Leased")
-    links = await _links(ctx, ctx.event.entity_id)
+    links = await _links(ctx, ctx.event.entity_id) or await _ours_in_flight(ctx, record)
     if record.get("status") == "REVERSED":
         if record.get("reversalSource") == "ACCOUNTING":
             return Result("echo", "reversed by the accounting side (our reversal)")
@@ -207,6 +210,19 @@ async def from_released(ctx: SyncContext) -> Result:
         payment_from_qbo(qbo_type, created),
     )
     return Result("applied", "recorded in QBO", str(created["Id"]))
+
+
+async def _ours_in_flight(ctx: SyncContext, record: dict[str, Any]) -> list[Link]:
+    """A payment we recorded from QBO moments ago, whose link is not committed yet: its
+    reference names the QBO payment, whose handler holds that payment's lock until then. Not
+    waiting for it (that handler waits for this payment's lock: a deadlock), but trying: if it
+    is held, this event comes back later, when the link is there."""
+    match = _OURS.match(str(record.get("reference") or ""))
+    if match is None:
+        return []
+    if not await ctx.try_lock("qbo", match["type"].lower(), match["id"]):
+        raise TransientError(f"QBO {match['type']} {match['id']} is being recorded; retry")
+    return await _links(ctx, str(record["id"]))
 
 
 async def _qbo_payment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -212,3 +213,55 @@ async def test_released_payment_reaches_qbo_and_a_released_reversal_is_only_flag
         await stack.call("GET", f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity=Payment")
     )["requests"]
     assert len([r for r in payment_writes if r["write"]]) == 1
+
+
+async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_back(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Re-Leased's notification of a payment we just recorded overtakes our commit: it must be
+    recognised as ours (retried until the link is there), never recorded in QBO again."""
+    from shared.sync.context import SyncContext
+
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    original = SyncContext.lock
+
+    async def late_lock(self: SyncContext, *parts: str) -> None:
+        if parts[:2] == ("released", "payment") and self.event.source == "qbo":
+            await asyncio.sleep(2.5)  # Re-Leased's webhook for the new payment gets in first
+        await original(self, *parts)
+
+    async with consumers(stack.settings):
+        cust = await customer(qbo)
+        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
+        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+        monkeypatch.setattr(SyncContext, "lock", late_lock)
+        await qbo.write(
+            "Payment",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "TotalAmt": "30.00",
+                "TxnDate": TODAY,
+                "DepositToAccountRef": {"value": await bank_id(qbo)},
+                "Line": pay_lines({invoice["Id"]: "30.00"}),
+            },
+            request_id=unique("pay"),
+        )
+
+        async def recorded() -> bool:
+            return len(await rl_payments(stack, company, rl_invoice)) == 1
+
+        await eventually(recorded)
+        await settle(6.0)
+    assert await qbo_writes_of(stack, realm, "Payment") == 1, "never sent back to QBO"
+    assert Decimal(str((await qbo.get("Invoice", str(invoice["Id"])))["Balance"])) == Decimal(
+        "50.00"
+    )
+
+
+async def qbo_writes_of(stack: Stack, realm: str, entity: str) -> int:
+    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity={entity}"
+    return len([r for r in (await stack.call("GET", url))["requests"] if r["write"]])
