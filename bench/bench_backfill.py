@@ -22,7 +22,6 @@ root with ``PYTHONPATH=.`` (it imports the e2e stack from tests/).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import resource
 import shutil
@@ -37,7 +36,6 @@ import aiohttp
 import asyncpg
 
 from shared.adapters.broker import EventPublisher, Topology, connect_broker, declare_topology
-from shared.adapters.qbo import coalesce
 from shared.adapters.qbo.tokens import QboTokens
 from shared.infra.db import create_pool
 from shared.infra.logging import configure_logging
@@ -166,7 +164,6 @@ async def run(database_url: str, amqp_url: str) -> None:
                 "qbo_coalesce_reads": COALESCE,
             }
         )
-        stats_before = dataclasses.replace(coalesce.TOTALS)
         async with connect_broker(amqp_url) as broker, consumers(settings, replicas=2):
             publisher = await EventPublisher.open(broker)
             before = len(await _qbo_requests(stack, realm))
@@ -187,7 +184,6 @@ async def run(database_url: str, amqp_url: str) -> None:
             await publisher.close()
         times = _times(rows)
         kinds = _kinds(rows)
-        stats = coalesce.TOTALS
         minutes = elapsed / 60
         # A run shorter than a minute may still use a whole minute's budget.
         allowed = QBO_PER_MINUTE * max(minutes, 1.0)
@@ -212,14 +208,6 @@ async def run(database_url: str, amqp_url: str) -> None:
             f"QBO requests by kind: {kinds['read']} single reads, {kinds['query']} queries, "
             f"{kinds['batch']} batches, {kinds.get('other', 0)} other{floor}"
         )
-        gets = stats.gets - stats_before.gets
-        if gets:
-            print(
-                f"coalescer: {gets} gets answered by {stats.requests - stats_before.requests} "
-                f"requests ({stats.queries - stats_before.queries} queries, "
-                f"{stats.batches - stats_before.batches} batches, "
-                f"{stats.fallbacks - stats_before.fallbacks} plain-get fallbacks)"
-            )
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the bench process (whole stack): {rss_mb:.0f} MiB")
         full = 10000 / max(linked / minutes, 1e-9)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import aiohttp
 import asyncpg
 
@@ -9,7 +11,7 @@ from shared.adapters.budget import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limit
 from shared.adapters.connections import Connection
 from shared.adapters.crypto import TokenCipher
 from shared.adapters.qbo.client import QboClient
-from shared.adapters.qbo.coalesce import CoalesceOptions
+from shared.adapters.qbo.coalesce import CoalesceOptions, ReadCoalescer
 from shared.adapters.qbo.tokens import QboOAuth, QboTokenStore
 from shared.adapters.released.client import ReleasedClient
 from shared.infra.errors import ConnectionRevoked
@@ -65,6 +67,7 @@ class ClientFactory:
                 max_in_flight=settings.qbo_coalesce_in_flight,
                 batch_budget=self.qbo_batch_budget,
             )
+        self._coalescers: dict[UUID, ReadCoalescer] = {}
         self._released: dict[str, ReleasedClient] = {}
 
     def qbo(self, connection: Connection) -> QboClient:
@@ -79,8 +82,16 @@ class ClientFactory:
             connection.id,
             self.tokens,
             self.qbo_budget,
-            coalesce=self.qbo_coalesce,
+            coalescer=self._coalescer(connection.id),
         )
+
+    def _coalescer(self, connection_id: UUID) -> ReadCoalescer | None:
+        if self.qbo_coalesce is None:
+            return None
+        found = self._coalescers.get(connection_id)
+        if found is None:
+            found = self._coalescers[connection_id] = ReadCoalescer(self.qbo_coalesce)
+        return found
 
     def released(self, connection: Connection) -> ReleasedClient:
         # Cached per company so its bearer token is reused across events.

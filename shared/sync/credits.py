@@ -140,15 +140,23 @@ async def _record_refund(
         "bankAccountId": bank,
         "reference": f"QBO {qbo_type} {record['Id']} refund",
     }
+    return await post_released_payment(ctx, qbo_type, record, refund_key, body)
+
+
+async def post_released_payment(
+    ctx: SyncContext, qbo_type: str, record: dict[str, Any], part: str, body: dict[str, Any]
+) -> str:
+    """Record one Re-Leased payment for a piece (``part``) of a QBO payment."""
     version = str(record.get("SyncToken"))
     made = await ctx.released.request(
         "POST",
         "/payments",
         body=body,
-        idempotency_key=ctx.create_key(f"rl-refund-{refund_key}-{version}", body),
+        idempotency_key=ctx.create_key(f"rl-pay-{part}-{version}", body),
     )
+    # Re-Leased's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("released", "payment", str(made["id"]))
-    await _save_part(ctx, qbo_type, record, refund_key, str(made["id"]), amount)
+    await _save_part(ctx, qbo_type, record, part, str(made["id"]), str(body["amount"]))
     return str(made["id"])
 
 
@@ -218,7 +226,7 @@ async def allocations_to_qbo(ctx: SyncContext, note: dict[str, Any]) -> int:
             _linked(amount, str(note_links[0].qbo_id), CREDIT[qbo_type]),
         ]
         body = await _zero_payment(ctx, qbo_type, note_links[0].snapshot, allocation, lines)
-        await _create(ctx, qbo_type, body, token, None, f"qbo-alloc-{allocation['id']}")
+        await create_in_qbo(ctx, qbo_type, body, token, None, f"qbo-alloc-{allocation['id']}")
         made += 1
     return made
 
@@ -261,7 +269,7 @@ async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> str:
         refund_line = _linked(amount, str(refund["Id"]), "Deposit")
     lines = [refund_line, _linked(amount, str(note_link.qbo_id), CREDIT[qbo_type])]
     body = await _zero_payment(ctx, qbo_type, note_link.snapshot, payment, lines)
-    return await _create(
+    return await create_in_qbo(
         ctx, qbo_type, body, str(payment["id"]), str(payment.get("version")), "qbo-payment"
     )
 
@@ -305,7 +313,7 @@ async def _zero_payment(
     return body
 
 
-async def _create(
+async def create_in_qbo(
     ctx: SyncContext,
     qbo_type: str,
     body: dict[str, Any],
@@ -313,16 +321,29 @@ async def _create(
     released_version: str | None,
     purpose: str,
 ) -> str:
+    """Create a QBO payment for something of Re-Leased's and link the two."""
     created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key(purpose, body))
     # QBO's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
     fields = payment_from_qbo(qbo_type, created)
+    await save_payment_link(ctx, qbo_type, created, released_id, released_version, fields)
+    return str(created["Id"])
+
+
+async def save_payment_link(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    released_id: str,
+    released_version: str | None,
+    fields: dict[str, Any],
+) -> None:
+    """The link of a whole QBO payment (``released_id``: what it is in Re-Leased)."""
     await ctx.links.save(
         ctx.connection.id,
         ENTITY[qbo_type],
         qbo_type,
-        qbo=(str(created["Id"]), str(created.get("SyncToken"))),
+        qbo=(str(record["Id"]), str(record.get("SyncToken"))),
         released=(released_id, released_version),
         snapshot=fields,
     )
-    return str(created["Id"])

@@ -64,7 +64,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
         return Result("echo", "Re-Leased already has this version", link.released_id)
     fields = payment_from_qbo(qbo_type, record)
     if link is not None and link.snapshot_hash == canonical_hash(fields):
-        await _save(ctx, qbo_type, record, link.released_id or "", None, fields)
+        await credits.save_payment_link(ctx, qbo_type, record, link.released_id or "", None, fields)
         return Result("echo", "no synced field changed", link.released_id)
     decision = ctx.policy.decide(ENTITY[qbo_type], Op.UPSERT, "qbo")
     if decision.outcome is not Outcome.APPLY:
@@ -73,7 +73,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
         # Re-Leased payments cannot be edited: the old ones go, the new allocation is recorded.
         await _reverse(ctx, link)
     recorded = await _record_all(ctx, qbo_type, record, fields)
-    await _save(ctx, qbo_type, record, ",".join(recorded), None, fields)
+    await credits.save_payment_link(ctx, qbo_type, record, ",".join(recorded), None, fields)
     reason = "re-recorded" if link is not None else "recorded"
     return Result("applied", f"{reason} as {len(recorded)} Re-Leased record(s)", ",".join(recorded))
 
@@ -107,24 +107,7 @@ async def _record(
         "bankAccountId": bank,
         "reference": f"QBO {qbo_type} {record['Id']}",
     }
-    version = str(record.get("SyncToken"))
-    made = await ctx.released.request(
-        "POST",
-        "/payments",
-        body=body,
-        idempotency_key=ctx.create_key(f"rl-pay-{doc_key}-{version}", body),
-    )
-    # Re-Leased's notification of this payment waits on this lock until the link is committed.
-    await ctx.lock("released", "payment", str(made["id"]))
-    await ctx.links.save(
-        ctx.connection.id,
-        ENTITY[qbo_type],
-        f"{qbo_type}Line",
-        qbo=(f"{record['Id']}:{version}:{doc_key}", version),
-        released=(str(made["id"]), str(made.get("version"))),
-        snapshot={"document": doc_key, "amount": amount},
-    )
-    return str(made["id"])
+    return await credits.post_released_payment(ctx, qbo_type, record, doc_key, body)
 
 
 async def _reverse(ctx: SyncContext, link: Link) -> None:
@@ -148,24 +131,6 @@ async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: O
     await _reverse(ctx, link)
     await ctx.links.set_status(link.id, "voided")
     return Result("applied", f"{op.value} in QBO reversed in Re-Leased", link.released_id)
-
-
-async def _save(
-    ctx: SyncContext,
-    qbo_type: str,
-    record: dict[str, Any],
-    released_id: str,
-    released_version: str | None,
-    fields: dict[str, Any],
-) -> None:
-    await ctx.links.save(
-        ctx.connection.id,
-        ENTITY[qbo_type],
-        qbo_type,
-        qbo=(str(record["Id"]), str(record.get("SyncToken"))),
-        released=(released_id, released_version),
-        snapshot=fields,
-    )
 
 
 # -- Re-Leased -> QBO --------------------------------------------------------------------------
@@ -198,18 +163,10 @@ async def from_released(ctx: SyncContext) -> Result:
     doc_link = await payment_refs.qbo_document(ctx, kind.entity, "invoice", str(document["id"]))
     qbo_type = "Payment" if kind.qbo_type == "Invoice" else "BillPayment"
     body = await _qbo_payment(ctx, qbo_type, record, doc_link)
-    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key("qbo-payment", body))
-    # QBO's notification of this payment waits on this lock until the link is committed.
-    await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
-    await _save(
-        ctx,
-        qbo_type,
-        created,
-        str(record["id"]),
-        str(record.get("version")),
-        payment_from_qbo(qbo_type, created),
+    made = await credits.create_in_qbo(
+        ctx, qbo_type, body, str(record["id"]), str(record.get("version")), "qbo-payment"
     )
-    return Result("applied", "recorded in QBO", str(created["Id"]))
+    return Result("applied", "recorded in QBO", made)
 
 
 async def _ours_in_flight(ctx: SyncContext, record: dict[str, Any]) -> list[Link]:

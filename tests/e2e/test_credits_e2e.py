@@ -22,7 +22,8 @@ from tests.e2e.test_documents_e2e import (
     linked_qbo_id,
     linked_released,
     qbo_invoice,
-    rl_body,
+    qbo_writes,
+    rl_approved,
     rl_doc,
     sales_line,
     seed_links,
@@ -36,11 +37,6 @@ pytestmark = pytest.mark.e2e
 
 def applied(amount: str, txn_type: str, txn_id: str) -> dict[str, Any]:
     return {"Amount": amount, "LinkedTxn": [{"TxnId": str(txn_id), "TxnType": txn_type}]}
-
-
-async def qbo_writes(stack: Stack, realm: str, entity: str) -> int:
-    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity={entity}"
-    return len([r for r in (await stack.call("GET", url))["requests"] if r["write"]])
 
 
 async def money_of(stack: Stack, company: str, path: str, doc_id: str) -> tuple[str, ...]:
@@ -257,20 +253,8 @@ async def test_released_allocation_reaches_qbo_as_a_payment_of_credit(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        invoice = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
-        )
-        note = await as_user(
-            stack,
-            company,
-            "POST",
-            "/credit-notes",
-            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
-        )
+        invoice = await rl_approved(stack, company, ids, "INCOME")
+        note = await rl_approved(stack, company, ids, "INCOME_CREDIT")
         qbo_invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
         memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
         await rl_allocate(stack, company, note["id"], invoice["id"], "40.00")
@@ -299,20 +283,8 @@ async def test_released_refunds_of_credit_reach_qbo(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        income = await as_user(
-            stack,
-            company,
-            "POST",
-            "/credit-notes",
-            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
-        )
-        expense = await as_user(
-            stack,
-            company,
-            "POST",
-            "/credit-notes",
-            rl_body("EXPENSE_CREDIT", ids["vendor"], ids["account"], "APPROVED"),
-        )
+        income = await rl_approved(stack, company, ids, "INCOME_CREDIT")
+        expense = await rl_approved(stack, company, ids, "EXPENSE_CREDIT")
         memo = await eventually(lambda: linked_qbo_id(pool, "credit_note", income["id"]))
         credit = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", expense["id"]))
         banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
@@ -354,20 +326,8 @@ async def test_initial_import_brings_released_payments_allocations_and_refunds(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        invoice = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
-        )
-        note = await as_user(
-            stack,
-            company,
-            "POST",
-            "/credit-notes",
-            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
-        )
+        invoice = await rl_approved(stack, company, ids, "INCOME")
+        note = await rl_approved(stack, company, ids, "INCOME_CREDIT")
         invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
         memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
         await settle()
@@ -421,23 +381,11 @@ async def test_a_credit_note_used_up_before_it_first_syncs_reaches_qbo_once(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        invoice = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
-        )
+        invoice = await rl_approved(stack, company, ids, "INCOME")
         invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
         await settle()
     # Nobody consuming: the credit note is created and used up before any sync sees it.
-    note = await as_user(
-        stack,
-        company,
-        "POST",
-        "/credit-notes",
-        rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
-    )
+    note = await rl_approved(stack, company, ids, "INCOME_CREDIT")
     await rl_allocate(stack, company, note["id"], invoice["id"], "121.00")
     assert (await rl_doc(stack, company, "/credit-notes", note["id"]))["status"] == "PAID"
     async with consumers(stack.settings):

@@ -191,6 +191,24 @@ def rl_body(kind: str, contact: str, account: str, status: str, **extra: Any) ->
     }
 
 
+_ROLE = {"INCOME": ("customer", "item"), "EXPENSE": ("vendor", "account")}
+
+
+async def rl_approved(stack: Stack, company: str, ids: dict[str, str], kind: str) -> Any:
+    """An APPROVED Re-Leased document of ``kind`` (INCOME, EXPENSE, INCOME_CREDIT,
+    EXPENSE_CREDIT) on the contact and account ``seed_links`` linked."""
+    contact, account = _ROLE[kind.removesuffix("_CREDIT")]
+    path = "/credit-notes" if kind.endswith("_CREDIT") else "/invoices"
+    body = rl_body(kind, ids[contact], ids[account], "APPROVED")
+    return await as_user(stack, company, "POST", path, body)
+
+
+async def qbo_writes(stack: Stack, realm: str, entity: str) -> int:
+    """How many writes of ``entity`` the QBO realm received through its API."""
+    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity={entity}"
+    return len([r for r in (await stack.call("GET", url))["requests"] if r["write"]])
+
+
 async def as_user(stack: Stack, company: str, method: str, path: str, body: Any = None) -> Any:
     url = f"{stack.released_base}/_sandbox/companies/{company}/as-user{path}"
     return (

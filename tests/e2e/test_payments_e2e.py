@@ -23,6 +23,7 @@ from tests.e2e.test_documents_e2e import (
     linked_qbo_id,
     linked_released,
     qbo_invoice,
+    qbo_writes,
     rl_body,
     rl_doc,
     sales_line,
@@ -256,12 +257,7 @@ async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_bac
 
         await eventually(recorded)
         await settle(6.0)
-    assert await qbo_writes_of(stack, realm, "Payment") == 1, "never sent back to QBO"
+    assert await qbo_writes(stack, realm, "Payment") == 1, "never sent back to QBO"
     assert Decimal(str((await qbo.get("Invoice", str(invoice["Id"])))["Balance"])) == Decimal(
         "50.00"
     )
-
-
-async def qbo_writes_of(stack: Stack, realm: str, entity: str) -> int:
-    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity={entity}"
-    return len([r for r in (await stack.call("GET", url))["requests"] if r["write"]])

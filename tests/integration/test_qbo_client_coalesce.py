@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,7 @@ from services.qbo_sandbox.app import create_app
 from shared.adapters.budget import ApiBudget, Limits
 from shared.adapters.crypto import TokenCipher
 from shared.adapters.qbo.client import QboClient
-from shared.adapters.qbo.coalesce import CoalesceOptions
+from shared.adapters.qbo.coalesce import CoalesceOptions, ReadCoalescer
 from shared.adapters.qbo.tokens import QboOAuth, QboTokens, QboTokenStore
 from shared.infra.errors import NotFound, TransientError
 from shared.infra.settings import EngineSettings
@@ -61,6 +61,7 @@ class World:
     oauth: CountingOAuth
     budget: CountingBudget
     batches: ApiBudget
+    coalescers: dict[uuid.UUID, ReadCoalescer] = field(default_factory=dict)
 
     async def realm(self) -> tuple[str, uuid.UUID]:
         async with self.http.post(f"{self.base}/_sandbox/realms", json={"companyName": "C"}) as r:
@@ -77,10 +78,15 @@ class World:
         return realm, conn_id
 
     def client(self, realm: str, conn_id: uuid.UUID, *, coalesce: bool = True) -> QboClient:
-        """A new client each time, as the engine builds one per event."""
-        options = CoalesceOptions(batch_budget=self.batches) if coalesce else None
+        """A new client each time, as the engine builds one per event, sharing the
+        connection's coalescer as the ``ClientFactory`` does."""
+        coalescer = None
+        if coalesce:
+            coalescer = self.coalescers.setdefault(
+                conn_id, ReadCoalescer(CoalesceOptions(batch_budget=self.batches))
+            )
         return QboClient(
-            self.http, self.base, realm, conn_id, self.store, self.budget, coalesce=options
+            self.http, self.base, realm, conn_id, self.store, self.budget, coalescer=coalescer
         )
 
     async def control(self, method: str, path: str, body: Any = None) -> Any:
@@ -265,11 +271,11 @@ async def test_gets_waiting_for_the_budget_share_the_next_request(
     realm, conn_id = await world.realm()
     _, ids = await _invoices(world.client(realm, conn_id, coalesce=False), 5)
     tight = CountingBudget(pool, Limits(per_minute=120, concurrent=10, burst=1))
-    options = CoalesceOptions(batch_budget=world.batches)
+    coalescer = ReadCoalescer(CoalesceOptions(batch_budget=world.batches))
 
     def client() -> QboClient:
         return QboClient(
-            world.http, world.base, realm, conn_id, world.store, tight, coalesce=options
+            world.http, world.base, realm, conn_id, world.store, tight, coalescer=coalescer
         )
 
     await world.forget_requests(realm)

@@ -7,14 +7,13 @@ for Retry-After (or 60 s) for every replica and a ``TransientError`` carries the
 network errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``NotFound``; 6240 ->
 ``DuplicateName``; any other Fault -> ``PermanentError`` with QBO's own message.
 
-With ``coalesce`` set, ``get`` joins the connection's shared ``ReadCoalescer`` (coalesce.py):
-concurrent gets for the realm are answered by one request, each caller seeing what a plain get
-would have given it.
+Given a ``coalescer`` (coalesce.py; one per connection, owned by whoever builds the clients),
+``get`` joins it: concurrent gets for the realm are answered by one request, each caller seeing
+what a plain get would have given it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -25,9 +24,7 @@ import aiohttp
 
 from shared.adapters.budget import ApiBudget
 from shared.adapters.qbo.coalesce import (
-    CoalesceOptions,
     ReadCoalescer,
-    coalescer_for,
     coalescible,
 )
 from shared.adapters.qbo.tokens import QboTokenStore
@@ -109,7 +106,7 @@ class QboClient:
         budget: ApiBudget,
         *,
         timeout_s: float = 30.0,
-        coalesce: CoalesceOptions | None = None,
+        coalescer: ReadCoalescer | None = None,
     ) -> None:
         self._session = session
         self._base = f"{api_base.rstrip('/')}/v3/company/{realm_id}"
@@ -118,9 +115,7 @@ class QboClient:
         self._tokens = tokens
         self._budget = budget
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._api_base = api_base
-        self._coalesce = coalesce
-        self._coalescer: ReadCoalescer | None = None
+        self._coalescer = coalescer
         self.calls = 0
 
     @property
@@ -207,15 +202,9 @@ class QboClient:
 
     async def get(self, entity: str, entity_id: str) -> dict[str, Any]:
         """The current ``entity`` ``entity_id``; ``NotFound`` when QBO has no such object."""
-        if self._coalesce is None or not coalescible(entity, entity_id):
+        if self._coalescer is None or not coalescible(entity, entity_id):
             return await self.get_one(entity, entity_id)
-        coalescer = self._coalescer
-        if coalescer is None or coalescer.loop is not asyncio.get_running_loop():
-            coalescer = coalescer_for(
-                self._api_base, self._realm, self._connection_id, self._coalesce
-            )
-            self._coalescer = coalescer
-        return await coalescer.get(self, entity, entity_id)
+        return await self._coalescer.get(self, entity, entity_id)
 
     async def get_one(self, entity: str, entity_id: str) -> dict[str, Any]:
         """``GET /{entity}/{id}`` on its own, never coalesced."""

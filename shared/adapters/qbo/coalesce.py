@@ -2,8 +2,9 @@
 
 The engine re-reads every record before it applies it, so an initial import spends one QBO
 request per document on reads alone and runs into the realm's 500 requests/minute. A
-``ReadCoalescer`` (one per process, event loop and connection, shared by every ``QboClient`` built
-for that connection) collects the gets that arrive together and answers them with one request:
+``ReadCoalescer`` (one per connection, owned by the ``ClientFactory`` and shared by every
+``QboClient`` it builds for that connection) collects the gets that arrive together and
+answers them with one request:
 
 - one id of one type: the plain ``GET /{entity}/{id}``, exactly as without coalescing, sent at once
   when nothing else is in flight (a lone get never waits);
@@ -32,11 +33,9 @@ import asyncio
 import contextlib
 import copy
 import re
-import weakref
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from shared.adapters.budget import ApiBudget
 from shared.infra.errors import ConnectionRevoked, NotFound, PermanentError
@@ -93,10 +92,6 @@ class CoalesceStats:
     fallbacks: int = 0
 
 
-# Every coalescer of the process together (the bench reads these).
-TOTALS = CoalesceStats()
-
-
 def coalescible(entity: str, entity_id: str) -> bool:
     return (entity in TRANSACTIONS or entity in NAME_LISTS) and bool(_PLAIN_ID.match(entity_id))
 
@@ -151,9 +146,8 @@ def _fail(waiters: list[_Waiter], exc: BaseException) -> None:
 
 
 class ReadCoalescer:
-    def __init__(self, options: CoalesceOptions, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, options: CoalesceOptions) -> None:
         self.options = options
-        self.loop = loop
         self.stats = CoalesceStats()
         self._pending: list[_Waiter] = []
         self._in_flight = 0
@@ -162,11 +156,10 @@ class ReadCoalescer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _count(self, name: str, n: int) -> None:
-        for stats in (self.stats, TOTALS):
-            setattr(stats, name, getattr(stats, name) + n)
+        setattr(self.stats, name, getattr(self.stats, name) + n)
 
     async def get(self, client: QboClient, entity: str, entity_id: str) -> dict[str, Any]:
-        future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Waiter(client, entity, entity_id, future))
         self._count("gets", 1)
         self._schedule()
@@ -182,7 +175,7 @@ class ReadCoalescer:
         elif self._timer is None:
             # Nothing in flight: go on the next loop turn (gets issued together still share).
             delay = 0.0 if self._in_flight == 0 else self.options.window_s
-            self._timer = self.loop.call_later(delay, self._send_now)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._send_now)
 
     def _send_now(self) -> None:
         if self._timer is not None:
@@ -209,7 +202,7 @@ class ReadCoalescer:
 
     def _start(self, taken: list[_Waiter] | None) -> None:
         self._in_flight += 1
-        task = self.loop.create_task(self._fly(taken))
+        task = asyncio.get_running_loop().create_task(self._fly(taken))
         self._tasks.add(task)
         task.add_done_callback(self._landed)
 
@@ -362,21 +355,3 @@ class ReadCoalescer:
             _fail(waiters, exc)
             return
         _deliver(waiters, record)
-
-
-_COALESCERS: weakref.WeakValueDictionary[tuple[int, str, str, UUID], ReadCoalescer] = (
-    weakref.WeakValueDictionary()
-)
-
-
-def coalescer_for(
-    api_base: str, realm_id: str, connection_id: UUID, options: CoalesceOptions
-) -> ReadCoalescer:
-    """The process's coalescer for this connection on the running loop (made on first use)."""
-    loop = asyncio.get_running_loop()
-    key = (id(loop), api_base, realm_id, connection_id)
-    found = _COALESCERS.get(key)
-    if found is None or found.loop is not loop:
-        found = ReadCoalescer(options, loop)
-        _COALESCERS[key] = found
-    return found
