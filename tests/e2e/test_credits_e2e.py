@@ -276,6 +276,30 @@ async def test_released_allocation_reaches_qbo_as_a_payment_of_credit(
     assert live(current) == [(invoice["id"], "40.00")], "nothing bounced back to Re-Leased"
 
 
+async def test_released_allocation_of_a_supplier_credit_reaches_qbo_as_a_bill_payment(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        bill = await rl_approved(stack, company, ids, "EXPENSE")
+        note = await rl_approved(stack, company, ids, "EXPENSE_CREDIT")
+        bill_id = await eventually(lambda: linked_qbo_id(pool, "bill", bill["id"]))
+        credit_id = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", note["id"]))
+        await rl_allocate(stack, company, note["id"], bill["id"], "121.00")
+
+        async def used() -> bool:
+            return await balance(qbo, "Bill", bill_id) == Decimal("0.00")
+
+        await eventually(used)
+        await settle()
+    assert await balance(qbo, "VendorCredit", credit_id) == Decimal("0.00")
+    assert await qbo_writes(stack, realm, "BillPayment") == 1
+    for path, doc in (("/invoices", bill), ("/credit-notes", note)):
+        assert (await rl_doc(stack, company, path, doc["id"]))["status"] == "PAID"
+
+
 async def test_released_refunds_of_credit_reach_qbo(
     stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
 ) -> None:
