@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.infra.errors import PermanentError
+from shared.sync.mapping_documents import check_currency
 
 # QBO AccountType -> the Re-Leased account type word we write.
 _ACCOUNT_TYPES = {
@@ -40,6 +41,8 @@ def _text(value: Any) -> str | None:
 
 
 def contact_from_qbo(record: dict[str, Any], clash_suffix: str = "") -> dict[str, Any]:
+    # A contact in a foreign currency (QBO multi-currency) cannot be synced: per-record error.
+    check_currency(record)
     name = str(record.get("DisplayName") or "").strip()
     if clash_suffix and name.endswith(clash_suffix):
         name = name[: -len(clash_suffix)].rstrip()

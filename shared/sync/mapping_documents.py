@@ -104,10 +104,11 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def check_currency(record: Mapping[str, Any], home: str = HOME_CURRENCY) -> None:
+    """A document or contact in another currency than the company's: a per-record error."""
     currency = str((record.get("CurrencyRef") or {}).get("value") or home)
     if currency != home:
         raise PermanentError(
-            f"document is in {currency}; multi-currency is not supported",
+            f"the record is in {currency}; multi-currency is not supported",
             remedy="unlink the contact, make it inactive and recreate it in the home currency",
         )
 

@@ -380,7 +380,7 @@ async def test_qbo_vendor_credit_reaches_released(
     assert note["total"] == "19.99"
 
 
-async def test_unsupported_qbo_lines_are_a_per_record_error_with_a_remedy(
+async def test_unsupported_qbo_content_is_a_per_record_error_with_a_remedy(
     stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
 ) -> None:
     realm, company, connection = linked
@@ -397,6 +397,11 @@ async def test_unsupported_qbo_lines_are_a_per_record_error_with_a_remedy(
         foreign = await qbo_invoice(
             qbo, cust["Id"], [sales_line(item, "1", "7")], CurrencyRef={"value": "EUR"}
         )
+        abroad = await qbo.write(
+            "Customer",
+            {"DisplayName": unique("Euro Tenant"), "CurrencyRef": {"value": "EUR"}},
+            request_id=unique("eur"),
+        )
         good = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "20")])
         await linked_released(pool, "Invoice", str(good["Id"]), connection)
 
@@ -407,6 +412,10 @@ async def test_unsupported_qbo_lines_are_a_per_record_error_with_a_remedy(
 
         (discount_error, *_) = await eventually(lambda: errored(str(bad["Id"])))
         (currency_error, *_) = await eventually(lambda: errored(str(foreign["Id"])))
+        (contact_error, *_) = await eventually(lambda: errored(str(abroad["Id"])))
+    assert "multi-currency" in contact_error["reason"]
+    assert contact_error["remedy"]
+    assert await link_of(pool, "Customer", str(abroad["Id"]), connection) is None
     assert "discount" in discount_error["reason"]
     assert discount_error["remedy"]
     assert "currency" in currency_error["reason"]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from shared.domain.canonical import canonical_hash
 from shared.infra.errors import PermanentError
 from shared.sync.credits import payment_from_qbo
+from shared.sync.mapping import contact_from_qbo
 from shared.sync.mapping_documents import (
     BILL,
     INVOICE,
@@ -323,3 +324,11 @@ def test_released_amounts_including_tax_are_refused_with_a_remedy() -> None:
             INVOICE, record, {"c": "Customer:1", "a": "Item:1", "t": "TaxRate:1"}
         )
     assert raised.value.remedy
+
+
+def test_a_contact_in_another_currency_is_a_per_record_error_with_a_remedy() -> None:
+    with pytest.raises(PermanentError, match="multi-currency") as raised:
+        contact_from_qbo({"DisplayName": "Euro Tenant", "CurrencyRef": {"value": "EUR"}})
+    assert raised.value.remedy
+    home = contact_from_qbo({"DisplayName": "Home Tenant", "CurrencyRef": {"value": "USD"}})
+    assert home["name"] == "Home Tenant"
