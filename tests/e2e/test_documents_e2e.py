@@ -667,7 +667,11 @@ async def assert_sides_agree(stack: Stack, connection: Connection, pool: asyncpg
         assert Decimal(rl["amountDue"]) == Decimal(str(doc.get("Balance", doc["TotalAmt"])))
         paid = Decimal(rl["amountDue"]) == 0 and Decimal(rl["total"]) > 0
         assert (rl["status"] == "PAID") == paid, (rl["status"], rl["amountDue"])
-    for path, types in (("/invoices", ("Invoice", "Bill")), ("/credit-notes", ("CreditMemo",))):
+    documents = (
+        ("/invoices", ("Invoice", "Bill")),
+        ("/credit-notes", ("CreditMemo", "VendorCredit")),
+    )
+    for path, types in documents:
         # DRAFT never syncs, so it has no link to compare; nor has a document voided before
         # it ever synced.
         ever_linked = {lk["released_id"] for lk in links}

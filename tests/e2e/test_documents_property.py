@@ -4,8 +4,8 @@ and no duplicate anywhere (the reconciler heals what the dropped webhooks never 
 
 Edits: new and edited invoices on both sides, approvals, concurrent edits, partial payments on
 both sides, credit applied on both sides (a QBO credit memo used by a payment; a Re-Leased credit
-note allocated), and voids on both sides. Bounded on purpose (a few short examples) so the e2e
-suite stays within minutes.
+note allocated), voids on both sides, and bills with bill payments and supplier credit. Bounded
+on purpose (a few short examples) so the e2e suite stays within minutes.
 """
 
 from __future__ import annotations
@@ -29,12 +29,16 @@ from tests.e2e.test_documents_e2e import (
     TODAY,
     assert_sides_agree,
     customer,
+    expense_account_id,
+    expense_line,
     item_id,
     rl_body,
     sales_line,
     seed_links,
     settle,
+    vendor,
 )
+from tests.e2e.test_payments_e2e import bank_id
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +55,10 @@ ACTIONS = (
     "rl_credit",
     "qbo_void",
     "rl_void",
+    "qbo_bill",
+    "qbo_bill_pay",
+    "rl_bill",
+    "rl_supplier_credit",
 )
 STEPS = st.lists(
     st.tuples(
@@ -59,7 +67,7 @@ STEPS = st.lists(
         st.sampled_from(["10.00", "25.50", "99.99", "1234.56"]),
     ),
     min_size=3,
-    max_size=8,
+    max_size=10,
 )
 
 
@@ -90,6 +98,11 @@ class World:
         self.stack, self.realm, self.company, self.ids = stack, realm, company, ids
         self.qbo_docs: list[str] = []
         self.rl_docs: list[str] = []
+        self.qbo_bills: list[str] = []
+        self.rl_bills: list[str] = []
+        self.vendor = ""
+        self.expense_account = ""
+        self.qbo_bank = ""
         self.customer = ""
         self.item = ""
         self.bank = ""
@@ -246,6 +259,61 @@ class World:
             return False
         return bool(await tolerant(self.stack, "POST", self.qbo_ui(f"invoice/{qbo_id}/void")))
 
+    async def qbo_bill(self, pick: int, amount: str, *_: Any) -> bool:
+        body = {
+            "VendorRef": {"value": self.vendor},
+            "TxnDate": TODAY,
+            "Line": [expense_line(self.expense_account, amount)],
+        }
+        made = await tolerant(self.stack, "POST", self.qbo_ui("bill"), body)
+        if made:
+            self.qbo_bills.append(str(made["Bill"]["Id"]))
+        return bool(made)
+
+    async def qbo_bill_pay(self, pick: int, *_: Any) -> bool:
+        """Half of a QBO bill's balance, by cheque."""
+        if not self.qbo_bills:
+            return False
+        bill_id = self.qbo_bills[pick % len(self.qbo_bills)]
+        bill = await self.qbo_get("Bill", bill_id)
+        if not bill or Decimal(str(bill.get("Balance", 0))) <= 0:
+            return False
+        owed = half(bill["Balance"])
+        payment = {
+            "VendorRef": {"value": self.vendor},
+            "TxnDate": TODAY,
+            "PayType": "Check",
+            "CheckPayment": {"BankAccountRef": {"value": self.qbo_bank}},
+            "TotalAmt": owed,
+            "Line": [{"Amount": owed, "LinkedTxn": [{"TxnId": bill_id, "TxnType": "Bill"}]}],
+        }
+        return bool(await tolerant(self.stack, "POST", self.qbo_ui("billpayment"), payment))
+
+    async def rl_bill(self, pick: int, *_: Any) -> bool:
+        body = rl_body("EXPENSE", self.ids["vendor"], self.ids["account"], "APPROVED")
+        made = await tolerant(self.stack, "POST", self.rl_user("/invoices"), body)
+        if made:
+            self.rl_bills.append(str(made["id"]))
+        return bool(made)
+
+    async def rl_supplier_credit(self, pick: int, amount: str, *_: Any) -> bool:
+        """A supplier credit note of up to half a Re-Leased bill's amount due, allocated to it."""
+        if not self.rl_bills:
+            return False
+        bill_id = self.rl_bills[pick % len(self.rl_bills)]
+        bill = await tolerant(self.stack, "GET", self.rl_user(f"/invoices/{bill_id}"))
+        if not bill or bill["status"] != "APPROVED":
+            return False
+        body = rl_body("EXPENSE_CREDIT", self.ids["vendor"], self.ids["account"], "APPROVED")
+        credit = min(Decimal(amount), Decimal(half(bill["amountDue"])))
+        body["lines"][0].update(quantity="1", unitAmount=str(credit))
+        note = await tolerant(self.stack, "POST", self.rl_user("/credit-notes"), body)
+        if not note:
+            return False
+        allocation = {"invoiceId": bill_id, "amount": note["total"], "date": TODAY}
+        path = f"/credit-notes/{note['id']}/allocations"
+        return bool(await tolerant(self.stack, "POST", self.rl_user(path), allocation))
+
     async def rl_void(self, pick: int, *_: Any) -> bool:
         if not self.rl_docs:
             return False
@@ -310,7 +378,7 @@ async def converge(stack: Stack, connection: Connection, pool: asyncpg.Pool, bro
 
 
 @settings(
-    max_examples=8,
+    max_examples=10,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -330,12 +398,18 @@ async def test_random_edits_under_faults_converge_without_duplicates(
     async with consumers(stack.settings):
         world = World(stack, realm, company, await seed_links(stack, qbo, pool, connection))
         world.customer, world.item = str((await customer(qbo))["Id"]), await item_id(qbo)
+        world.vendor, world.expense_account = (
+            str((await vendor(qbo))["Id"]),
+            await expense_account_id(qbo),
+        )
+        world.qbo_bank = await bank_id(qbo)
         accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
         world.bank = next(a["id"] for a in accounts["items"] if a["type"] == "BANK")
         await faults_on(stack, realm, company)
-        # One document on each side to start with, so that payments, credit and voids have
-        # something to work on from the first random step.
-        for action, pick, amount in [("qbo_new", 0, "250.00"), ("rl_new", 2, "0"), *steps]:
+        # An invoice and a bill on each side to start with, so that payments, credit and voids
+        # have something to work on from the first random step.
+        start = [("qbo_new", 0, "250.00"), ("rl_new", 2, "0"), ("qbo_bill", 0, "300.00")]
+        for action, pick, amount in [*start, ("rl_bill", 0, "0"), *steps]:
             await world.step(action, pick, amount, pool, connection)
         await settle(1.0)
         await faults_off(stack, realm, company)
