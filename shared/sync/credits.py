@@ -186,13 +186,14 @@ async def undo(ctx: SyncContext, token: str) -> None:
 
 
 async def credit_note_from_released(ctx: SyncContext) -> Result:
-    """A Re-Leased credit note changed: the document itself, then any allocation QBO lacks."""
-    result = await documents_released.from_released(ctx)
-    if result.outcome not in ("applied", "echo"):
-        return result
+    """A Re-Leased credit note changed: the document itself, then any allocation QBO lacks
+    (read once: the document's own handling does not change its allocations)."""
     try:
         note = await ctx.released.get(f"/credit-notes/{ctx.event.entity_id}")
     except NotFound:
+        return Result("ignored", "gone from Re-Leased")
+    result = await documents_released.apply_released(ctx, note)
+    if result.outcome not in ("applied", "echo"):
         return result
     made = await allocations_to_qbo(ctx, note)
     if not made:

@@ -42,6 +42,11 @@ async def from_released(ctx: SyncContext) -> Result:
         record = await ctx.released.get(f"{path}/{ctx.event.entity_id}")
     except NotFound:
         return Result("ignored", "gone from Re-Leased")
+    return await apply_released(ctx, record)
+
+
+async def apply_released(ctx: SyncContext, record: dict[str, Any]) -> Result:
+    """A Re-Leased document as just read, applied to QBO."""
     kind = BY_RELEASED_TYPE[str(record.get("type"))]
     links = await ctx.links.by_released(ctx.connection.id, kind.entity, ctx.event.entity_id)
     link = links[0] if links else None
