@@ -8,7 +8,7 @@ from typing import Any
 from shared.domain.merge import Winner
 from shared.infra.logging import get_logger
 from shared.sync import document_refs as refs
-from shared.sync.context import SyncContext
+from shared.sync.context import Result, SyncContext
 from shared.sync.mapping_documents import DocKind, document_to_qbo, tax_rates_of
 
 log = get_logger("sync.documents")
@@ -23,11 +23,21 @@ def synced_statuses(ctx: SyncContext) -> set[str]:
     return statuses | ({"PAID"} if "APPROVED" in statuses else set())
 
 
-def before_sync_from(ctx: SyncContext, date: Any) -> bool:
+def skip_before_sync_from(ctx: SyncContext, date: Any) -> Result | None:
+    """A document dated before the connection's sync-from date is not synced (logged); None
+    when it is not."""
     start = dict(ctx.connection.settings or {}).get("sync_from_date")
     if not start or not date:
-        return False
-    return dt.date.fromisoformat(str(date)[:10]) < dt.date.fromisoformat(str(start)[:10])
+        return None
+    if dt.date.fromisoformat(str(date)[:10]) >= dt.date.fromisoformat(str(start)[:10]):
+        return None
+    log.info(
+        "document_skipped",
+        connection_id=str(ctx.connection.id),
+        entity_id=ctx.event.entity_id,
+        reason="before_sync_from",
+    )
+    return Result("ignored", "dated before the sync-from date")
 
 
 def winner(ctx: SyncContext, source_side: str) -> Winner:

@@ -21,10 +21,9 @@ from shared.sync import documents_released
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
-    before_sync_from,
-    log,
     record_conflicts,
     save_link,
+    skip_before_sync_from,
     winner,
     write_qbo,
 )
@@ -54,14 +53,9 @@ async def from_qbo(ctx: SyncContext) -> Result:
         return await _void_in_released(ctx, kind, link, Op.VOID)
     if link is not None and link.qbo_version == str(record.get("SyncToken")):
         return Result("echo", "Re-Leased already has this version", link.released_id)
-    if link is None and before_sync_from(ctx, record.get("TxnDate")):
-        log.info(
-            "document_skipped",
-            connection_id=str(ctx.connection.id),
-            entity_id=ctx.event.entity_id,
-            reason="before_sync_from",
-        )
-        return Result("ignored", "dated before the sync-from date")
+    skipped = skip_before_sync_from(ctx, record.get("TxnDate")) if link is None else None
+    if skipped is not None:
+        return skipped
     fields = document_from_qbo(kind, record, await refs.txn_tax_rate(ctx, record))
     if link is not None and link.snapshot_hash == canonical_hash(fields):
         released = {"id": link.released_id, "version": link.released_version}

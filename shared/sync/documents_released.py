@@ -13,10 +13,10 @@ from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
-    before_sync_from,
     log,
     record_conflicts,
     save_link,
+    skip_before_sync_from,
     synced_statuses,
     winner,
     write_qbo,
@@ -84,14 +84,8 @@ async def _gate_released(
         return await _back_to_draft(ctx, kind, record, link)
     if status not in synced_statuses(ctx):
         return Result("ignored", f"status {status} is not synced for this connection")
-    if link is None and before_sync_from(ctx, record.get("date")):
-        log.info(
-            "document_skipped",
-            connection_id=str(ctx.connection.id),
-            entity_id=ctx.event.entity_id,
-            reason="before_sync_from",
-        )
-        return Result("ignored", "dated before the sync-from date")
+    if link is None:
+        return skip_before_sync_from(ctx, record.get("date"))
     return None
 
 

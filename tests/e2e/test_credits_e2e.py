@@ -246,58 +246,66 @@ async def balance(qbo: QboClient, entity: str, qbo_id: str) -> Decimal:
     return Decimal(str((await qbo.get(entity, qbo_id))["Balance"]))
 
 
+@pytest.mark.parametrize(
+    ("kind", "entities", "qbo_types", "amount", "left"),
+    [
+        # A customer credit partly used: a Payment of 0 linking Invoice and CreditMemo.
+        (
+            "INCOME",
+            ("invoice", "credit_note"),
+            ("Invoice", "CreditMemo", "Payment"),
+            "40.00",
+            "81.00",
+        ),
+        # A supplier credit wholly used: a BillPayment of 0 linking Bill and VendorCredit.
+        (
+            "EXPENSE",
+            ("bill", "vendor_credit"),
+            ("Bill", "VendorCredit", "BillPayment"),
+            "121.00",
+            "0.00",
+        ),
+    ],
+)
 async def test_released_allocation_reaches_qbo_as_a_payment_of_credit(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    kind: str,
+    entities: tuple[str, str],
+    qbo_types: tuple[str, str, str],
+    amount: str,
+    left: str,
 ) -> None:
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
+    doc_type, credit_type, payment_type = qbo_types
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        invoice = await rl_approved(stack, company, ids, "INCOME")
-        note = await rl_approved(stack, company, ids, "INCOME_CREDIT")
-        qbo_invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
-        memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
-        await rl_allocate(stack, company, note["id"], invoice["id"], "40.00")
+        doc = await rl_approved(stack, company, ids, kind)
+        note = await rl_approved(stack, company, ids, f"{kind}_CREDIT")
+        doc_id = await eventually(lambda: linked_qbo_id(pool, entities[0], doc["id"]))
+        credit_id = await eventually(lambda: linked_qbo_id(pool, entities[1], note["id"]))
+        await rl_allocate(stack, company, note["id"], doc["id"], amount)
 
         async def used() -> bool:
-            return await balance(qbo, "Invoice", qbo_invoice_id) == Decimal("81.00")
+            return await balance(qbo, doc_type, doc_id) == Decimal(left)
 
         await eventually(used)
         await settle()
-    assert await balance(qbo, "CreditMemo", memo_id) == Decimal("81.00")
+    assert await balance(qbo, credit_type, credit_id) == Decimal(left)
     (payment,) = [
         p
-        for p in await qbo.query_all("Payment")
-        if any(ln["LinkedTxn"][0]["TxnId"] == memo_id for ln in p["Line"])
+        for p in await qbo.query_all(payment_type)
+        if any(ln["LinkedTxn"][0]["TxnId"] == credit_id for ln in p["Line"])
     ]
     assert Decimal(str(payment["TotalAmt"])) == Decimal("0")
-    assert await qbo_writes(stack, realm, "Payment") == 1
+    assert await qbo_writes(stack, realm, payment_type) == 1
     current = await rl_doc(stack, company, "/credit-notes", note["id"])
-    assert live(current) == [(invoice["id"], "40.00")], "nothing bounced back to Re-Leased"
-
-
-async def test_released_allocation_of_a_supplier_credit_reaches_qbo_as_a_bill_payment(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
-) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        bill = await rl_approved(stack, company, ids, "EXPENSE")
-        note = await rl_approved(stack, company, ids, "EXPENSE_CREDIT")
-        bill_id = await eventually(lambda: linked_qbo_id(pool, "bill", bill["id"]))
-        credit_id = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", note["id"]))
-        await rl_allocate(stack, company, note["id"], bill["id"], "121.00")
-
-        async def used() -> bool:
-            return await balance(qbo, "Bill", bill_id) == Decimal("0.00")
-
-        await eventually(used)
-        await settle()
-    assert await balance(qbo, "VendorCredit", credit_id) == Decimal("0.00")
-    assert await qbo_writes(stack, realm, "BillPayment") == 1
-    for path, doc in (("/invoices", bill), ("/credit-notes", note)):
-        assert (await rl_doc(stack, company, path, doc["id"]))["status"] == "PAID"
+    assert live(current) == [(doc["id"], amount)], "nothing bounced back to Re-Leased"
+    status = "PAID" if Decimal(left) == 0 else "APPROVED"
+    for path, made in (("/invoices", doc), ("/credit-notes", note)):
+        assert (await rl_doc(stack, company, path, made["id"]))["status"] == status
 
 
 async def test_released_refunds_of_credit_reach_qbo(
