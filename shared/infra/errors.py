@@ -44,6 +44,16 @@ class PermanentError(SyncError):
         self.remedy = remedy
 
 
+class Refused(PermanentError):
+    """The other side refused the request as invalid; ``codes`` are its validation codes."""
+
+    def __init__(
+        self, message: str, *, codes: tuple[str, ...] = (), remedy: str | None = None
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.codes = codes
+
+
 class PolicyRejection(PermanentError):
     """The ownership policy refuses the change; not a fault, never retried."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.adapters.qbo.client import query_literal
 from shared.domain.canonical import canonical_hash, normalise_name
 from shared.domain.merge import Winner, three_way_merge
 from shared.domain.ownership import Op, Outcome
@@ -31,10 +32,6 @@ def _operation(fields: dict[str, Any], snapshot: dict[str, Any] | None) -> Op:
     if not was_active and fields["active"]:
         return Op.UNARCHIVE
     return Op.UPSERT
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _winner(ctx: SyncContext, source_side: str) -> Winner:
@@ -273,7 +270,7 @@ async def _find_qbo(
         names.append(fields["name"] + ctx.settings.clash_suffix)
     for name in names:
         rows = await ctx.qbo.query_all(
-            qbo_type, f"DisplayName = '{_quoted(name)}' and Active in (true, false)"
+            qbo_type, f"DisplayName = '{query_literal(name)}' and Active in (true, false)"
         )
         if rows:
             return rows[0]

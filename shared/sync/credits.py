@@ -102,11 +102,12 @@ async def record_credit(
     # Re-Leased announces the allocation on the credit note; its handler waits here until the
     # allocation's link is committed, so it never mistakes ours for a new one.
     await ctx.lock("released", "creditnote", note_id)
-    note = await ctx.released.request(
-        "POST",
+    note = await payment_refs.post_money(
+        ctx,
+        [("invoice", invoice_id), ("creditnote", note_id)],
         f"/credit-notes/{note_id}/allocations",
-        body={"invoiceId": invoice_id, "amount": amount, "date": record.get("TxnDate")},
-        idempotency_key=ctx.create_key(f"rl-alloc-{credit_key}-{target_key}-{version}", amount),
+        {"invoiceId": invoice_id, "amount": amount, "date": record.get("TxnDate")},
+        f"rl-alloc-{credit_key}-{target_key}-{version}",
     )
     allocation = next(
         a
@@ -148,11 +149,9 @@ async def post_released_payment(
 ) -> str:
     """Record one Re-Leased payment for a piece (``part``) of a QBO payment."""
     version = str(record.get("SyncToken"))
-    made = await ctx.released.request(
-        "POST",
-        "/payments",
-        body=body,
-        idempotency_key=ctx.create_key(f"rl-pay-{part}-{version}", body),
+    category = "creditnote" if body.get("documentType") == "CREDIT_NOTE" else "invoice"
+    made = await payment_refs.post_money(
+        ctx, [(category, str(body["documentId"]))], "/payments", body, f"rl-pay-{part}-{version}"
     )
     # Re-Leased's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("released", "payment", str(made["id"]))

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
+from shared.adapters.links import Link
 from shared.domain.merge import Winner
 from shared.infra.logging import get_logger
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import DocKind, document_to_qbo, tax_rates_of
+from shared.sync.mapping_documents import (
+    DocKind,
+    document_to_qbo,
+    document_to_released,
+    references,
+    tax_rates_of,
+)
 
 log = get_logger("sync.documents")
 DEFAULT_STATUSES = ("AWAITING_APPROVAL", "APPROVED")
@@ -63,6 +71,48 @@ async def save_link(
     )
 
 
+async def patch_released(
+    ctx: SyncContext,
+    kind: DocKind,
+    record: dict[str, Any],
+    changes: dict[str, Any],
+    whole: dict[str, Any],
+    purpose: str,
+) -> dict[str, Any]:
+    """Write ``changes`` (canonical; ``whole`` is the full document they belong to) to the
+    Re-Leased document ``record``, at the version read. Returns the document as written."""
+    ids = await refs.released_ids(ctx, references(whole))
+    written: dict[str, Any] = await ctx.released.request(
+        "PATCH",
+        f"{kind.released_path}/{record['id']}",
+        body=document_to_released(kind, changes, ids, whole),
+        idempotency_key=ctx.request_id(purpose),
+        if_match=record.get("version"),
+    )
+    return written
+
+
+async def flag(
+    ctx: SyncContext,
+    kind: DocKind,
+    link_id: int,
+    fields: dict[str, Any],
+    chosen: str | None,
+    detail: str,
+) -> None:
+    """A policy flag on a linked document: something a person should know or decide."""
+    await ctx.conflicts.record(
+        ctx.connection.id,
+        kind.entity,
+        "policy_flag",
+        link_id=link_id,
+        event_id=ctx.event.event_id,
+        fields=fields,
+        winner=chosen,
+        detail=detail,
+    )
+
+
 async def record_conflicts(ctx: SyncContext, kind: DocKind, link_id: int, items: list[Any]) -> None:
     for item in items:
         await ctx.conflicts.record(
@@ -88,3 +138,65 @@ async def write_qbo(
     body = document_to_qbo(kind, changes, tax_code, merged)
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc-update"))
+
+
+def document_total(fields: dict[str, Any]) -> Decimal:
+    """The total a canonical document adds up to: its lines plus the tax on them."""
+    lines = sum((Decimal(str(line["amount"])) for line in fields.get("lines") or []), Decimal(0))
+    return lines + Decimal(str(fields.get("total_tax") or 0))
+
+
+def applied_in_qbo(record: dict[str, Any]) -> Decimal:
+    """The money QBO has applied to a document (payments, credit used): its total less what is
+    still open."""
+    still_open = record.get("Balance", record.get("RemainingCredit"))
+    if still_open is None:
+        return Decimal(0)
+    return Decimal(str(record.get("TotalAmt") or 0)) - Decimal(str(still_open))
+
+
+def below_applied(qbo_record: dict[str, Any], merged: dict[str, Any]) -> bool:
+    """Would writing ``merged`` take the QBO document's total below the money applied to it?
+    QBO refuses that; an edit made in Re-Leased before it heard of a QBO payment asks for it."""
+    return document_total(merged) < applied_in_qbo(qbo_record)
+
+
+async def restore_from_qbo(
+    ctx: SyncContext,
+    kind: DocKind,
+    qbo: tuple[dict[str, Any], dict[str, Any]],
+    released: tuple[dict[str, Any], dict[str, Any]],
+    link: Link,
+    wanted: dict[str, Any],
+) -> Result:
+    """A Re-Leased edit that would leave less than the money QBO has applied to the document
+    cannot be taken (payments are QBO's): QBO's version goes back over it in Re-Leased and a
+    person is told. ``qbo``/``released``: each side's record and canonical fields; ``wanted``:
+    the merged document that QBO could not take."""
+    qbo_record, qbo_fields = qbo
+    released_record, released_fields = released
+    changes = {k: v for k, v in qbo_fields.items() if released_fields.get(k) != v}
+    if changes:
+        released_record = await patch_released(
+            ctx, kind, released_record, changes, qbo_fields, "rl-doc-restore"
+        )
+    total, applied = document_total(wanted), applied_in_qbo(qbo_record)
+    detail = (
+        f"the Re-Leased edit would make the total {total}, below the {applied} QBO has applied "
+        "to it; QBO's version was restored in Re-Leased (reverse the payments or credit in QBO "
+        "first, then edit again)"
+    )
+    fields = {"total": str(total), "applied": str(applied), "restored": sorted(changes)}
+    await flag(ctx, kind, link.id, fields, "qbo", detail)
+    log.warning(
+        "document_edit_reverted",
+        connection_id=str(ctx.connection.id),
+        entity=kind.entity,
+        qbo_id=str(qbo_record["Id"]),
+        released_id=str(released_record["id"]),
+        total=str(total),
+        applied=str(applied),
+        reason="below_money_applied_in_qbo",
+    )
+    await save_link(ctx, kind, qbo_record, released_record, qbo_fields)
+    return Result("reverted", detail, str(released_record["id"]))

@@ -21,7 +21,10 @@ from shared.sync import documents_released
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
+    below_applied,
+    patch_released,
     record_conflicts,
+    restore_from_qbo,
     save_link,
     skip_before_sync_from,
     winner,
@@ -126,19 +129,18 @@ async def _update_released(
     released = await ctx.released.get(f"{kind.released_path}/{link.released_id}")
     current = document_from_released(kind, released, await refs.qbo_keys(ctx, kind, released))
     merged = three_way_merge(link.snapshot, fields, current, winner(ctx, "qbo"))
+    if merged.source_changes and below_applied(record, merged.merged):
+        return await restore_from_qbo(
+            ctx, kind, (record, fields), (released, current), link, merged.merged
+        )
     if merged.target_changes:
         if released.get("status") in LOCKED:
             raise PermanentError(
                 f"the Re-Leased document is {released.get('status')} and cannot change",
                 remedy="reverse its payments in QBO first, or void and re-create it",
             )
-        ids = await refs.released_ids(ctx, references(merged.merged))
-        released = await ctx.released.request(
-            "PATCH",
-            f"{kind.released_path}/{link.released_id}",
-            body=document_to_released(kind, merged.target_changes, ids, merged.merged),
-            idempotency_key=ctx.request_id("rl-doc-patch"),
-            if_match=released.get("version"),
+        released = await patch_released(
+            ctx, kind, released, merged.target_changes, merged.merged, "rl-doc-patch"
         )
     if merged.source_changes:
         record = await write_qbo(ctx, kind, record, merged.source_changes, merged.merged)

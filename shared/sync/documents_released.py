@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from shared.adapters.links import Link
+from shared.adapters.qbo.client import query_literal
 from shared.domain.canonical import canonical_hash
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound
+from shared.infra.errors import NotFound, PermanentError
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
+    below_applied,
+    document_total,
+    flag,
     log,
+    patch_released,
     record_conflicts,
+    restore_from_qbo,
     save_link,
     skip_before_sync_from,
     synced_statuses,
@@ -27,9 +33,8 @@ from shared.sync.mapping_documents import (
     document_from_qbo,
     document_from_released,
     document_to_qbo,
-    document_to_released,
     is_qbo_void,
-    references,
+    ref_key,
     tax_rates_of,
 )
 
@@ -89,9 +94,68 @@ async def _gate_released(
     return None
 
 
+async def _find_qbo(
+    ctx: SyncContext, kind: DocKind, fields: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Lookup before create: the QBO document this Re-Leased one was made from, when the
+    transaction that made it failed after the write (its link never committed, and Re-Leased's
+    notification of the create came through). Same number, party and total, linked to nothing.
+    Returns the QBO record and its canonical fields."""
+    number = fields.get("number")
+    if not number:
+        return None
+    for row in await ctx.qbo.query_all(kind.qbo_type, f"DocNumber = '{query_literal(number)}'"):
+        if is_qbo_void(row) or ref_key(kind.party, row.get(f"{kind.party}Ref")) != fields.get(
+            "contact"
+        ):
+            continue
+        if await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"])):
+            continue
+        theirs = document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
+        if document_total(theirs) == document_total(fields):
+            return row, theirs
+    return None
+
+
+async def _adopt(
+    ctx: SyncContext,
+    kind: DocKind,
+    record: dict[str, Any],
+    fields: dict[str, Any],
+    found: tuple[dict[str, Any], dict[str, Any]],
+) -> Result | None:
+    """Link the Re-Leased document to the QBO one it was made from, then merge whatever
+    differs as an update would. None when another event linked that QBO document first."""
+    row, theirs = found
+    await ctx.lock("qbo", kind.qbo_word, str(row["Id"]))
+    mine = await ctx.links.by_released(ctx.connection.id, kind.entity, str(record["id"]))
+    if mine:  # QBO's own event (retried) linked the two while we waited
+        return Result("echo", "linked by QBO's event meanwhile", mine[0].qbo_id)
+    if await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"])):
+        return None
+    await save_link(ctx, kind, row, {"id": record["id"], "version": None}, theirs)
+    link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"]))
+    if link is None:
+        raise PermanentError("the link just saved cannot be read back")
+    log.info(
+        "document_matched",
+        connection_id=str(ctx.connection.id),
+        entity=kind.entity,
+        qbo_id=str(row["Id"]),
+        released_id=str(record["id"]),
+        reason="made_from_qbo_link_lost",
+    )
+    result = await _update_qbo(ctx, kind, record, fields, link)
+    return Result("applied", f"matched existing document; {result.reason}", str(row["Id"]))
+
+
 async def _create_in_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
+    found = await _find_qbo(ctx, kind, fields)
+    adopted = await _adopt(ctx, kind, record, fields, found) if found is not None else None
+    if adopted is not None:
+        return adopted
     # Invoices and credit memos take QBO's number; bills have none there, so they keep ours. A
     # document Re-Leased no longer lets anyone edit (paid before it first synced) keeps its own
     # number too, and QBO takes it: nothing can be written back.
@@ -116,14 +180,7 @@ async def _create_in_qbo(
         )
     elif filled:
         whole = {**fields, **filled}
-        ids = await refs.released_ids(ctx, references(whole))
-        record = await ctx.released.request(
-            "PATCH",
-            f"{kind.released_path}/{record['id']}",
-            body=document_to_released(kind, filled, ids, whole),
-            idempotency_key=ctx.request_id("rl-doc-filled"),
-            if_match=record.get("version"),
-        )
+        record = await patch_released(ctx, kind, record, filled, whole, "rl-doc-filled")
     await save_link(ctx, kind, created, record, {**fields, **filled})
     return Result("applied", "created", str(created["Id"]))
 
@@ -134,16 +191,15 @@ async def _update_qbo(
     current = await ctx.qbo.get(kind.qbo_type, str(link.qbo_id))
     theirs = document_from_qbo(kind, current, await refs.txn_tax_rate(ctx, current))
     merged = three_way_merge(link.snapshot, fields, theirs, winner(ctx, "released"))
+    if merged.target_changes and below_applied(current, merged.merged):
+        return await restore_from_qbo(
+            ctx, kind, (current, theirs), (record, fields), link, merged.merged
+        )
     if merged.target_changes:
         current = await write_qbo(ctx, kind, current, merged.target_changes, merged.merged)
     if merged.source_changes:
-        ids = await refs.released_ids(ctx, references(merged.merged))
-        record = await ctx.released.request(
-            "PATCH",
-            f"{kind.released_path}/{record['id']}",
-            body=document_to_released(kind, merged.source_changes, ids, merged.merged),
-            idempotency_key=ctx.request_id("rl-doc-mergeback"),
-            if_match=record.get("version"),
+        record = await patch_released(
+            ctx, kind, record, merged.source_changes, merged.merged, "rl-doc-mergeback"
         )
     await record_conflicts(ctx, kind, link.id, merged.conflicts)
     await save_link(ctx, kind, current, record, merged.merged)
@@ -181,16 +237,8 @@ async def _back_to_draft(
     if link is None:
         return Result("ignored", "DRAFT never syncs")
     decision = ctx.policy.decide(kind.entity, Op.BACK_TO_DRAFT, "released")
-    await ctx.conflicts.record(
-        ctx.connection.id,
-        kind.entity,
-        "policy_flag",
-        link_id=link.id,
-        event_id=ctx.event.event_id,
-        fields={"status": "DRAFT", "qbo_id": link.qbo_id},
-        winner=None,
-        detail=f"synced {kind.entity} sent back to DRAFT in Re-Leased: {decision.why}",
-    )
+    detail = f"synced {kind.entity} sent back to DRAFT in Re-Leased: {decision.why}"
+    await flag(ctx, kind, link.id, {"status": "DRAFT", "qbo_id": link.qbo_id}, None, detail)
     # Remember this version so the same DRAFT state is not flagged again by a duplicate event.
     await save_link(
         ctx, kind, {"Id": link.qbo_id, "SyncToken": link.qbo_version}, record, link.snapshot or {}

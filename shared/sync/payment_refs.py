@@ -3,12 +3,17 @@ accounts the money moves through, resolved on the side being written (dependenci
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.adapters.links import Link
-from shared.infra.errors import PermanentError
+from shared.infra.errors import PermanentError, Refused
 from shared.sync import document_refs as refs
 from shared.sync import documents, documents_released
 from shared.sync.context import SyncContext
 from shared.sync.mapping_documents import split_key
+
+# Re-Leased's answers for money that does not fit what is open on a document.
+_DOES_NOT_FIT = frozenset({"OVERPAYMENT", "OVER_ALLOCATION"})
 
 
 async def released_document(ctx: SyncContext, doc_key: str) -> str:
@@ -73,3 +78,44 @@ async def qbo_account_of_type(ctx: SyncContext, account_type: str) -> str:
             f"QBO has no {account_type} account", remedy=f"add an {account_type} account in QBO"
         )
     return str(found[0]["Id"])
+
+
+async def post_money(
+    ctx: SyncContext,
+    touched: list[tuple[str, str]],
+    path: str,
+    body: dict[str, Any],
+    purpose: str,
+) -> Any:
+    """POST a payment or an allocation of QBO's to Re-Leased. ``touched``: the Re-Leased
+    documents it lands on, as (``invoice`` or ``creditnote``, id).
+
+    When Re-Leased answers that the money does not fit what is open, an edit made in Re-Leased
+    before it heard of this money may be in the way (QBO took the payment on its own total).
+    Each document's pending change is applied first, as its own event would: sent to QBO, or
+    QBO's version restored where it has more money applied than the edit leaves. Then the POST
+    is tried once more; a second refusal is a real disagreement for a person."""
+    try:
+        return await ctx.released.request(
+            "POST", path, body=body, idempotency_key=ctx.create_key(purpose, body)
+        )
+    except Refused as exc:
+        if not _DOES_NOT_FIT & set(exc.codes):
+            raise
+    for category, document_id in touched:
+        await refs.run_dependency(
+            ctx, "released", category, document_id, documents_released.from_released
+        )
+    try:
+        # A new key: Re-Leased keeps the refusal under the first one.
+        return await ctx.released.request(
+            "POST", path, body=body, idempotency_key=ctx.create_key(f"{purpose}-settled", body)
+        )
+    except Refused as exc:
+        if not _DOES_NOT_FIT & set(exc.codes):
+            raise
+        raise PermanentError(
+            f"{exc} (the documents agree with QBO)",
+            remedy="Re-Leased holds money on the document that QBO does not; record it in QBO "
+            "or reverse it in Re-Leased, then replay this event",
+        ) from exc

@@ -370,11 +370,34 @@ async def converge(stack: Stack, connection: Connection, pool: asyncpg.Pool, bro
             try:
                 await assert_sides_agree(stack, connection, pool)
                 return
-            except AssertionError:
+            except AssertionError as exc:
                 if attempt == 7:
-                    raise
+                    raise AssertionError(f"{exc}\n{await trail(pool, connection)}") from exc
     finally:
         await publisher.close()
+
+
+async def trail(pool: asyncpg.Pool, connection: Connection) -> str:
+    """What the engine did that was not a plain apply: dead letters and every outcome other
+    than applied/echo, so a failure in CI says why without a rerun."""
+    async with pool.acquire() as conn:
+        dead = await conn.fetch(
+            "SELECT routing_key, event->>'entity_id' AS id, error, attempts FROM dead_letters "
+            "WHERE connection_id = $1 ORDER BY id",
+            connection.id,
+        )
+        odd = await conn.fetch(
+            "SELECT direction, entity, source_id, target_id, outcome, reason FROM sync_outcomes "
+            "WHERE connection_id = $1 AND outcome NOT IN ('applied', 'echo') ORDER BY id",
+            connection.id,
+        )
+        payments = await conn.fetch(
+            "SELECT qbo_type, qbo_id, released_id, status FROM links WHERE connection_id = $1 "
+            "AND entity IN ('payment', 'bill_payment') ORDER BY id",
+            connection.id,
+        )
+    lines = [f"dead: {dict(r)}" for r in dead] + [f"outcome: {dict(r)}" for r in odd]
+    return "\n".join(lines + [f"payment link: {dict(r)}" for r in payments])
 
 
 @settings(

@@ -21,6 +21,7 @@ from shared.infra.errors import (
     ConnectionRevoked,
     NotFound,
     PermanentError,
+    Refused,
     StaleVersion,
     TransientError,
 )
@@ -51,11 +52,13 @@ def classify(status: int, body: Any, retry_after: float | None) -> Exception:
     if status == 412:
         return StaleVersion(f"Re-Leased version conflict: {message}")
     codes = [
-        v.get("code")
+        str(v.get("code"))
         for element in (body.get("elements") or [] if isinstance(body, dict) else [])
         for v in element.get("validationErrors", [])
     ]
-    return PermanentError(f"Re-Leased rejected the request ({status} {kind} {codes}): {message}")
+    return Refused(
+        f"Re-Leased rejected the request ({status} {kind} {codes}): {message}", codes=tuple(codes)
+    )
 
 
 class _TokenExpired(TransientError):

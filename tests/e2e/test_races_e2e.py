@@ -1,0 +1,183 @@
+"""Races between the two sides that only faults expose: a Re-Leased edit made before Re-Leased
+heard of a QBO payment, and a Re-Leased document whose link to QBO was lost with a rolled-back
+transaction. Each test sets the race up deterministically (webhooks of one side held back)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.adapters.connections import Connection
+from shared.adapters.qbo.client import QboClient
+from tests.e2e.stack import Stack, consumers, eventually, unique
+from tests.e2e.test_documents_e2e import (
+    TODAY,
+    as_user,
+    assert_sides_agree,
+    customer,
+    item_id,
+    linked_released,
+    qbo_invoice,
+    rl_body,
+    rl_doc,
+    sales_line,
+    seed_links,
+    settle,
+)
+from tests.e2e.test_documents_property import converge, faults_off
+from tests.e2e.test_payments_e2e import bank_id, pay_lines, rl_payments
+
+pytestmark = pytest.mark.e2e
+
+
+async def qbo_hooks(stack: Stack, realm: str, drop_rate: float) -> None:
+    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/faults"
+    await stack.call("PUT", url, json={"webhook_drop_rate": drop_rate})
+
+
+async def released_hooks(stack: Stack, company: str, drop_rate: float) -> None:
+    url = f"{stack.released_base}/_sandbox/companies/{company}/faults"
+    await stack.call("PUT", url, json={"deliveries": {"dropRate": drop_rate}})
+
+
+async def pay_half(qbo: QboClient, cust: str, invoice: str) -> None:
+    await qbo.write(
+        "Payment",
+        {
+            "CustomerRef": {"value": cust},
+            "TotalAmt": "125.00",
+            "TxnDate": TODAY,
+            "DepositToAccountRef": {"value": await bank_id(qbo)},
+            "Line": pay_lines({invoice: "125.00"}),
+        },
+        request_id=unique("pay"),
+    )
+
+
+async def edit_total(stack: Stack, company: str, rl_id: str, amount: str) -> None:
+    current = await rl_doc(stack, company, "/invoices", rl_id)
+    line = {"description": "Fit-out", "unitAmount": amount}
+    line["accountId"] = current["lines"][0]["accountId"]
+    await as_user(stack, company, "PATCH", f"/invoices/{rl_id}", {"lines": [line]})
+
+
+async def open_conflicts(pool: asyncpg.Pool, connection: Connection) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT kind, winner, detail FROM conflicts WHERE connection_id = $1 "
+            "AND entity = 'invoice' ORDER BY id",
+            connection.id,
+        )
+    return [dict(r) for r in rows]
+
+
+async def unannounced_invoice(
+    stack: Stack, realm: str, connection: Connection, pool: asyncpg.Pool
+) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """A QBO invoice of 80.00 whose notification is lost (QBO's own event would link it the
+    usual way), on a customer Re-Leased knows. Returns the seeded Re-Leased ids, the customer's
+    Re-Leased id and the invoice; QBO's webhooks stay off."""
+    qbo = stack.factory.qbo(connection)
+    ids = await seed_links(stack, qbo, pool, connection)
+    cust = await customer(qbo)
+    contact = await linked_released(pool, "Customer", str(cust["Id"]), connection)
+    await qbo_hooks(stack, realm, 1.0)
+    made = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
+    return ids, contact, made
+
+
+@pytest.mark.parametrize("first", ["released_edit", "qbo_payment"])
+async def test_released_edit_below_money_qbo_applied_is_reverted_and_the_payment_lands(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    broker: Any,
+    first: str,
+) -> None:
+    """QBO takes 125.00 on a 250.00 invoice; before Re-Leased hears of it, someone there cuts
+    the invoice to 11.00. QBO cannot take that edit (it has 125.00 applied): QBO's version goes
+    back over it in Re-Leased, a person is told, and the payment is recorded. Whichever event
+    the engine sees first (``first``) the end is the same."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        cust = await customer(qbo)
+        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "250")])
+        rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+        await settle(1.0)
+        if first == "released_edit":
+            # The payment's notification is lost; the edit's goes through and meets QBO first.
+            await qbo_hooks(stack, realm, 1.0)
+            await pay_half(qbo, cust["Id"], str(invoice["Id"]))
+            await edit_total(stack, company, rl_id, "11.00")
+        else:
+            # The edit's notification is lost; the payment's arrives and meets the edit.
+            await released_hooks(stack, company, 1.0)
+            await edit_total(stack, company, rl_id, "11.00")
+            await pay_half(qbo, cust["Id"], str(invoice["Id"]))
+        await settle(3.0)
+        await faults_off(stack, realm, company)
+        await converge(stack, connection, pool, broker)
+    rl = await rl_doc(stack, company, "/invoices", rl_id)
+    assert (rl["total"], rl["amountDue"]) == ("250.00", "125.00")
+    assert [p["amount"] for p in await rl_payments(stack, company, rl_id)] == ["125.00"]
+    current = await qbo.get("Invoice", str(invoice["Id"]))
+    assert Decimal(str(current["TotalAmt"])) == Decimal("250"), "QBO kept its total"
+    (flag,) = await open_conflicts(pool, connection)
+    assert flag["winner"] == "qbo"
+    assert "below the 125" in flag["detail"]
+    async with pool.acquire() as conn:
+        dead = await conn.fetchval(
+            "SELECT count(*) FROM dead_letters WHERE connection_id = $1", connection.id
+        )
+    assert dead == 0, "nothing left for a person to replay"
+
+
+async def test_released_twin_whose_link_was_lost_is_matched_not_duplicated_in_qbo(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool, broker: Any
+) -> None:
+    """The engine made a Re-Leased invoice from a QBO one, then its transaction failed after
+    the write (a deadlock, a crash): the Re-Leased invoice exists, its link does not. When
+    Re-Leased's notification of that invoice comes through first, it is matched to the QBO
+    invoice it was made from (same number, customer and total), not created in QBO again."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids, contact, made = await unannounced_invoice(stack, realm, connection, pool)
+        # What the lost transaction left behind: the twin, with QBO's number, unlinked.
+        body = rl_body("INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"])
+        body["lines"][0].update(quantity="1", unitAmount="80.00")
+        orphan = await as_user(stack, company, "POST", "/invoices", body)
+        rl_id = await linked_released(pool, "Invoice", str(made["Id"]), connection)
+        assert rl_id == orphan["id"]
+        await qbo_hooks(stack, realm, 0.0)
+        await settle(2.0)
+        await assert_sides_agree(stack, connection, pool)
+    numbers = [i["DocNumber"] for i in await qbo.query_all("Invoice")]
+    assert numbers.count(made["DocNumber"]) == 1, "no second QBO invoice"
+
+
+async def test_a_released_document_with_a_qbo_number_but_other_content_is_not_matched(
+    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+) -> None:
+    """Only a twin is matched: a Re-Leased invoice that happens to carry a QBO invoice's number
+    but another total is a document of its own, created in QBO."""
+    realm, company, connection = linked
+    async with consumers(stack.settings):
+        ids, contact, made = await unannounced_invoice(stack, realm, connection, pool)
+        body = rl_body("INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"])
+        other = await as_user(stack, company, "POST", "/invoices", body)  # 121.00, not 80.00
+
+        async def created_in_qbo() -> Any:
+            async with pool.acquire() as conn:
+                return await conn.fetchval(
+                    "SELECT qbo_id FROM links WHERE connection_id = $1 AND released_id = $2",
+                    connection.id,
+                    other["id"],
+                )
+
+        qbo_id = await eventually(created_in_qbo)
+    assert qbo_id != str(made["Id"])
