@@ -11,6 +11,7 @@ from shared.adapters.connections import Connection
 from shared.adapters.links import ConflictRepository, LinkRepository
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.released.client import ReleasedClient
+from shared.adapters.twins import TwinLedger
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection
@@ -54,6 +55,8 @@ class SyncContext:
     # Bumped when a write lost an optimistic-concurrency race: the redo is a new request, not a
     # replay of the refused one (QBO and Re-Leased would answer a replay with the same refusal).
     stale_round: int = 0
+    # Where creates are remembered outside this transaction (None: not remembered, e.g. tools).
+    twins: TwinLedger | None = None
 
     @property
     def links(self) -> LinkRepository:
@@ -68,6 +71,16 @@ class SyncContext:
         origin = self.event.replay_of or self.event.event_id
         material = f"{origin}:{purpose}:{self.stale_round}".encode()
         return hashlib.sha256(material).hexdigest()[:40]
+
+    async def created(self, side: str, entity: str, record_id: str, source_id: str) -> None:
+        """Remember, whatever becomes of this transaction, that this handler created
+        ``record_id`` on ``side`` from ``source_id``. Call right after the create returns."""
+        if self.twins is not None:
+            await self.twins.record(self.connection.id, side, entity, record_id, source_id)
+
+    async def made_by_us(self, side: str, entity: str, record_id: str) -> str | None:
+        """What the engine made ``record_id`` (on ``side``) from, if it made it."""
+        return await TwinLedger.source_of(self.db, self.connection.id, side, entity, record_id)
 
     def create_key(self, purpose: str, body: Any) -> str:
         """Idempotency key for creating the other side's twin of this event's record.

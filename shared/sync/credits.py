@@ -115,6 +115,7 @@ async def record_credit(
         if a.get("invoiceId") == invoice_id and not a.get("isDeleted")
     )
     token = f"{ALLOCATION}{note_id}/{allocation['id']}"
+    await ctx.created("released", ENTITY[qbo_type], token, str(record["Id"]))
     await _save_part(ctx, qbo_type, record, f"{credit_key}:{target_key}", token, amount)
     return token
 
@@ -153,6 +154,7 @@ async def post_released_payment(
     made = await payment_refs.post_money(
         ctx, [(category, str(body["documentId"]))], "/payments", body, f"rl-pay-{part}-{version}"
     )
+    await ctx.created("released", ENTITY[qbo_type], str(made["id"]), str(record["Id"]))
     # Re-Leased's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("released", "payment", str(made["id"]))
     await _save_part(ctx, qbo_type, record, part, str(made["id"]), str(body["amount"]))
@@ -212,9 +214,7 @@ async def allocations_to_qbo(ctx: SyncContext, note: dict[str, Any]) -> int:
     made = 0
     for allocation in note.get("allocations") or []:
         token = f"{ALLOCATION}{note['id']}/{allocation['id']}"
-        if allocation.get("isDeleted") or await ctx.links.by_released(
-            ctx.connection.id, ENTITY[qbo_type], token
-        ):
+        if allocation.get("isDeleted") or await _known(ctx, ENTITY[qbo_type], token):
             continue
         entity = "invoice" if kind.sales else "bill"
         document = await payment_refs.qbo_document(
@@ -229,6 +229,14 @@ async def allocations_to_qbo(ctx: SyncContext, note: dict[str, Any]) -> int:
         await create_in_qbo(ctx, qbo_type, body, token, None, f"qbo-alloc-{allocation['id']}")
         made += 1
     return made
+
+
+async def _known(ctx: SyncContext, entity: str, token: str) -> bool:
+    """Linked already, or recorded by us from QBO (its link then comes with the QBO payment's
+    retry: sending it back would pay twice)."""
+    if await ctx.links.by_released(ctx.connection.id, entity, token):
+        return True
+    return await ctx.made_by_us("released", entity, token) is not None
 
 
 async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> str:
@@ -323,6 +331,7 @@ async def create_in_qbo(
 ) -> str:
     """Create a QBO payment for something of Re-Leased's and link the two."""
     created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key(purpose, body))
+    await ctx.created("qbo", ENTITY[qbo_type], str(created["Id"]), released_id)
     # QBO's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
     fields = payment_from_qbo(qbo_type, created)

@@ -15,13 +15,14 @@ from shared.adapters.links import Link
 from shared.domain.canonical import canonical_hash
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, PermanentError
+from shared.infra.errors import NotFound, PermanentError, TransientError
 from shared.sync import document_refs as refs
 from shared.sync import documents_released
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
     below_applied,
+    log,
     patch_released,
     record_conflicts,
     restore_from_qbo,
@@ -90,12 +91,14 @@ async def _find_released(ctx: SyncContext, kind: DocKind, number: str | None) ->
 async def _create_in_released(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
+    made_from = await ctx.made_by_us("qbo", kind.entity, str(record["Id"]))
+    if made_from is not None:
+        found = await ctx.released.get(f"{kind.released_path}/{made_from}")
+        return await _adopt(ctx, kind, record, fields, found, "made_by_engine_link_lost")
     ids = await refs.released_ids(ctx, references(fields))
     found = await _find_released(ctx, kind, fields.get("number"))
     if found is not None:
-        await ctx.lock("released", kind.released_category, str(found["id"]))
-        await save_link(ctx, kind, record, found, fields)
-        return Result("applied", "matched existing document", str(found["id"]))
+        return await _adopt(ctx, kind, record, fields, found, "same_number")
     body = {
         **document_to_released(kind, fields, ids),
         "type": kind.released_type,
@@ -104,6 +107,7 @@ async def _create_in_released(
     created = await ctx.released.request(
         "POST", kind.released_path, body=body, idempotency_key=ctx.create_key("rl-doc-create", body)
     )
+    await ctx.created("released", kind.entity, str(created["id"]), str(record["Id"]))
     # Until this commits, Re-Leased's own notification of the create waits on this lock.
     await ctx.lock("released", kind.released_category, str(created["id"]))
     if not fields.get("number"):
@@ -121,6 +125,41 @@ async def _create_in_released(
         )
     await save_link(ctx, kind, record, created, fields)
     return Result("applied", "created", str(created["id"]))
+
+
+async def _adopt(
+    ctx: SyncContext,
+    kind: DocKind,
+    record: dict[str, Any],
+    fields: dict[str, Any],
+    found: dict[str, Any],
+    reason: str,
+) -> Result:
+    """Link the QBO document to ``found``, a Re-Leased document that is already its twin (one
+    the engine made from it, or one carrying its number), then merge whatever differs as an
+    update would."""
+    released_id = str(found["id"])
+    if not await ctx.try_lock("released", kind.released_category, released_id):
+        # Most likely the handler that made it, between its write and its commit; it may be
+        # waiting for this QBO document's lock, which this handler holds: come back.
+        raise TransientError(f"Re-Leased document {released_id} is being synced; retry")
+    if await ctx.links.by_released(ctx.connection.id, kind.entity, released_id):
+        raise TransientError(f"Re-Leased document {released_id} was linked meanwhile; retry")
+    current = document_from_released(kind, found, await refs.qbo_keys(ctx, kind, found))
+    await save_link(ctx, kind, record, found, current)
+    link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(record["Id"]))
+    if link is None:
+        raise PermanentError("the link just saved cannot be read back")
+    log.info(
+        "document_matched",
+        connection_id=str(ctx.connection.id),
+        entity=kind.entity,
+        qbo_id=str(record["Id"]),
+        released_id=released_id,
+        reason=reason,
+    )
+    result = await _update_released(ctx, kind, record, fields, link)
+    return Result("applied", f"matched existing document; {result.reason}", released_id)
 
 
 async def _update_released(

@@ -9,7 +9,7 @@ from shared.adapters.qbo.client import query_literal
 from shared.domain.canonical import canonical_hash
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, PermanentError
+from shared.infra.errors import NotFound, PermanentError, TransientError
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
@@ -94,13 +94,27 @@ async def _gate_released(
     return None
 
 
-async def _find_qbo(
-    ctx: SyncContext, kind: DocKind, fields: dict[str, Any]
+async def _made_from(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Lookup before create: the QBO document this Re-Leased one was made from, when the
-    transaction that made it failed after the write (its link never committed, and Re-Leased's
-    notification of the create came through). Same number, party and total, linked to nothing.
-    Returns the QBO record and its canonical fields."""
+    """The QBO document the engine made this Re-Leased one from, if it did (its link was lost
+    with the transaction that made it); with its canonical fields."""
+    made_from = await ctx.made_by_us("released", kind.entity, str(record["id"]))
+    if made_from is None:
+        return None
+    try:
+        row = await ctx.qbo.get(kind.qbo_type, made_from)
+    except NotFound:
+        return None
+    return row, document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
+
+
+async def _find_qbo(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Lookup before create where the ledger has no answer (its write failed, or the twin is
+    older than it): an unlinked QBO document with the same number, party and total. Returns
+    the QBO record and its canonical fields."""
     number = fields.get("number")
     if not number:
         return None
@@ -121,13 +135,16 @@ async def _adopt(
     ctx: SyncContext,
     kind: DocKind,
     record: dict[str, Any],
-    fields: dict[str, Any],
     found: tuple[dict[str, Any], dict[str, Any]],
+    reason: str,
 ) -> Result | None:
-    """Link the Re-Leased document to the QBO one it was made from, then merge whatever
+    """Link the Re-Leased document to the QBO one that is already its twin, then merge whatever
     differs as an update would. None when another event linked that QBO document first."""
     row, theirs = found
-    await ctx.lock("qbo", kind.qbo_word, str(row["Id"]))
+    if not await ctx.try_lock("qbo", kind.qbo_word, str(row["Id"])):
+        # Most likely the handler that made this document, between its write and its commit;
+        # it may be waiting for this document's lock, which this handler holds: come back.
+        raise TransientError(f"QBO {kind.qbo_type} {row['Id']} is being synced; retry")
     mine = await ctx.links.by_released(ctx.connection.id, kind.entity, str(record["id"]))
     if mine:  # QBO's own event (retried) linked the two while we waited
         return Result("echo", "linked by QBO's event meanwhile", mine[0].qbo_id)
@@ -143,8 +160,9 @@ async def _adopt(
         entity=kind.entity,
         qbo_id=str(row["Id"]),
         released_id=str(record["id"]),
-        reason="made_from_qbo_link_lost",
+        reason=reason,
     )
+    fields = document_from_released(kind, record, await refs.qbo_keys(ctx, kind, record))
     result = await _update_qbo(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", str(row["Id"]))
 
@@ -152,10 +170,11 @@ async def _adopt(
 async def _create_in_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
-    found = await _find_qbo(ctx, kind, fields)
-    adopted = await _adopt(ctx, kind, record, fields, found) if found is not None else None
-    if adopted is not None:
-        return adopted
+    for reason, find in (("made_by_engine_link_lost", _made_from), ("same_number", _find_qbo)):
+        found = await find(ctx, kind, record, fields)
+        adopted = await _adopt(ctx, kind, record, found, reason) if found is not None else None
+        if adopted is not None:
+            return adopted
     # Invoices and credit memos take QBO's number; bills have none there, so they keep ours. A
     # document Re-Leased no longer lets anyone edit (paid before it first synced) keeps its own
     # number too, and QBO takes it: nothing can be written back.
@@ -164,6 +183,7 @@ async def _create_in_qbo(
     outgoing = {**fields, "number": fields["number"] if keep_ours else None}
     body = document_to_qbo(kind, outgoing, await refs.tax_code_for(ctx, tax_rates_of(fields)))
     created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.create_key("qbo-doc", body))
+    await ctx.created("qbo", kind.entity, str(created["Id"]), str(record["id"]))
     # QBO's notification of this create waits on this lock until the link is committed.
     await ctx.lock("qbo", kind.qbo_word, str(created["Id"]))
     # What QBO filled in (its number, a default due date) goes back to Re-Leased, so both

@@ -17,6 +17,7 @@ import asyncpg
 
 from shared.adapters.connections import Connection, ConnectionDirectory, ConnectionRepository
 from shared.adapters.links import OutcomeRecord, OutcomeRepository
+from shared.adapters.twins import TwinLedger
 from shared.domain.entities import QBO_IGNORED_TYPES
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
@@ -81,6 +82,7 @@ class SyncEngine:
         self.direction = direction
         self._policy = policy or OwnershipPolicy()
         self._directory = ConnectionDirectory(pool)
+        self._twins = TwinLedger(pool)
 
     async def handle(self, event: ChangeEvent, db: DbConnection) -> Result:
         started = time.perf_counter()
@@ -115,6 +117,7 @@ class SyncEngine:
             released=self._factory.released(connection),
             policy=self._policy,
             settings=ConnectionSettings.from_row(dict(connection.settings or {})),
+            twins=self._twins,
         )
         await ctx.lock(event.source, event.entity, event.entity_id)
         try:

@@ -58,6 +58,12 @@ async def from_qbo(ctx: SyncContext) -> Result:
         return await _reverse_all(ctx, qbo_type, link, Op.DELETE)
     if link is not None and link.status == "voided":
         return Result("ignored", "payment already reversed", link.released_id)
+    if link is None:
+        made_from = await ctx.made_by_us("qbo", ENTITY[qbo_type], ctx.event.entity_id)
+        if made_from is not None:  # ours, from Re-Leased; the transaction that made it failed
+            fields = payment_from_qbo(qbo_type, record)
+            await credits.save_payment_link(ctx, qbo_type, record, made_from, None, fields)
+            return Result("echo", "made by us from Re-Leased; link restored", made_from)
     if is_qbo_void(record):
         return await _reverse_all(ctx, qbo_type, link, Op.VOID)
     if link is not None and link.qbo_version == str(record.get("SyncToken")):
@@ -155,6 +161,12 @@ async def from_released(ctx: SyncContext) -> Result:
         return await _flag_reversal(ctx, record, links)
     if links:
         return Result("echo", "payment already in QBO", links[0].qbo_id)
+    for entity in ("payment", "bill_payment"):
+        made_from = await ctx.made_by_us("released", entity, ctx.event.entity_id)
+        if made_from is not None:
+            # Recorded by us from that QBO payment, whose transaction then failed: its retry
+            # links it. Sending it to QBO would pay twice.
+            return Result("echo", f"recorded by us from QBO payment {made_from}", made_from)
     if record.get("documentType") == "CREDIT_NOTE":
         made = await credits.refund_to_qbo(ctx, record)
         return Result("applied", "refund of credit recorded in QBO", made)

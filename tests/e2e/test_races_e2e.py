@@ -12,6 +12,8 @@ import pytest
 
 from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
+from shared.infra.errors import TransientError
+from shared.sync import credits, document_common
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (
     TODAY,
@@ -19,6 +21,7 @@ from tests.e2e.test_documents_e2e import (
     assert_sides_agree,
     customer,
     item_id,
+    linked_qbo_id,
     linked_released,
     qbo_invoice,
     rl_body,
@@ -181,3 +184,93 @@ async def test_a_released_document_with_a_qbo_number_but_other_content_is_not_ma
 
         qbo_id = await eventually(created_in_qbo)
     assert qbo_id != str(made["Id"])
+
+
+def fail_first(calls: int, target: Any) -> Any:
+    """``target`` that fails its first ``calls`` calls the way a lost transaction does (a
+    deadlock, a refused follow-up write): after the write to the other side, before the link."""
+    seen = {"n": 0}
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        seen["n"] += 1
+        if seen["n"] <= calls:
+            raise TransientError("injected: the transaction fails after the write")
+        return await target(*args, **kwargs)
+
+    return flaky
+
+
+async def test_qbo_twin_of_a_released_invoice_whose_link_was_lost_is_not_synced_back(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine creates a Re-Leased invoice in QBO; the handler's transaction then fails
+    before QBO's number reaches Re-Leased and before the link commits, twice. QBO's notification
+    of its new invoice arrives meanwhile: the ledger of created twins says it is ours, so it is
+    linked (and its number written back), not copied into Re-Leased as a second invoice."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    flaky = fail_first(2, document_common.patch_released)
+    monkeypatch.setattr("shared.sync.documents_released.patch_released", flaky)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        made = await as_user(
+            stack,
+            company,
+            "POST",
+            "/invoices",
+            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+        )
+        qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
+        await settle(3.0)
+        await assert_sides_agree(stack, connection, pool)
+    twin = await qbo.get("Invoice", str(qbo_id))
+    assert (await rl_doc(stack, company, "/invoices", made["id"]))["number"] == twin["DocNumber"]
+    async with pool.acquire() as conn:
+        matched = await conn.fetchval(
+            "SELECT count(*) FROM sync_outcomes WHERE connection_id = $1 AND direction = "
+            "'qbo_to_released' AND reason LIKE 'matched existing document%'",
+            connection.id,
+        )
+    assert matched == 1, "QBO's notification found the twin through the ledger"
+
+
+async def test_qbo_payment_made_from_released_whose_link_was_lost_is_not_paid_twice(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Re-Leased payment becomes a QBO payment; the handler's transaction then fails twice
+    before the link commits. QBO's notification of the payment is recognised as ours (the
+    ledger), so Re-Leased is not paid a second time."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    monkeypatch.setattr(credits, "save_payment_link", fail_first(2, credits.save_payment_link))
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        doc = await as_user(
+            stack,
+            company,
+            "POST",
+            "/invoices",
+            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+        )
+        qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
+        accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        bank = next(a["id"] for a in accounts["items"] if a["type"] == "BANK")
+        body = {"documentId": doc["id"], "date": TODAY, "amount": "21.00", "bankAccountId": bank}
+        await as_user(stack, company, "POST", "/payments", body)
+
+        async def qbo_balance_is(value: str) -> bool:
+            current = await qbo.get("Invoice", str(qbo_id))
+            return Decimal(str(current["Balance"])) == Decimal(value)
+
+        await eventually(lambda: qbo_balance_is("100.00"))
+        await settle(4.0)
+        await assert_sides_agree(stack, connection, pool)
+    assert [p["amount"] for p in await rl_payments(stack, company, doc["id"])] == ["21.00"]
+    payments = await qbo.query_all("Payment")
+    assert len(payments) == 1, "one QBO payment"
