@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.adapters.links import Link
 from shared.domain.merge import Winner
+from shared.infra.errors import PermanentError
 from shared.infra.logging import get_logger
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
@@ -69,6 +70,30 @@ async def save_link(
         snapshot=snapshot,
         status=status,
     )
+
+
+async def link_twins(
+    ctx: SyncContext,
+    kind: DocKind,
+    qbo: dict[str, Any],
+    released: dict[str, Any],
+    snapshot: dict[str, Any],
+    reason: str,
+) -> Link:
+    """Link two documents found to be twins (``reason``); the caller merges what differs."""
+    await save_link(ctx, kind, qbo, released, snapshot)
+    link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(qbo["Id"]))
+    if link is None:
+        raise PermanentError("the link just saved cannot be read back")
+    log.info(
+        "document_matched",
+        connection_id=str(ctx.connection.id),
+        entity=kind.entity,
+        qbo_id=str(qbo["Id"]),
+        released_id=str(released["id"]),
+        reason=reason,
+    )
+    return link
 
 
 async def patch_released(

@@ -22,7 +22,7 @@ from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
     below_applied,
-    log,
+    link_twins,
     patch_released,
     record_conflicts,
     restore_from_qbo,
@@ -146,18 +146,7 @@ async def _adopt(
     if await ctx.links.by_released(ctx.connection.id, kind.entity, released_id):
         raise TransientError(f"Re-Leased document {released_id} was linked meanwhile; retry")
     current = document_from_released(kind, found, await refs.qbo_keys(ctx, kind, found))
-    await save_link(ctx, kind, record, found, current)
-    link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(record["Id"]))
-    if link is None:
-        raise PermanentError("the link just saved cannot be read back")
-    log.info(
-        "document_matched",
-        connection_id=str(ctx.connection.id),
-        entity=kind.entity,
-        qbo_id=str(record["Id"]),
-        released_id=released_id,
-        reason=reason,
-    )
+    link = await link_twins(ctx, kind, record, found, current, reason)
     result = await _update_released(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", released_id)
 

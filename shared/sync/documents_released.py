@@ -9,7 +9,7 @@ from shared.adapters.qbo.client import query_literal
 from shared.domain.canonical import canonical_hash
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, PermanentError, TransientError
+from shared.infra.errors import NotFound, TransientError
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
@@ -17,6 +17,7 @@ from shared.sync.document_common import (
     below_applied,
     document_total,
     flag,
+    link_twins,
     log,
     patch_released,
     record_conflicts,
@@ -150,18 +151,7 @@ async def _adopt(
         return Result("echo", "linked by QBO's event meanwhile", mine[0].qbo_id)
     if await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"])):
         return None
-    await save_link(ctx, kind, row, {"id": record["id"], "version": None}, theirs)
-    link = await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"]))
-    if link is None:
-        raise PermanentError("the link just saved cannot be read back")
-    log.info(
-        "document_matched",
-        connection_id=str(ctx.connection.id),
-        entity=kind.entity,
-        qbo_id=str(row["Id"]),
-        released_id=str(record["id"]),
-        reason=reason,
-    )
+    link = await link_twins(ctx, kind, row, {"id": record["id"], "version": None}, theirs, reason)
     fields = document_from_released(kind, record, await refs.qbo_keys(ctx, kind, record))
     result = await _update_qbo(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", str(row["Id"]))
