@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from shared.adapters.links import Link
-from shared.adapters.qbo.client import query_literal
 from shared.domain.canonical import canonical_hash
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
@@ -15,7 +14,6 @@ from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
     below_applied,
-    document_total,
     flag,
     link_twins,
     log,
@@ -35,7 +33,6 @@ from shared.sync.mapping_documents import (
     document_from_released,
     document_to_qbo,
     is_qbo_void,
-    ref_key,
     tax_rates_of,
 )
 
@@ -96,7 +93,7 @@ async def _gate_released(
 
 
 async def _made_from(
-    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The QBO document the engine made this Re-Leased one from, if it did (its link was lost
     with the transaction that made it); with its canonical fields."""
@@ -110,36 +107,13 @@ async def _made_from(
     return row, document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
 
 
-async def _find_qbo(
-    ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Lookup before create where the ledger has no answer (its write failed, or the twin is
-    older than it): an unlinked QBO document with the same number, party and total. Returns
-    the QBO record and its canonical fields."""
-    number = fields.get("number")
-    if not number:
-        return None
-    for row in await ctx.qbo.query_all(kind.qbo_type, f"DocNumber = '{query_literal(number)}'"):
-        if is_qbo_void(row) or ref_key(kind.party, row.get(f"{kind.party}Ref")) != fields.get(
-            "contact"
-        ):
-            continue
-        if await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"])):
-            continue
-        theirs = document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
-        if document_total(theirs) == document_total(fields):
-            return row, theirs
-    return None
-
-
 async def _adopt(
     ctx: SyncContext,
     kind: DocKind,
     record: dict[str, Any],
     found: tuple[dict[str, Any], dict[str, Any]],
-    reason: str,
 ) -> Result | None:
-    """Link the Re-Leased document to the QBO one that is already its twin, then merge whatever
+    """Link the Re-Leased document to the QBO one the engine made it from, then merge whatever
     differs as an update would. None when another event linked that QBO document first."""
     row, theirs = found
     if not await ctx.try_lock("qbo", kind.qbo_word, str(row["Id"])):
@@ -151,6 +125,7 @@ async def _adopt(
         return Result("echo", "linked by QBO's event meanwhile", mine[0].qbo_id)
     if await ctx.links.by_qbo(ctx.connection.id, kind.qbo_type, str(row["Id"])):
         return None
+    reason = "made_by_engine_link_lost"
     link = await link_twins(ctx, kind, row, {"id": record["id"], "version": None}, theirs, reason)
     fields = document_from_released(kind, record, await refs.qbo_keys(ctx, kind, record))
     result = await _update_qbo(ctx, kind, record, fields, link)
@@ -160,11 +135,10 @@ async def _adopt(
 async def _create_in_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
-    for reason, find in (("made_by_engine_link_lost", _made_from), ("same_number", _find_qbo)):
-        found = await find(ctx, kind, record, fields)
-        adopted = await _adopt(ctx, kind, record, found, reason) if found is not None else None
-        if adopted is not None:
-            return adopted
+    found = await _made_from(ctx, kind, record)
+    adopted = await _adopt(ctx, kind, record, found) if found is not None else None
+    if adopted is not None:
+        return adopted
     # Invoices and credit memos take QBO's number; bills have none there, so they keep ours. A
     # document Re-Leased no longer lets anyone edit (paid before it first synced) keeps its own
     # number too, and QBO takes it: nothing can be written back.

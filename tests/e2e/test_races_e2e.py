@@ -139,30 +139,6 @@ async def test_released_edit_below_money_qbo_applied_is_reverted_and_the_payment
     assert dead == 0, "nothing left for a person to replay"
 
 
-async def test_released_twin_whose_link_was_lost_is_matched_not_duplicated_in_qbo(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool, broker: Any
-) -> None:
-    """The engine made a Re-Leased invoice from a QBO one, then its transaction failed after
-    the write (a deadlock, a crash): the Re-Leased invoice exists, its link does not. When
-    Re-Leased's notification of that invoice comes through first, it is matched to the QBO
-    invoice it was made from (same number, customer and total), not created in QBO again."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        ids, contact, made = await unannounced_invoice(stack, realm, connection, pool)
-        # What the lost transaction left behind: the twin, with QBO's number, unlinked.
-        body = rl_body("INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"])
-        body["lines"][0].update(quantity="1", unitAmount="80.00")
-        orphan = await as_user(stack, company, "POST", "/invoices", body)
-        rl_id = await linked_released(pool, "Invoice", str(made["Id"]), connection)
-        assert rl_id == orphan["id"]
-        await qbo_hooks(stack, realm, 0.0)
-        await settle(2.0)
-        await assert_sides_agree(stack, connection, pool)
-    numbers = [i["DocNumber"] for i in await qbo.query_all("Invoice")]
-    assert numbers.count(made["DocNumber"]) == 1, "no second QBO invoice"
-
-
 async def test_a_released_document_with_a_qbo_number_but_other_content_is_not_matched(
     stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
 ) -> None:
@@ -274,3 +250,36 @@ async def test_qbo_payment_made_from_released_whose_link_was_lost_is_not_paid_tw
     assert [p["amount"] for p in await rl_payments(stack, company, doc["id"])] == ["21.00"]
     payments = await qbo.query_all("Payment")
     assert len(payments) == 1, "one QBO payment"
+
+
+async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_back(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine makes a Re-Leased invoice from a QBO one; the handler's transaction then fails
+    before the link commits, twice. Re-Leased's notification of the new invoice arrives
+    meanwhile: the ledger of created twins says it is ours, so it is linked to the QBO invoice
+    it was made from, not created in QBO a second time."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        await seed_links(stack, qbo, pool, connection)
+        before = len(await qbo.query_all("Invoice"))
+        monkeypatch.setattr(
+            "shared.sync.documents.save_link", fail_first(2, document_common.save_link)
+        )
+        cust = await customer(qbo)
+        made = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
+        await linked_released(pool, "Invoice", str(made["Id"]), connection)
+        await settle(3.0)
+        await assert_sides_agree(stack, connection, pool)
+    assert len(await qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
+    async with pool.acquire() as conn:
+        matched = await conn.fetchval(
+            "SELECT count(*) FROM sync_outcomes WHERE connection_id = $1 AND direction = "
+            "'released_to_qbo' AND reason LIKE 'matched existing document%'",
+            connection.id,
+        )
+    assert matched == 1, "Re-Leased's notification found the twin through the ledger"
