@@ -59,3 +59,18 @@ class TwinLedger:
             record_id,
         )
         return str(found) if found is not None else None
+
+    @staticmethod
+    async def twin_of(
+        db: DbConnection, connection_id: UUID, side: str, entity: str, source_id: str
+    ) -> str | None:
+        """The newest twin the engine created on ``side`` from ``source_id``, if any."""
+        found = await db.fetchval(
+            "SELECT record_id FROM created_twins WHERE connection_id = $1 AND side = $2 "
+            "AND entity = $3 AND source_id = $4 ORDER BY created_at DESC LIMIT 1",
+            connection_id,
+            side,
+            entity,
+            source_id,
+        )
+        return str(found) if found is not None else None

@@ -82,6 +82,11 @@ class SyncContext:
         """What the engine made ``record_id`` (on ``side``) from, if it made it."""
         return await TwinLedger.source_of(self.db, self.connection.id, side, entity, record_id)
 
+    async def twin_made_from(self, side: str, entity: str, source_id: str) -> str | None:
+        """A twin the engine already created on ``side`` from ``source_id`` (an earlier attempt
+        whose transaction failed, or a redo after a lost optimistic-concurrency race)."""
+        return await TwinLedger.twin_of(self.db, self.connection.id, side, entity, source_id)
+
     def create_key(self, purpose: str, body: Any) -> str:
         """Idempotency key for creating the other side's twin of this event's record.
 

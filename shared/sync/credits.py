@@ -26,7 +26,7 @@ from typing import Any
 from shared.infra.errors import NotFound
 from shared.sync import documents_released, payment_refs
 from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import BY_RELEASED_TYPE, money, split_key
+from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, split_key
 
 QBO_TYPE = {"payment": "Payment", "billpayment": "BillPayment"}
 ENTITY = {"Payment": "payment", "BillPayment": "bill_payment"}
@@ -329,14 +329,31 @@ async def create_in_qbo(
     released_version: str | None,
     purpose: str,
 ) -> str:
-    """Create a QBO payment for something of Re-Leased's and link the two."""
-    created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key(purpose, body))
-    await ctx.created("qbo", ENTITY[qbo_type], str(created["Id"]), released_id)
+    """Create a QBO payment for something of Re-Leased's and link the two (or link the one an
+    earlier attempt made, when its transaction failed after the write)."""
+    created = await _made_before(ctx, qbo_type, released_id)
+    if created is None:
+        created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key(purpose, body))
+        await ctx.created("qbo", ENTITY[qbo_type], str(created["Id"]), released_id)
     # QBO's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
     fields = payment_from_qbo(qbo_type, created)
     await save_payment_link(ctx, qbo_type, created, released_id, released_version, fields)
     return str(created["Id"])
+
+
+async def _made_before(ctx: SyncContext, qbo_type: str, released_id: str) -> dict[str, Any] | None:
+    made = await ctx.twin_made_from("qbo", ENTITY[qbo_type], released_id)
+    if made is None:
+        return None
+    try:
+        found = await ctx.qbo.get(qbo_type, made)
+    except NotFound:
+        return None
+    link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, made)
+    if is_qbo_void(found) or (link is not None and link.released_id != released_id):
+        return None
+    return found
 
 
 async def save_payment_link(

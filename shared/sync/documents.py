@@ -22,6 +22,7 @@ from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
     below_applied,
+    flag,
     link_twins,
     patch_released,
     record_conflicts,
@@ -91,9 +92,13 @@ async def _find_released(ctx: SyncContext, kind: DocKind, number: str | None) ->
 async def _create_in_released(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
-    made_from = await ctx.made_by_us("qbo", kind.entity, str(record["Id"]))
-    if made_from is not None:
-        found = await ctx.released.get(f"{kind.released_path}/{made_from}")
+    # A twin the engine made: this QBO document came from it, or an earlier attempt of this
+    # create made it (its transaction failed, or lost a version race and was redone).
+    twin = await ctx.made_by_us("qbo", kind.entity, str(record["Id"])) or (
+        await ctx.twin_made_from("released", kind.entity, str(record["Id"]))
+    )
+    found = await _released_twin(ctx, kind, twin) if twin is not None else None
+    if found is not None:
         return await _adopt(ctx, kind, record, fields, found, "made_by_engine_link_lost")
     ids = await refs.released_ids(ctx, references(fields))
     found = await _find_released(ctx, kind, fields.get("number"))
@@ -127,6 +132,14 @@ async def _create_in_released(
     return Result("applied", "created", str(created["id"]))
 
 
+async def _released_twin(ctx: SyncContext, kind: DocKind, released_id: str) -> Any:
+    try:
+        found = await ctx.released.get(f"{kind.released_path}/{released_id}")
+    except NotFound:
+        return None
+    return None if found.get("status") == "VOIDED" else found
+
+
 async def _adopt(
     ctx: SyncContext,
     kind: DocKind,
@@ -143,12 +156,32 @@ async def _adopt(
         # Most likely the handler that made it, between its write and its commit; it may be
         # waiting for this QBO document's lock, which this handler holds: come back.
         raise TransientError(f"Re-Leased document {released_id} is being synced; retry")
-    if await ctx.links.by_released(ctx.connection.id, kind.entity, released_id):
+    linked = await ctx.links.by_released(ctx.connection.id, kind.entity, released_id)
+    if linked and reason == "same_number" and linked[0].qbo_id != str(record["Id"]):
+        # Not a twin after all: another QBO document took it. The retry looks again.
         raise TransientError(f"Re-Leased document {released_id} was linked meanwhile; retry")
+    if linked:
+        return await _twin_taken(ctx, kind, record, linked[0])
     current = document_from_released(kind, found, await refs.qbo_keys(ctx, kind, found))
     link = await link_twins(ctx, kind, record, found, current, reason)
     result = await _update_released(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", released_id)
+
+
+async def _twin_taken(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any], link: Link
+) -> Result:
+    """The Re-Leased twin found for this QBO document is linked already: to it (another event
+    got there first: nothing to do), or to another QBO document (this one is a duplicate the
+    engine made; a person removes it, since money may already be on it)."""
+    if link.qbo_id == str(record["Id"]):
+        return Result("echo", "linked by another event meanwhile", link.released_id)
+    detail = (
+        f"QBO {kind.qbo_type} {record['Id']} duplicates QBO {kind.qbo_type} {link.qbo_id}, "
+        f"the twin of Re-Leased {link.released_id}; void or delete {record['Id']} in QBO"
+    )
+    await flag(ctx, kind, link.id, {"duplicate": str(record["Id"])}, None, detail)
+    return Result("flagged", detail, link.released_id)
 
 
 async def _update_released(

@@ -107,6 +107,23 @@ async def _made_from(
     return row, document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
 
 
+async def _made_before(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The QBO twin an earlier attempt already made of this Re-Leased document (its transaction
+    then failed, or lost a version race and was redone), if it is still there."""
+    made = await ctx.twin_made_from("qbo", kind.entity, str(record["id"]))
+    if made is None:
+        return None
+    try:
+        row = await ctx.qbo.get(kind.qbo_type, made)
+    except NotFound:
+        return None
+    if is_qbo_void(row):
+        return None
+    return row, document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
+
+
 async def _adopt(
     ctx: SyncContext,
     kind: DocKind,
@@ -135,7 +152,7 @@ async def _adopt(
 async def _create_in_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
-    found = await _made_from(ctx, kind, record)
+    found = await _made_from(ctx, kind, record) or await _made_before(ctx, kind, record)
     adopted = await _adopt(ctx, kind, record, found) if found is not None else None
     if adopted is not None:
         return adopted

@@ -12,7 +12,7 @@ import pytest
 
 from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
-from shared.infra.errors import TransientError
+from shared.infra.errors import StaleVersion, TransientError
 from shared.sync import credits, document_common
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (
@@ -24,6 +24,7 @@ from tests.e2e.test_documents_e2e import (
     linked_qbo_id,
     linked_released,
     qbo_invoice,
+    rl_approved,
     rl_body,
     rl_doc,
     sales_line,
@@ -162,15 +163,16 @@ async def test_a_released_document_with_a_qbo_number_but_other_content_is_not_ma
     assert qbo_id != str(made["Id"])
 
 
-def fail_first(calls: int, target: Any) -> Any:
+def fail_first(calls: int, target: Any, error: Exception | None = None) -> Any:
     """``target`` that fails its first ``calls`` calls the way a lost transaction does (a
     deadlock, a refused follow-up write): after the write to the other side, before the link."""
     seen = {"n": 0}
+    failure = error or TransientError("injected: the transaction fails after the write")
 
     async def flaky(*args: Any, **kwargs: Any) -> Any:
         seen["n"] += 1
         if seen["n"] <= calls:
-            raise TransientError("injected: the transaction fails after the write")
+            raise failure
         return await target(*args, **kwargs)
 
     return flaky
@@ -192,13 +194,7 @@ async def test_qbo_twin_of_a_released_invoice_whose_link_was_lost_is_not_synced_
     monkeypatch.setattr("shared.sync.documents_released.patch_released", flaky)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        made = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
-        )
+        made = await rl_approved(stack, company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
         await settle(3.0)
         await assert_sides_agree(stack, connection, pool)
@@ -227,13 +223,7 @@ async def test_qbo_payment_made_from_released_whose_link_was_lost_is_not_paid_tw
     monkeypatch.setattr(credits, "save_payment_link", fail_first(2, credits.save_payment_link))
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
-        )
+        doc = await rl_approved(stack, company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
         accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
         bank = next(a["id"] for a in accounts["items"] if a["type"] == "BANK")
@@ -283,3 +273,28 @@ async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_
             connection.id,
         )
     assert matched == 1, "Re-Leased's notification found the twin through the ledger"
+
+
+async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_document(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Creating a Re-Leased invoice in QBO writes QBO's number back at the version read; a
+    change in Re-Leased in between loses that race (412) and the handler is redone. The redo
+    finds the QBO invoice the first round made (the ledger) and links it: one QBO invoice."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+        before = len(await qbo.query_all("Invoice"))
+        stale = fail_first(1, document_common.patch_released, StaleVersion("injected 412"))
+        monkeypatch.setattr("shared.sync.documents_released.patch_released", stale)
+        made = await rl_approved(stack, company, ids, "INCOME")
+        qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
+        await settle(2.0)
+        await assert_sides_agree(stack, connection, pool)
+    assert len(await qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
+    twin = await qbo.get("Invoice", str(qbo_id))
+    assert (await rl_doc(stack, company, "/invoices", made["id"]))["number"] == twin["DocNumber"]

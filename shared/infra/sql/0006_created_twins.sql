@@ -11,3 +11,5 @@ CREATE TABLE created_twins (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (connection_id, side, entity, record_id)
 );
+-- Before creating, a handler asks whether an earlier attempt already made a twin of its record.
+CREATE INDEX created_twins_source ON created_twins (connection_id, side, entity, source_id);
