@@ -115,21 +115,33 @@ async def _create_in_released(
     await ctx.created("released", kind.entity, str(created["id"]), str(record["Id"]))
     # Until this commits, Re-Leased's own notification of the create waits on this lock.
     await ctx.lock("released", kind.released_category, str(created["id"]))
-    if not fields.get("number"):
-        # QBO gave it no number (bills): both sides carry the one Re-Leased assigned.
-        fields = {**fields, "number": created.get("number")}
-        record = await ctx.qbo.write(
-            kind.qbo_type,
-            {
-                "Id": record["Id"],
-                "SyncToken": record["SyncToken"],
-                "sparse": True,
-                "DocNumber": fields["number"],
-            },
-            request_id=ctx.request_id("qbo-doc-number"),
-        )
+    record, fields = await _number_to_qbo(ctx, kind, record, fields, created)
     await save_link(ctx, kind, record, created, fields)
     return Result("applied", "created", str(created["id"]))
+
+
+async def _number_to_qbo(
+    ctx: SyncContext,
+    kind: DocKind,
+    record: dict[str, Any],
+    fields: dict[str, Any],
+    released: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """QBO gave the document no number (bills): both sides carry the one Re-Leased assigned."""
+    if fields.get("number") or not released.get("number"):
+        return record, fields
+    fields = {**fields, "number": released["number"]}
+    record = await ctx.qbo.write(
+        kind.qbo_type,
+        {
+            "Id": record["Id"],
+            "SyncToken": record["SyncToken"],
+            "sparse": True,
+            "DocNumber": fields["number"],
+        },
+        request_id=ctx.request_id("qbo-doc-number"),
+    )
+    return record, fields
 
 
 async def _released_twin(ctx: SyncContext, kind: DocKind, released_id: str) -> Any:
@@ -163,6 +175,7 @@ async def _adopt(
     if linked:
         return await _twin_taken(ctx, kind, record, linked[0])
     current = document_from_released(kind, found, await refs.qbo_keys(ctx, kind, found))
+    record, fields = await _number_to_qbo(ctx, kind, record, fields, found)
     link = await link_twins(ctx, kind, record, found, current, reason)
     result = await _update_released(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", released_id)

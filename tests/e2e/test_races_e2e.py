@@ -13,13 +13,15 @@ import pytest
 from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
 from shared.infra.errors import StaleVersion, TransientError
-from shared.sync import credits, document_common
+from shared.sync import credits, document_common, documents
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (
     TODAY,
     as_user,
     assert_sides_agree,
     customer,
+    expense_account_id,
+    expense_line,
     item_id,
     linked_qbo_id,
     linked_released,
@@ -30,6 +32,7 @@ from tests.e2e.test_documents_e2e import (
     sales_line,
     seed_links,
     settle,
+    vendor,
 )
 from tests.e2e.test_documents_property import converge, faults_off
 from tests.e2e.test_payments_e2e import bank_id, pay_lines, rl_payments
@@ -298,3 +301,33 @@ async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_document(
     assert len(await qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
     twin = await qbo.get("Invoice", str(qbo_id))
     assert (await rl_doc(stack, company, "/invoices", made["id"]))["number"] == twin["DocNumber"]
+
+
+async def test_a_qbo_bill_whose_number_write_failed_gets_the_number_on_the_retry(
+    stack: Stack,
+    linked: tuple[str, str, Connection],
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """QBO bills have no number: the Re-Leased one is written back to QBO after the Re-Leased
+    bill is made. When that write fails (and the transaction with it), the retry links the bill
+    the first attempt made (the ledger) and still writes the number to QBO."""
+    realm, company, connection = linked
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        await seed_links(stack, qbo, pool, connection)
+        flaky = fail_first(1, documents._number_to_qbo)
+        monkeypatch.setattr("shared.sync.documents._number_to_qbo", flaky)
+        # Re-Leased's notifications held back: only the QBO bill's own retries may heal it.
+        await released_hooks(stack, company, 1.0)
+        body = {
+            "VendorRef": {"value": str((await vendor(qbo))["Id"])},
+            "TxnDate": TODAY,
+            "Line": [expense_line(await expense_account_id(qbo), "42.00")],
+        }
+        bill = await qbo.write("Bill", body, request_id=unique("bill"))
+        rl_id = await linked_released(pool, "Bill", str(bill["Id"]), connection)
+        await settle(2.0)
+        await assert_sides_agree(stack, connection, pool)
+    number = (await rl_doc(stack, company, "/invoices", rl_id))["number"]
+    assert (await qbo.get("Bill", str(bill["Id"])))["DocNumber"] == number
