@@ -154,9 +154,9 @@ async def post_released_payment(
     made = await payment_refs.post_money(
         ctx, [(category, str(body["documentId"]))], "/payments", body, f"rl-pay-{part}-{version}"
     )
-    await ctx.created("released", ENTITY[qbo_type], str(made["id"]), str(record["Id"]))
     # Re-Leased's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("released", "payment", str(made["id"]))
+    await ctx.created("released", ENTITY[qbo_type], str(made["id"]), str(record["Id"]))
     await _save_part(ctx, qbo_type, record, part, str(made["id"]), str(body["amount"]))
     return str(made["id"])
 
@@ -334,9 +334,11 @@ async def create_in_qbo(
     created = await _made_before(ctx, qbo_type, released_id)
     if created is None:
         created = await ctx.qbo.write(qbo_type, body, request_id=ctx.create_key(purpose, body))
+        # QBO's notification of this payment waits on this lock until the link is committed.
+        await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
         await ctx.created("qbo", ENTITY[qbo_type], str(created["Id"]), released_id)
-    # QBO's notification of this payment waits on this lock until the link is committed.
-    await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
+    else:
+        await ctx.lock("qbo", qbo_type.lower(), str(created["Id"]))
     fields = payment_from_qbo(qbo_type, created)
     await save_payment_link(ctx, qbo_type, created, released_id, released_version, fields)
     return str(created["Id"])

@@ -98,7 +98,7 @@ async def _create_in_released(
         await ctx.twin_made_from("released", kind.entity, str(record["Id"]))
     )
     found = await _released_twin(ctx, kind, twin) if twin is not None else None
-    if found is not None:
+    if found is not None:  # (_released_twin took its lock before reading it)
         return await _adopt(ctx, kind, record, fields, found, "made_by_engine_link_lost")
     ids = await refs.released_ids(ctx, references(fields))
     found = await _find_released(ctx, kind, fields.get("number"))
@@ -112,9 +112,10 @@ async def _create_in_released(
     created = await ctx.released.request(
         "POST", kind.released_path, body=body, idempotency_key=ctx.create_key("rl-doc-create", body)
     )
-    await ctx.created("released", kind.entity, str(created["id"]), str(record["Id"]))
-    # Until this commits, Re-Leased's own notification of the create waits on this lock.
+    # Until this commits, Re-Leased's own notification of the create waits on this lock (taken
+    # first: every statement before it widens the window in which the notification can win).
     await ctx.lock("released", kind.released_category, str(created["id"]))
+    await ctx.created("released", kind.entity, str(created["id"]), str(record["Id"]))
     record, fields = await _number_to_qbo(ctx, kind, record, fields, created)
     await save_link(ctx, kind, record, created, fields)
     return Result("applied", "created", str(created["id"]))
@@ -145,6 +146,10 @@ async def _number_to_qbo(
 
 
 async def _released_twin(ctx: SyncContext, kind: DocKind, released_id: str) -> Any:
+    if not await ctx.try_lock("released", kind.released_category, released_id):
+        # Most likely the handler that made one of the two, between its write and its commit;
+        # it may be waiting for this QBO document's lock, which this handler holds: come back.
+        raise TransientError(f"Re-Leased document {released_id} is being synced; retry")
     try:
         found = await ctx.released.get(f"{kind.released_path}/{released_id}")
     except NotFound:

@@ -92,31 +92,24 @@ async def _gate_released(
     return None
 
 
-async def _made_from(
+async def _engine_twin(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The QBO document the engine made this Re-Leased one from, if it did (its link was lost
-    with the transaction that made it); with its canonical fields."""
-    made_from = await ctx.made_by_us("released", kind.entity, str(record["id"]))
-    if made_from is None:
+    """A QBO twin the engine made: the QBO document this Re-Leased one was made from, or one an
+    earlier attempt of this create made of it (its transaction failed, or lost a version race
+    and was redone). Locked (try-lock, before reading QBO), with its canonical fields."""
+    rl_id = str(record["id"])
+    qbo_id = await ctx.made_by_us("released", kind.entity, rl_id) or (
+        await ctx.twin_made_from("qbo", kind.entity, rl_id)
+    )
+    if qbo_id is None:
         return None
+    if not await ctx.try_lock("qbo", kind.qbo_word, qbo_id):
+        # Most likely the handler that made one of the two, between its write and its commit;
+        # it may be waiting for this document's lock, which this handler holds: come back.
+        raise TransientError(f"QBO {kind.qbo_type} {qbo_id} is being synced; retry")
     try:
-        row = await ctx.qbo.get(kind.qbo_type, made_from)
-    except NotFound:
-        return None
-    return row, document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
-
-
-async def _made_before(
-    ctx: SyncContext, kind: DocKind, record: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The QBO twin an earlier attempt already made of this Re-Leased document (its transaction
-    then failed, or lost a version race and was redone), if it is still there."""
-    made = await ctx.twin_made_from("qbo", kind.entity, str(record["id"]))
-    if made is None:
-        return None
-    try:
-        row = await ctx.qbo.get(kind.qbo_type, made)
+        row = await ctx.qbo.get(kind.qbo_type, qbo_id)
     except NotFound:
         return None
     if is_qbo_void(row):
@@ -130,13 +123,10 @@ async def _adopt(
     record: dict[str, Any],
     found: tuple[dict[str, Any], dict[str, Any]],
 ) -> Result | None:
-    """Link the Re-Leased document to the QBO one the engine made it from, then merge whatever
-    differs as an update would. None when another event linked that QBO document first."""
+    """Link the Re-Leased document to the QBO twin the engine made (locked by the caller), then
+    merge whatever differs as an update would. None when that QBO document is linked to
+    another Re-Leased one."""
     row, theirs = found
-    if not await ctx.try_lock("qbo", kind.qbo_word, str(row["Id"])):
-        # Most likely the handler that made this document, between its write and its commit;
-        # it may be waiting for this document's lock, which this handler holds: come back.
-        raise TransientError(f"QBO {kind.qbo_type} {row['Id']} is being synced; retry")
     mine = await ctx.links.by_released(ctx.connection.id, kind.entity, str(record["id"]))
     if mine:  # QBO's own event (retried) linked the two while we waited
         return Result("echo", "linked by QBO's event meanwhile", mine[0].qbo_id)
@@ -152,7 +142,7 @@ async def _adopt(
 async def _create_in_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any]
 ) -> Result:
-    found = await _made_from(ctx, kind, record) or await _made_before(ctx, kind, record)
+    found = await _engine_twin(ctx, kind, record)
     adopted = await _adopt(ctx, kind, record, found) if found is not None else None
     if adopted is not None:
         return adopted
@@ -164,9 +154,10 @@ async def _create_in_qbo(
     outgoing = {**fields, "number": fields["number"] if keep_ours else None}
     body = document_to_qbo(kind, outgoing, await refs.tax_code_for(ctx, tax_rates_of(fields)))
     created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.create_key("qbo-doc", body))
-    await ctx.created("qbo", kind.entity, str(created["Id"]), str(record["id"]))
-    # QBO's notification of this create waits on this lock until the link is committed.
+    # QBO's notification of this create waits on this lock until the link is committed (taken
+    # first: every statement before it widens the window in which the notification can win).
     await ctx.lock("qbo", kind.qbo_word, str(created["Id"]))
+    await ctx.created("qbo", kind.entity, str(created["Id"]), str(record["id"]))
     # What QBO filled in (its number, a default due date) goes back to Re-Leased, so both
     # sides and the snapshot agree from the start.
     theirs = document_from_qbo(kind, created, await refs.txn_tax_rate(ctx, created))
