@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV_FILE ?= deploy/sandbox.env
 PYTEST_ARGS ?=
-LINT_PATHS := shared services tests bench
+LINT_PATHS := shared services sandboxes tests bench
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit lint fmt migrate bench clean
@@ -35,7 +35,7 @@ test-unit: $(STAMP) ## the fast, pure tests only
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/mypy shared services tests bench
+	$(VENV)/bin/mypy shared services sandboxes tests bench
 
 fmt: $(STAMP) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)

@@ -36,12 +36,12 @@ import aiohttp
 import asyncpg
 
 from shared.adapters.broker import EventPublisher, Topology, connect_broker, declare_topology
+from shared.adapters.clients import ClientFactory
 from shared.adapters.qbo.tokens import QboTokens
 from shared.infra.db import create_pool
 from shared.infra.logging import configure_logging
 from shared.infra.migrations import migrate
-from shared.sync.clients import ClientFactory
-from shared.sync.importer import InitialImport
+from shared.ingest.importer import InitialImport
 from tests.e2e.stack import Stack, consumers, running_stack
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -208,8 +208,8 @@ def main() -> None:
     procs = []
     try:
         for module, port in (
-            ("services.qbo_sandbox", QBO),
-            ("services.released_sandbox", RL),
+            ("sandboxes.qbo", QBO),
+            ("sandboxes.released", RL),
             ("services.qbo_webhooks", HOOK),
             ("services.qbo_to_released", None),
             ("services.released_to_qbo", None),

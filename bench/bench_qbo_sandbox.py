@@ -120,7 +120,7 @@ async def main(seconds: float, clients: int) -> None:
     base_port, box_port = free_port(), free_port()
     baseline = start([sys.executable, "-c", BASELINE.replace("{port}", str(base_port))], {})
     sandbox = start(
-        [sys.executable, "-m", "services.qbo_sandbox"],
+        [sys.executable, "-m", "sandboxes.qbo"],
         {
             "QBO_SANDBOX_PORT": str(box_port),
             "QBO_SANDBOX_RATE_LIMITS": "false",

@@ -140,7 +140,7 @@ async def bench_sandbox(seconds: float, concurrency: int) -> None:
         "RELEASED_SANDBOX_RATE_LIMITS": "false",
         "LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "services.released_sandbox"]
+    command = [sys.executable, "-m", "sandboxes.released"]
     async with server(command, env, f"{base}/api/v1/openapi.json"):
         headers, body, invoice = await seed(base)
 

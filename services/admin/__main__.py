@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from services.admin.app import create_app
 from shared.admin.settings import AdminServiceSettings
+from shared.bootstrap.admin import create_app
+from shared.bootstrap.serve import fail_config, serve
 from shared.infra.errors import ConfigError
-from shared.infra.serve import fail_config, serve
 from shared.infra.settings import load_settings
 
 

@@ -1,7 +1,7 @@
-"""Entrypoint for ``make run``: see shared.infra.launcher."""
+"""Entrypoint for ``make run``: see shared.bootstrap.launcher."""
 
 import sys
 
-from shared.infra.launcher import main
+from shared.bootstrap.launcher import main
 
 sys.exit(main())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from shared.bootstrap.receiver import create_receiver_app
 from shared.infra.settings import QboWebhookSettings
-from shared.ingest.service import create_receiver_app
 from shared.ingest.specs import qbo_spec
 
 PATH = "/webhooks/qbo"

@@ -7,9 +7,9 @@ import signal
 import sys
 
 from services.reconciler.worker import run
+from shared.bootstrap.serve import check_infrastructure, fail_config
 from shared.infra.errors import ConfigError, InfraUnavailable
 from shared.infra.logging import configure_logging
-from shared.infra.serve import check_infrastructure, fail_config
 from shared.infra.settings import ReconcilerSettings, load_settings
 
 

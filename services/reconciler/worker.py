@@ -10,15 +10,16 @@ import aiohttp
 import asyncpg
 
 from shared.adapters.broker import EventPublisher, connect_broker, declare_topology
-from shared.adapters.connections import Connection, ConnectionRepository
-from shared.adapters.cursors import CursorRepository
+from shared.adapters.clients import ClientFactory
+from shared.adapters.postgres.connections import ConnectionRepository
+from shared.adapters.postgres.cursors import CursorRepository
+from shared.domain.connections import Connection
+from shared.domain.errors import ConnectionRevoked, PermanentError, TransientError
 from shared.infra.db import create_pool
-from shared.infra.errors import ConnectionRevoked, PermanentError, TransientError
 from shared.infra.logging import bind_unit_of_work, get_logger
 from shared.infra.settings import ReconcilerSettings
-from shared.sync.clients import ClientFactory
-from shared.sync.importer import InitialImport
-from shared.sync.reconciler import Reconciler
+from shared.ingest.importer import InitialImport
+from shared.ingest.reconciler import Reconciler
 
 log = get_logger("reconciler")
 SWEEP_CURSOR = "daily_sweep"

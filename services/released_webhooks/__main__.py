@@ -3,7 +3,7 @@
 import sys
 
 from services.released_webhooks.app import create_app
-from shared.infra.serve import serve_from_env
+from shared.bootstrap.serve import serve_from_env
 from shared.infra.settings import ReleasedWebhookSettings
 
 sys.exit(

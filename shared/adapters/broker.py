@@ -28,8 +28,9 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import AMQPError, DeliveryError
 
+from shared.domain.errors import SyncError, TransientError
 from shared.domain.events import ChangeEvent
-from shared.infra.errors import InfraUnavailable, SyncError, TransientError
+from shared.infra.errors import InfraUnavailable
 from shared.infra.logging import scrub_text
 
 EVENTS_EXCHANGE = "sync.events"

@@ -13,17 +13,17 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.admin.connect import ONE_TO_ONE, ConnectFlow, ConnectRefused, GrantRealmMismatch
-from shared.admin.connection_settings import (
+from shared.admin.ops_api import release_parked
+from shared.admin.state import InvalidState
+from shared.admin.store import AdminConnections, ConnectionRow
+from shared.domain.connections import (
     ConnectionSettings,
     InvalidSettings,
     default_settings,
     effective_settings,
     merge_settings,
 )
-from shared.admin.ops_api import release_parked
-from shared.admin.state import InvalidState
-from shared.admin.store import AdminConnections, ConnectionRow
-from shared.infra.errors import ConnectionRevoked, SyncError
+from shared.domain.errors import ConnectionRevoked, SyncError
 from shared.infra.logging import get_logger
 
 log = get_logger("admin.api")

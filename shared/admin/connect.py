@@ -17,16 +17,15 @@ from uuid import UUID
 import aiohttp
 import asyncpg
 
-from shared.adapters.connections import Connection
+from shared.adapters.clients import ClientFactory
 from shared.adapters.qbo.tokens import QboTokens
 from shared.adapters.released.client import ReleasedClient
-from shared.admin.connection_settings import effective_settings
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.state import InvalidState, sign_state, verify_state
 from shared.admin.store import AdminConnections, ConnectionRow, fetch_row
-from shared.infra.errors import NotFound, PermanentError, SyncError, TransientError
+from shared.domain.connections import Connection, effective_settings
+from shared.domain.errors import NotFound, PermanentError, SyncError, TransientError
 from shared.infra.logging import get_logger
-from shared.sync.clients import ClientFactory
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 ONE_TO_ONE = "ONE_TO_ONE_CONNECTION"
@@ -187,7 +186,7 @@ class ConnectFlow:
         body = {
             "provider": "QBO",
             "externalOrgId": realm,
-            "syncFromDate": effective_settings(row.settings).sync_from_date.isoformat(),
+            "syncFromDate": str(effective_settings(row.settings).sync_from_date),
         }
         try:
             await client.request(

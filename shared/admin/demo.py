@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 
 from shared.admin.connect import ConnectFlow, ConnectRefused, ConnectResult
-from shared.admin.connection_settings import default_settings
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections, ConnectionRow
-from shared.infra.errors import PermanentError, TransientError
+from shared.domain.connections import default_settings
+from shared.domain.errors import PermanentError, TransientError
 from shared.infra.logging import get_logger
 
 log = get_logger("admin.demo")

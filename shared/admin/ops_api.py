@@ -21,9 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.adapters.broker import EventPublisher, connect_broker
-from shared.infra.errors import InfraUnavailable, SyncError
+from shared.delivery import parking
+from shared.domain.errors import SyncError
+from shared.infra.errors import InfraUnavailable
 from shared.infra.logging import get_logger
-from shared.ops import dead_queue, dlq, parking, records, status
+from shared.ops import dead_queue, dlq, records, status
 from shared.ops.dlq import DeadLetterFilter
 from shared.ops.throttle import Throttle
 

@@ -8,8 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.adapters.connections import ConnectionRepository
-from shared.admin.connection_settings import ConnectionSettings
+from shared.adapters.postgres.connections import ConnectionRepository
+from shared.domain.connections import ConnectionSettings
 from shared.infra.db import DbConnection
 
 _COLUMNS = (

@@ -1,14 +1,9 @@
-"""The failure classes every layer speaks.
-
-They are mapped at the edges, in one place each: HTTP errors in the clients, broker outcomes in the
-consumer (transient -> retry path, anything else -> dead letter).
-"""
+"""Failures of the process itself rather than of a change: bad configuration, a backing service
+that cannot be reached. Both stop a process at start-up with one clear line."""
 
 from __future__ import annotations
 
-
-class SyncError(Exception):
-    """Base class for the failures we name."""
+from shared.domain.errors import SyncError
 
 
 class ConfigError(SyncError):
@@ -23,52 +18,3 @@ class InfraUnavailable(SyncError):
         self.url = url
         self.hint = hint
         super().__init__(f"{what} unreachable at {url}: {hint}")
-
-
-class TransientError(SyncError):
-    """Worth retrying later: timeouts, 5xx, 429, connection loss.
-
-    ``retry_after`` is the delay the other side asked for, in seconds, when it said.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentError(SyncError):
-    """Retrying cannot help (validation, missing mapping). ``remedy`` tells a person what to do."""
-
-    def __init__(self, message: str, *, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
-
-
-class Refused(PermanentError):
-    """The other side refused the request as invalid; ``codes`` are its validation codes."""
-
-    def __init__(
-        self, message: str, *, codes: tuple[str, ...] = (), remedy: str | None = None
-    ) -> None:
-        super().__init__(message, remedy=remedy)
-        self.codes = codes
-
-
-class PolicyRejection(PermanentError):
-    """The ownership policy refuses the change; not a fault, never retried."""
-
-
-class ConnectionRevoked(PermanentError):
-    """The grant was revoked or expired: the connection pauses until a person reconnects."""
-
-
-class NotFound(PermanentError):
-    """The record does not exist (any more) on that side."""
-
-
-class StaleVersion(TransientError):
-    """Optimistic concurrency lost (QBO 5010, Re-Leased 412): re-fetch, re-merge, retry."""
-
-
-class DuplicateName(PermanentError):
-    """QBO 6240: the DisplayName is taken by another Customer, Vendor or Employee."""

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import asyncpg
 
-from shared.adapters.inbox import InboxRepository
+from shared.adapters.postgres.inbox import InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.adapters.inbox import InboxEntry, InboxRepository
+from shared.adapters.postgres.inbox import InboxEntry, InboxRepository
 
 
 def _fail(future: asyncio.Future[set[str]], exc: BaseException) -> None:

@@ -18,8 +18,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.adapters.connections import ConnectionDirectory
-from shared.adapters.inbox import IGNORED, PENDING, InboxEntry
+from shared.adapters.postgres.connections import ConnectionDirectory
+from shared.adapters.postgres.inbox import IGNORED, PENDING, InboxEntry
 from shared.domain.events import ChangeEvent, Source
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import Dispatcher

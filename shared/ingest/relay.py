@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.adapters.inbox import PENDING, InboxEntry, InboxRepository
+from shared.adapters.postgres.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import BrokerGate, Publisher

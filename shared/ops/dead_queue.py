@@ -15,9 +15,9 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from shared.adapters.broker import DEAD_QUEUE
-from shared.adapters.dead_letters import DeadLetter, DeadLetterRepository, event_as_json
+from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository, event_as_json
+from shared.delivery.failures import history_of
 from shared.infra.logging import get_logger
-from shared.ops.failures import history_of
 
 log = get_logger("ops.dead_queue")
 

@@ -16,13 +16,13 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
-from shared.adapters.links import Link
+from shared.domain.errors import NotFound
+from shared.domain.links import Link
+from shared.domain.mapping.kinds import BY_QBO_WORD, KINDS
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound
 from shared.sync import document_refs as refs
 from shared.sync import documents
 from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import BY_QBO_WORD, KINDS
 
 SPOOL_BYTES = 1024 * 1024  # above this a file in flight lives on disk, not in memory
 _QBO_DOC_TYPES = {k.qbo_type for k in KINDS}

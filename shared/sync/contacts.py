@@ -11,16 +11,16 @@ from typing import Any
 
 from shared.adapters.qbo.client import query_literal
 from shared.domain.canonical import canonical_hash, normalise_name
-from shared.domain.merge import Winner, three_way_merge
-from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import DuplicateName, NotFound, PermanentError
-from shared.sync.context import Result, SyncContext
-from shared.sync.mapping import (
+from shared.domain.errors import DuplicateName, NotFound
+from shared.domain.mapping.contacts import (
     contact_from_qbo,
     contact_from_released,
     contact_to_qbo,
     contact_to_released,
 )
+from shared.domain.merge import Winner, three_way_merge
+from shared.domain.ownership import Op, Outcome
+from shared.sync.context import Result, SyncContext
 
 ROLE_FLAG = {"Customer": "isCustomer", "Vendor": "isSupplier"}
 
@@ -350,8 +350,3 @@ async def _record_conflicts(ctx: SyncContext, link_id: int, conflicts: list[Any]
             winner=str(item.chosen),
             detail=f"{item.field} changed on both sides",
         )
-
-
-def require_name(fields: dict[str, Any]) -> None:
-    if not fields.get("name"):
-        raise PermanentError("contact has no name", remedy="give the contact a name")

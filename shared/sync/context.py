@@ -7,11 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.adapters.connections import Connection
-from shared.adapters.links import ConflictRepository, LinkRepository
+from shared.adapters.postgres.links import ConflictRepository, LinkRepository
+from shared.adapters.postgres.twins import TwinLedger
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.released.client import ReleasedClient
-from shared.adapters.twins import TwinLedger
+from shared.domain.connections import Connection
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection

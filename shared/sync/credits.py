@@ -19,71 +19,24 @@ record of the refund, not synced transactions: their own webhooks are ignored as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from shared.infra.errors import NotFound
+from shared.domain.errors import NotFound
+from shared.domain.mapping.documents import is_qbo_void
+from shared.domain.mapping.keys import split_key
+from shared.domain.mapping.kinds import BY_RELEASED_TYPE
+from shared.domain.mapping.money import money
+from shared.domain.mapping.payments import (
+    ALLOCATION,
+    CREDIT,
+    DOCUMENT,
+    ENTITY,
+    PARTY,
+    is_refund,
+    payment_from_qbo,
+)
 from shared.sync import documents_released, payment_refs
 from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, split_key
-
-QBO_TYPE = {"payment": "Payment", "billpayment": "BillPayment"}
-ENTITY = {"Payment": "payment", "BillPayment": "bill_payment"}
-DOCUMENT = {"Payment": "Invoice", "BillPayment": "Bill"}
-CREDIT = {"Payment": "CreditMemo", "BillPayment": "VendorCredit"}
-REFUND = {"Payment": ("Expense", "Check"), "BillPayment": ("Deposit",)}
-PARTY = {"Payment": "Customer", "BillPayment": "Vendor"}
-ALLOCATION = "allocation:"
-
-
-@dataclass
-class Split:
-    cash: dict[str, str] = field(default_factory=dict)  # document key -> cash applied
-    credits: list[list[str]] = field(default_factory=list)  # [credit key, used on key, amount]
-
-
-def split(qbo_type: str, record: dict[str, Any]) -> Split:
-    refunds: dict[str, Decimal] = {}
-    documents: dict[str, Decimal] = {}
-    credits: list[tuple[str, Decimal]] = []
-    for line in record.get("Line") or []:
-        amount = Decimal(money(line.get("Amount", 0)))
-        for linked in line.get("LinkedTxn") or []:
-            key = f"{linked.get('TxnType')}:{linked.get('TxnId')}"
-            if linked.get("TxnType") == CREDIT[qbo_type]:
-                credits.append((key, amount))
-            elif linked.get("TxnType") in REFUND[qbo_type]:
-                refunds[key] = refunds.get(key, Decimal(0)) + amount
-            elif linked.get("TxnType") == DOCUMENT[qbo_type]:
-                documents[key] = documents.get(key, Decimal(0)) + amount
-    left = {**refunds, **documents}  # what each still needs after the credit used so far
-    out = Split()
-    for credit_key, credit in credits:
-        for charge_key in left:
-            used = min(credit, left[charge_key])
-            if used > 0:
-                out.credits.append([credit_key, charge_key, money(used)])
-                left[charge_key] -= used
-                credit -= used
-    out.cash = {key: money(left[key]) for key in documents if left[key] > 0}
-    return out
-
-
-def _is_refund(qbo_type: str, key: str) -> bool:
-    return split_key(key)[0] in REFUND[qbo_type]
-
-
-def payment_from_qbo(qbo_type: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Canonical payment: date, cash total, cash per document and credit used (QBO keys)."""
-    parts = split(qbo_type, record)
-    return {
-        "date": record.get("TxnDate"),
-        "total": money(record.get("TotalAmt", 0)),
-        "allocations": parts.cash,
-        "credits": parts.credits,
-    }
-
 
 # -- QBO -> Re-Leased --------------------------------------------------------------------------
 
@@ -96,7 +49,7 @@ async def record_credit(
     credit_key, target_key, amount = used
     note_id = await payment_refs.released_document(ctx, credit_key)
     version = str(record.get("SyncToken"))
-    if _is_refund(qbo_type, target_key):
+    if is_refund(qbo_type, target_key):
         return await _record_refund(ctx, qbo_type, record, note_id, target_key, amount)
     invoice_id = await payment_refs.released_document(ctx, target_key)
     # Re-Leased announces the allocation on the credit note; its handler waits here until the

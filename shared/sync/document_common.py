@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
-from shared.adapters.links import Link
-from shared.domain.merge import Winner
-from shared.infra.errors import PermanentError
-from shared.infra.logging import get_logger
-from shared.sync import document_refs as refs
-from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import (
-    DocKind,
-    document_to_qbo,
-    document_to_released,
+from shared.domain.errors import PermanentError
+from shared.domain.links import Link
+from shared.domain.mapping.document_writes import document_to_qbo, document_to_released
+from shared.domain.mapping.documents import (
+    applied_in_qbo,
+    document_total,
     references,
     tax_rates_of,
 )
+from shared.domain.mapping.kinds import DocKind
+from shared.domain.merge import Winner
+from shared.infra.logging import get_logger
+from shared.sync import document_refs as refs
+from shared.sync.context import Result, SyncContext
 
 log = get_logger("sync.documents")
 DEFAULT_STATUSES = ("AWAITING_APPROVAL", "APPROVED")
@@ -163,27 +163,6 @@ async def write_qbo(
     body = document_to_qbo(kind, changes, tax_code, merged)
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc-update"))
-
-
-def document_total(fields: dict[str, Any]) -> Decimal:
-    """The total a canonical document adds up to: its lines plus the tax on them."""
-    lines = sum((Decimal(str(line["amount"])) for line in fields.get("lines") or []), Decimal(0))
-    return lines + Decimal(str(fields.get("total_tax") or 0))
-
-
-def applied_in_qbo(record: dict[str, Any]) -> Decimal:
-    """The money QBO has applied to a document (payments, credit used): its total less what is
-    still open."""
-    still_open = record.get("Balance", record.get("RemainingCredit"))
-    if still_open is None:
-        return Decimal(0)
-    return Decimal(str(record.get("TotalAmt") or 0)) - Decimal(str(still_open))
-
-
-def below_applied(qbo_record: dict[str, Any], merged: dict[str, Any]) -> bool:
-    """Would writing ``merged`` take the QBO document's total below the money applied to it?
-    QBO refuses that; an edit made in Re-Leased before it heard of a QBO payment asks for it."""
-    return document_total(merged) < applied_in_qbo(qbo_record)
 
 
 async def restore_from_qbo(

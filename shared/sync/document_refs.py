@@ -11,10 +11,11 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from shared.infra.errors import PermanentError
+from shared.domain.errors import PermanentError
+from shared.domain.mapping.keys import split_key
+from shared.domain.mapping.kinds import DocKind
 from shared.sync import contacts, masterdata
 from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import DocKind, split_key
 
 _QBO_HANDLER: dict[str, tuple[str, Callable[[SyncContext], Awaitable[Result]]]] = {
     "Customer": ("customer", contacts.from_qbo),

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.links import Link
 from shared.domain.canonical import canonical_hash
+from shared.domain.errors import NotFound, PermanentError, TransientError
+from shared.domain.links import Link
+from shared.domain.mapping.document_writes import document_to_released
+from shared.domain.mapping.documents import (
+    below_applied,
+    document_from_qbo,
+    document_from_released,
+    is_qbo_void,
+    references,
+)
+from shared.domain.mapping.kinds import BY_QBO_WORD, DocKind
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, PermanentError, TransientError
 from shared.sync import document_refs as refs
 from shared.sync import documents_released
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
-    below_applied,
     flag,
     link_twins,
     patch_released,
@@ -31,15 +39,6 @@ from shared.sync.document_common import (
     skip_before_sync_from,
     winner,
     write_qbo,
-)
-from shared.sync.mapping_documents import (
-    BY_QBO_WORD,
-    DocKind,
-    document_from_qbo,
-    document_from_released,
-    document_to_released,
-    is_qbo_void,
-    references,
 )
 
 # -- QBO -> Re-Leased --------------------------------------------------------------------------

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.links import Link
 from shared.domain.canonical import canonical_hash
+from shared.domain.errors import NotFound, TransientError
+from shared.domain.links import Link
+from shared.domain.mapping.document_writes import document_to_qbo
+from shared.domain.mapping.documents import (
+    below_applied,
+    document_from_qbo,
+    document_from_released,
+    is_qbo_void,
+    tax_rates_of,
+)
+from shared.domain.mapping.kinds import BY_RELEASED_TYPE, DocKind
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, TransientError
 from shared.sync import document_refs as refs
 from shared.sync.context import Result, SyncContext
 from shared.sync.document_common import (
     LOCKED,
-    below_applied,
     flag,
     link_twins,
     log,
@@ -25,15 +33,6 @@ from shared.sync.document_common import (
     synced_statuses,
     winner,
     write_qbo,
-)
-from shared.sync.mapping_documents import (
-    BY_RELEASED_TYPE,
-    DocKind,
-    document_from_qbo,
-    document_from_released,
-    document_to_qbo,
-    is_qbo_void,
-    tax_rates_of,
 )
 
 # -- Re-Leased -> QBO --------------------------------------------------------------------------

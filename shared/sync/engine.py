@@ -15,17 +15,18 @@ from typing import Literal
 
 import asyncpg
 
-from shared.adapters.connections import Connection, ConnectionDirectory, ConnectionRepository
-from shared.adapters.links import OutcomeRecord, OutcomeRepository
-from shared.adapters.twins import TwinLedger
+from shared.adapters.clients import ClientFactory
+from shared.adapters.postgres.connections import ConnectionDirectory, ConnectionRepository
+from shared.adapters.postgres.links import OutcomeRecord, OutcomeRepository
+from shared.adapters.postgres.twins import TwinLedger
+from shared.domain.connections import Connection
 from shared.domain.entities import QBO_IGNORED_TYPES
+from shared.domain.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection
-from shared.infra.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.infra.logging import get_logger
 from shared.sync import attachments, contacts, credits, documents, masterdata, payments
-from shared.sync.clients import ClientFactory
 from shared.sync.context import ConnectionSettings, Result, SyncContext
 
 Direction = Literal["qbo_to_released", "released_to_qbo"]

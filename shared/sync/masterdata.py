@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.canonical import canonical_hash, normalise_name
-from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound
-from shared.sync.context import Result, SyncContext
-from shared.sync.mapping import (
+from shared.domain.errors import NotFound
+from shared.domain.mapping.masterdata import (
     account_from_qbo,
     account_from_released,
     account_to_released,
@@ -25,6 +23,8 @@ from shared.sync.mapping import (
     tracking_from_qbo,
     tracking_from_released,
 )
+from shared.domain.ownership import Op, Outcome
+from shared.sync.context import Result, SyncContext
 
 TRACKING_CATEGORY = "QBO Classes"
 

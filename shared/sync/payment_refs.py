@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.links import Link
-from shared.infra.errors import PermanentError, Refused
+from shared.domain.errors import PermanentError, Refused
+from shared.domain.links import Link
+from shared.domain.mapping.keys import split_key
 from shared.sync import document_refs as refs
 from shared.sync import documents, documents_released
 from shared.sync.context import SyncContext
-from shared.sync.mapping_documents import split_key
 
 # Re-Leased's answers for money that does not fit what is open on a document.
 _DOES_NOT_FIT = frozenset({"OVERPAYMENT", "OVER_ALLOCATION"})

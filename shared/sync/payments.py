@@ -21,17 +21,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.adapters.links import Link
 from shared.domain.canonical import canonical_hash
+from shared.domain.errors import NotFound, TransientError
+from shared.domain.links import Link
+from shared.domain.mapping.documents import is_qbo_void
+from shared.domain.mapping.keys import split_key
+from shared.domain.mapping.kinds import BY_RELEASED_TYPE
+from shared.domain.mapping.money import money
+from shared.domain.mapping.payments import (
+    ALLOCATION,
+    DOCUMENT,
+    ENTITY,
+    PARTY,
+    QBO_TYPE,
+    payment_from_qbo,
+)
 from shared.domain.ownership import Op, Outcome
-from shared.infra.errors import NotFound, TransientError
 from shared.sync import credits, payment_refs
 from shared.sync.context import Result, SyncContext
-from shared.sync.mapping_documents import BY_RELEASED_TYPE, is_qbo_void, money, split_key
 
-QBO_TYPE, ENTITY, PARTY = credits.QBO_TYPE, credits.ENTITY, credits.PARTY
-DOC_TYPE = credits.DOCUMENT
-payment_from_qbo = credits.payment_from_qbo
 # The reference we give the Re-Leased payments we record (see _record and credits).
 _OURS = re.compile(r"^QBO (?P<type>Payment|BillPayment) (?P<id>\w+)\b")
 
@@ -118,7 +126,7 @@ async def _record(
 
 async def _reverse(ctx: SyncContext, link: Link) -> None:
     for token in filter(None, (link.released_id or "").split(",")):
-        if token.startswith(credits.ALLOCATION):
+        if token.startswith(ALLOCATION):
             await credits.undo(ctx, token)
             continue
         current = await ctx.released.get(f"/payments/{token}")
@@ -202,7 +210,7 @@ async def _qbo_payment(
     bank = await payment_refs.qbo_bank(ctx, str(record.get("bankAccountId") or ""))
     line = {
         "Amount": money(record["amount"]),
-        "LinkedTxn": [{"TxnId": doc_link.qbo_id, "TxnType": DOC_TYPE[qbo_type]}],
+        "LinkedTxn": [{"TxnId": doc_link.qbo_id, "TxnType": DOCUMENT[qbo_type]}],
     }
     body: dict[str, Any] = {
         f"{PARTY[qbo_type]}Ref": {"value": party},

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.adapters.connections import Connection
+from shared.domain.connections import Connection
 from tests.e2e.stack import Stack, running_stack
 
 

@@ -18,23 +18,24 @@ import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
-from services.qbo_sandbox.app import create_app as create_qbo_sandbox
-from services.qbo_sandbox.settings import SandboxSettings as QboSandboxSettings
+from sandboxes.qbo.app import create_app as create_qbo_sandbox
+from sandboxes.qbo.settings import SandboxSettings as QboSandboxSettings
+from sandboxes.released.app import create_app as create_released_sandbox
+from sandboxes.released.settings import SandboxSettings as ReleasedSandboxSettings
 from services.qbo_webhooks.app import create_app as create_qbo_receiver
-from services.released_sandbox.app import create_app as create_released_sandbox
-from services.released_sandbox.settings import SandboxSettings as ReleasedSandboxSettings
 from services.released_webhooks.app import create_app as create_released_receiver
-from shared.adapters.basic_auth import basic_authorization
-from shared.adapters.connections import Connection, ConnectionRepository
+from shared.adapters.clients import ClientFactory
+from shared.adapters.http.auth import basic_authorization
+from shared.adapters.postgres.connections import ConnectionRepository
 from shared.adapters.qbo.tokens import QboTokens
+from shared.bootstrap.consumer import run_consumer
+from shared.domain.connections import Connection
 from shared.infra.settings import (
     EngineSettings,
     QboWebhookSettings,
     ReleasedWebhookSettings,
 )
-from shared.sync.clients import ClientFactory
 from shared.sync.engine import Direction
-from shared.sync.worker import run_consumer
 from tests.support.servers import serving
 
 QBO_CLIENT_ID, QBO_SECRET, QBO_VERIFIER = "e2e-qbo-client", "e2e-qbo-secret", "e2e-verifier"

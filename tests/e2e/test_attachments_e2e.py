@@ -13,8 +13,8 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
-from shared.adapters.connections import Connection
-from shared.sync.reconciler import Reconciler
+from shared.domain.connections import Connection
+from shared.ingest.reconciler import Reconciler
 from tests.e2e.stack import Stack, consumers, eventually
 from tests.e2e.test_documents_e2e import (
     as_user,

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
+from shared.domain.connections import Connection
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (
     TODAY,
@@ -352,7 +352,7 @@ async def test_initial_import_brings_released_payments_allocations_and_refunds(
     stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool, broker: Any
 ) -> None:
     from shared.adapters.broker import EventPublisher
-    from shared.sync.importer import InitialImport
+    from shared.ingest.importer import InitialImport
 
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)

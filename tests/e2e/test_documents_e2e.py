@@ -12,8 +12,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
+from shared.domain.connections import Connection
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
@@ -697,7 +697,7 @@ async def test_lifecycle_from_qbo_ends_with_both_sides_equal(
     broker: Any,
 ) -> None:
     from shared.adapters.broker import EventPublisher
-    from shared.sync.reconciler import Reconciler
+    from shared.ingest.reconciler import Reconciler
 
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
@@ -911,7 +911,7 @@ async def test_initial_import_links_documents_of_both_sides(
     stack: Stack, pool: asyncpg.Pool, broker: Any
 ) -> None:
     from shared.adapters.broker import EventPublisher
-    from shared.sync.importer import InitialImport
+    from shared.ingest.importer import InitialImport
 
     realm, tokens = await stack.qbo_realm()
     company = await stack.released_company()

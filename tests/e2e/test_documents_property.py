@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.broker import EventPublisher
-from shared.adapters.connections import Connection
-from shared.sync.mapping_documents import is_qbo_void
-from shared.sync.reconciler import Reconciler
+from shared.domain.connections import Connection
+from shared.domain.mapping.documents import is_qbo_void
+from shared.ingest.reconciler import Reconciler
 from tests.e2e.stack import Stack, consumers
 from tests.e2e.test_documents_e2e import (
     TODAY,

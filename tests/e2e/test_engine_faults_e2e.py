@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.adapters.links import LinkRepository
+from shared.adapters.postgres.links import LinkRepository
 from shared.adapters.qbo.client import QboClient
 from tests.e2e.stack import Stack, consumers, eventually, unique
 

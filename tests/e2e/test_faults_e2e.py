@@ -32,7 +32,7 @@ from aio_pika.abc import AbstractRobustConnection
 from pydantic import SecretStr
 
 from shared.adapters.broker import EventPublisher
-from shared.adapters.connections import Connection
+from shared.domain.connections import Connection
 from shared.infra.settings import EngineSettings
 from shared.ops import dlq
 from shared.ops.dlq import DeadLetterFilter

@@ -12,8 +12,8 @@ import pytest
 
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.qbo.tokens import QboTokens
-from shared.infra.errors import PermanentError
-from shared.ops import parking
+from shared.delivery import parking
+from shared.domain.errors import PermanentError
 from tests.e2e.stack import Stack, consumers, eventually
 from tests.integration.admin_helpers import running_admin, stack_settings
 

@@ -10,7 +10,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
-from shared.sync.importer import InitialImport
+from shared.ingest.importer import InitialImport
 from tests.e2e.stack import Stack, consumers, unique
 
 pytestmark = pytest.mark.e2e

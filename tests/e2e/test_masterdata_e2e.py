@@ -9,8 +9,8 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
-from shared.adapters.connections import Connection
-from shared.sync.reconciler import Reconciler
+from shared.domain.connections import Connection
+from shared.ingest.reconciler import Reconciler
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e

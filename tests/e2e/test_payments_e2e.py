@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
+from shared.domain.connections import Connection
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (
     TODAY,

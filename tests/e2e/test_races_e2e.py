@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.adapters.connections import Connection
 from shared.adapters.qbo.client import QboClient
-from shared.infra.errors import StaleVersion, TransientError
+from shared.domain.connections import Connection
+from shared.domain.errors import StaleVersion, TransientError
 from shared.sync import credits, document_common, documents
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (

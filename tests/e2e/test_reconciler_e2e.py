@@ -11,7 +11,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import QBO_TO_RELEASED, RELEASED_TO_QBO, EventPublisher
-from shared.sync.reconciler import Reconciler
+from shared.ingest.reconciler import Reconciler
 from tests.e2e.stack import Stack, unique
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import aiohttp
 from cryptography.fernet import Fernet
 from starlette.applications import Starlette
 
-from services.admin.app import create_app
 from shared.admin.settings import AdminServiceSettings
+from shared.bootstrap.admin import create_app
 from tests.e2e.stack import Stack
 from tests.support.servers import free_port, serving
 

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.qbo_sandbox.app import create_app
-from services.qbo_sandbox.settings import SandboxSettings
+from sandboxes.qbo.app import create_app
+from sandboxes.qbo.settings import SandboxSettings
 
 VERIFIER = "test-verifier-token"
 CLIENT_ID = "test-client"

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.released_sandbox.app import create_app
-from services.released_sandbox.sandbox import Sandbox
-from services.released_sandbox.settings import SandboxSettings
+from sandboxes.released.app import create_app
+from sandboxes.released.sandbox import Sandbox
+from sandboxes.released.settings import SandboxSettings
 
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret"

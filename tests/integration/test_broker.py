@@ -19,10 +19,10 @@ from shared.adapters.broker import (
     EventPublisher,
     UnroutableError,
 )
-from shared.adapters.consumer import EventConsumer
+from shared.delivery.consumer import EventConsumer
+from shared.domain.errors import PermanentError, TransientError
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
-from shared.infra.errors import PermanentError, TransientError
 from tests.conftest import TEST_TOPOLOGY
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from shared.adapters.budget import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limits
+from shared.adapters.postgres.budgets import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limits
 
 pytestmark = pytest.mark.integration
 

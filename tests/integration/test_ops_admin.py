@@ -17,7 +17,8 @@ from typer.testing import CliRunner, Result
 
 from services.admin.cli import app
 from shared.adapters.broker import DEAD_QUEUE, QBO_TO_RELEASED, EventPublisher
-from shared.ops import parking, status
+from shared.delivery import parking
+from shared.ops import status
 from tests.conftest import TEST_TOPOLOGY
 from tests.integration.admin_helpers import ADMIN_TOKEN, Admin, running_admin, standalone_settings
 from tests.integration.test_broker import make_event, queue_depth

@@ -13,11 +13,11 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import QBO_TO_RELEASED, EventPublisher
-from shared.adapters.consumer import EventConsumer
-from shared.adapters.dead_letters import DeadLetter, DeadLetterRepository
+from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
+from shared.delivery.consumer import EventConsumer
+from shared.domain.errors import PermanentError
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
-from shared.infra.errors import PermanentError
 from shared.ops import dlq
 from shared.ops.dlq import DeadLetterFilter
 from shared.ops.throttle import Throttle

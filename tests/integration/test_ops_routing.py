@@ -12,12 +12,13 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.adapters import consumer as consumer_module
 from shared.adapters.broker import DEAD_QUEUE, QBO_TO_RELEASED, EventPublisher
-from shared.adapters.consumer import EventConsumer
-from shared.domain.events import ChangeEvent
-from shared.infra.db import DbConnection
-from shared.infra.errors import (
+from shared.delivery import consumer as consumer_module
+from shared.delivery import parking
+from shared.delivery.backpressure import BudgetGate, defer_delay
+from shared.delivery.consumer import EventConsumer
+from shared.delivery.failures import retry_delay, route
+from shared.domain.errors import (
     ConnectionRevoked,
     DuplicateName,
     NotFound,
@@ -26,9 +27,8 @@ from shared.infra.errors import (
     StaleVersion,
     TransientError,
 )
-from shared.ops import parking
-from shared.ops.backpressure import BudgetGate, defer_delay
-from shared.ops.failures import retry_delay, route
+from shared.domain.events import ChangeEvent
+from shared.infra.db import DbConnection
 from tests.conftest import TEST_TOPOLOGY
 from tests.integration.test_broker import get_one, make_event, queue_depth
 

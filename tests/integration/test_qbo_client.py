@@ -14,12 +14,12 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 
-from services.qbo_sandbox.app import create_app
-from shared.adapters.budget import ApiBudget, Limits
+from sandboxes.qbo.app import create_app
 from shared.adapters.crypto import TokenCipher
+from shared.adapters.postgres.budgets import ApiBudget, Limits
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.qbo.tokens import QboOAuth, QboTokens, QboTokenStore
-from shared.infra.errors import ConnectionRevoked, StaleVersion, TransientError
+from shared.domain.errors import ConnectionRevoked, StaleVersion, TransientError
 from tests.integration.qbo_sandbox_helpers import CLIENT_ID, CLIENT_SECRET, settings
 from tests.support.servers import serving
 

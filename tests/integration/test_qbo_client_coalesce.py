@@ -15,15 +15,15 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 
-from services.qbo_sandbox.app import create_app
-from shared.adapters.budget import ApiBudget, Limits
+from sandboxes.qbo.app import create_app
+from shared.adapters.clients import ClientFactory
 from shared.adapters.crypto import TokenCipher
+from shared.adapters.postgres.budgets import ApiBudget, Limits
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.qbo.coalesce import CoalesceOptions, ReadCoalescer
 from shared.adapters.qbo.tokens import QboOAuth, QboTokens, QboTokenStore
-from shared.infra.errors import NotFound, TransientError
+from shared.domain.errors import NotFound, TransientError
 from shared.infra.settings import EngineSettings
-from shared.sync.clients import ClientFactory
 from tests.integration.qbo_sandbox_helpers import CLIENT_ID, CLIENT_SECRET, VERIFIER, settings
 from tests.support.servers import serving
 

@@ -34,7 +34,7 @@ from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment
 
-from services.qbo_sandbox.app import create_app
+from sandboxes.qbo.app import create_app
 from tests.integration.qbo_sandbox_helpers import CLIENT_ID, CLIENT_SECRET, serve, settings
 
 REDIRECT = "http://app.test/callback"

@@ -7,11 +7,11 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.qbo_sandbox import writes
-from services.qbo_sandbox.changes import Change
-from services.qbo_sandbox.errors import QboFault
-from services.qbo_sandbox.seed import seed_company
-from services.qbo_sandbox.store import Store
+from sandboxes.qbo import writes
+from sandboxes.qbo.changes import Change
+from sandboxes.qbo.errors import QboFault
+from sandboxes.qbo.seed import seed_company
+from sandboxes.qbo.store import Store
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999.99"), places=2)
 

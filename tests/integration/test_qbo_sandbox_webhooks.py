@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from services.qbo_sandbox.changes import Change
-from services.qbo_sandbox.webhooks import notifies
+from sandboxes.qbo.changes import Change
+from sandboxes.qbo.webhooks import notifies
 from tests.integration.qbo_sandbox_helpers import (
     VERIFIER,
     Receiver,

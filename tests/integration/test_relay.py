@@ -11,7 +11,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import QBO_TO_RELEASED, EventPublisher
-from shared.adapters.inbox import PENDING, InboxEntry, InboxRepository
+from shared.adapters.postgres.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.ingest.relay import OutboxRelay
 

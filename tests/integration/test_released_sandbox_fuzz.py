@@ -27,14 +27,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from services.released_sandbox.app import create_app
-from services.released_sandbox.auth import mint_token
-from services.released_sandbox.documents import CREDIT_NOTE, INVOICE, create_document
-from services.released_sandbox.openapi import build_openapi
-from services.released_sandbox.payments import create_payment
-from services.released_sandbox.schemas import CreditNoteIn, InvoiceIn, PaymentIn
-from services.released_sandbox.seed import new_company
-from services.released_sandbox.store import CompanyState, Store
+from sandboxes.released.app import create_app
+from sandboxes.released.auth import mint_token
+from sandboxes.released.documents import CREDIT_NOTE, INVOICE, create_document
+from sandboxes.released.openapi import build_openapi
+from sandboxes.released.payments import create_payment
+from sandboxes.released.schemas import CreditNoteIn, InvoiceIn, PaymentIn
+from sandboxes.released.seed import new_company
+from sandboxes.released.store import CompanyState, Store
 from tests.integration.released_sandbox_helpers import sandbox_settings
 
 EXAMPLES = int(os.environ.get("RELEASED_SANDBOX_FUZZ_EXAMPLES", "12"))

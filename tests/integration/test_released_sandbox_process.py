@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "services.released_sandbox"],
+        [sys.executable, "-m", "sandboxes.released"],
         cwd=ROOT,
         env={**os.environ, "LOG_FORMAT": "json", **env},
         stdout=subprocess.PIPE,

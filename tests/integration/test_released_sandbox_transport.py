@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from services.released_sandbox.openapi import DOCUMENT_PATH, build_openapi
+from sandboxes.released.openapi import DOCUMENT_PATH, build_openapi
 from tests.integration.released_sandbox_helpers import (
     CLIENT_ID,
     basic,

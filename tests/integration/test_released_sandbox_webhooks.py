@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from services.released_sandbox.webhooks import RETRY_SCHEDULE
+from sandboxes.released.webhooks import RETRY_SCHEDULE
 from tests.integration.released_sandbox_helpers import (
     Harness,
     Receiver,

@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from shared.adapters.twins import TwinLedger
+from shared.adapters.postgres.twins import TwinLedger
 
 
 async def new_connection(pool: asyncpg.Pool) -> uuid.UUID:

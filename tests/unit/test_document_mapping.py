@@ -10,20 +10,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.canonical import canonical_hash
-from shared.infra.errors import PermanentError
-from shared.sync.credits import payment_from_qbo
-from shared.sync.mapping import contact_from_qbo
-from shared.sync.mapping_documents import (
-    BILL,
-    INVOICE,
+from shared.domain.errors import PermanentError
+from shared.domain.mapping.contacts import contact_from_qbo
+from shared.domain.mapping.document_writes import document_to_qbo, document_to_released
+from shared.domain.mapping.documents import (
     document_from_qbo,
     document_from_released,
-    document_to_qbo,
-    document_to_released,
     is_qbo_void,
     references,
 )
-from shared.sync.mapping_tax import qbo_tax_detail, spread
+from shared.domain.mapping.kinds import BILL, INVOICE
+from shared.domain.mapping.payments import payment_from_qbo
+from shared.domain.mapping.tax import qbo_tax_detail, spread
 
 
 def qbo_invoice(lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.adapters.released.client import classify
-from shared.infra.errors import PermanentError, Refused
-from shared.sync.document_common import applied_in_qbo, below_applied, document_total
+from shared.domain.errors import PermanentError, Refused
+from shared.domain.mapping.documents import applied_in_qbo, below_applied, document_total
 
 CENTS = st.integers(min_value=0, max_value=10_000_000).map(lambda c: Decimal(c) / 100)
 

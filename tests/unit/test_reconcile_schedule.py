@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.reconciler.worker import sweep_due
-from shared.sync.reconciler import qbo_change
+from shared.ingest.reconciler import qbo_change
 
 NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -22,13 +22,14 @@ from uuid import UUID
 
 import aiohttp
 
-from shared.adapters.budget import ApiBudget
+from shared.adapters.http.retry import api_call_retry
+from shared.adapters.postgres.budgets import ApiBudget
 from shared.adapters.qbo.coalesce import (
     ReadCoalescer,
     coalescible,
 )
 from shared.adapters.qbo.tokens import QboTokenStore
-from shared.infra.errors import (
+from shared.domain.errors import (
     ConnectionRevoked,
     DuplicateName,
     NotFound,
@@ -36,7 +37,6 @@ from shared.infra.errors import (
     StaleVersion,
     TransientError,
 )
-from shared.infra.retry import api_call_retry
 
 MINOR_VERSION = "75"
 DEFAULT_RETRY_AFTER_S = 60.0

@@ -37,8 +37,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.budget import ApiBudget
-from shared.infra.errors import ConnectionRevoked, NotFound, PermanentError
+from shared.adapters.postgres.budgets import ApiBudget
+from shared.domain.errors import ConnectionRevoked, NotFound, PermanentError
 
 if TYPE_CHECKING:
     from shared.adapters.qbo.client import QboClient

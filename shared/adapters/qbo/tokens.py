@@ -16,9 +16,9 @@ from uuid import UUID
 import aiohttp
 import asyncpg
 
-from shared.adapters.basic_auth import basic_authorization
 from shared.adapters.crypto import TokenCipher
-from shared.infra.errors import ConnectionRevoked, TransientError
+from shared.adapters.http.auth import basic_authorization
+from shared.domain.errors import ConnectionRevoked, TransientError
 
 # Refresh a little before expiry so a request never starts with an access token about to lapse.
 EXPIRY_MARGIN_S = 120.0

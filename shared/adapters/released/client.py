@@ -15,9 +15,10 @@ from typing import IO, Any
 
 import aiohttp
 
-from shared.adapters.basic_auth import basic_authorization
-from shared.adapters.budget import ApiBudget
-from shared.infra.errors import (
+from shared.adapters.http.auth import basic_authorization
+from shared.adapters.http.retry import api_call_retry
+from shared.adapters.postgres.budgets import ApiBudget
+from shared.domain.errors import (
     ConnectionRevoked,
     NotFound,
     PermanentError,
@@ -25,7 +26,6 @@ from shared.infra.errors import (
     StaleVersion,
     TransientError,
 )
-from shared.infra.retry import api_call_retry
 
 TOKEN_MARGIN_S = 60.0
 DEFAULT_RETRY_AFTER_S = 60.0

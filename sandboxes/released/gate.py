@@ -1,0 +1,148 @@
+"""What every public API call goes through: auth, faults, limits, idempotency, logging.
+
+The same handlers are also mounted under the control API ("act as a Re-Leased user"); there the gate
+skips auth, limits and faults, and the calls are not counted as the product's requests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandboxes.released.auth import authenticate
+from sandboxes.released.errors import ApiError, not_found
+from sandboxes.released.faults import inject_request_faults
+from sandboxes.released.idempotency import StoredResponse, fingerprint
+from sandboxes.released.sandbox import Sandbox
+from sandboxes.released.store import CompanyState
+from shared.infra.logging import bind_unit_of_work, get_logger
+
+log = get_logger(__name__)
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_REQUEST_LOG_LIMIT = 10_000
+
+
+@dataclass
+class Call:
+    request: Request
+    state: CompanyState
+    sandbox: Sandbox
+    body: bytes
+
+    def param(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+Gate = Callable[[Handler], Endpoint]
+
+
+def public_gate(sandbox: Sandbox) -> Gate:
+    def wrap(handler: Handler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            bind_unit_of_work(method=request.method, path=request.url.path)
+            state: CompanyState | None = None
+            try:
+                state = authenticate(sandbox, request)
+                state.request_total += 1
+                response = await _limited(sandbox, state, request, handler)
+            except ApiError as err:
+                response = err.response()
+            except Exception:
+                log.exception("released_sandbox_unhandled")
+                response = ApiError(500, "INTERNAL", "unexpected sandbox error").response()
+            if state is not None and request.method in _WRITES:
+                _record(sandbox, state, request, response)
+            log.info(
+                "released_sandbox_request",
+                status=response.status_code,
+                company_id=state.id if state else None,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            return response
+
+        return endpoint
+
+    return wrap
+
+
+def user_gate(sandbox: Sandbox) -> Gate:
+    """Control-API variant: the company comes from the path; no auth, limits or faults."""
+
+    def wrap(handler: Handler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            company_id = str(request.path_params["companyId"])
+            state = sandbox.store.companies.get(company_id)
+            try:
+                if state is None:
+                    raise not_found("company", company_id)
+                return await handler(Call(request, state, sandbox, await request.body()))
+            except ApiError as err:
+                return err.response()
+            except Exception:
+                log.exception("released_sandbox_unhandled")
+                return ApiError(500, "INTERNAL", "unexpected sandbox error").response()
+
+        return endpoint
+
+    return wrap
+
+
+async def _limited(
+    sandbox: Sandbox, state: CompanyState, request: Request, handler: Handler
+) -> Response:
+    remaining = sandbox.limiter.acquire(state.id)
+    try:
+        # Inside the slot: a slow sandbox holds its concurrency slots, like a slow server does.
+        await inject_request_faults(state.faults, sandbox.rng)
+        body = await request.body()
+        response = await _idempotent(sandbox, Call(request, state, sandbox, body), handler)
+    except ApiError as err:
+        # Refusals count against the limit too, so they carry the header as well.
+        response = err.response()
+    finally:
+        sandbox.limiter.release(state.id)
+    response.headers["X-MinLimit-Remaining"] = str(remaining)
+    return response
+
+
+async def _idempotent(sandbox: Sandbox, call: Call, handler: Handler) -> Response:
+    key = call.request.headers.get("idempotency-key")
+    if not key or call.request.method not in _WRITES:
+        return await handler(call)
+    company = call.state.id
+    print_ = fingerprint(call.request.method, call.request.url.path, call.body)
+    async with sandbox.idempotency.exclusive(company, key):
+        now = sandbox.clock.now()
+        stored = sandbox.idempotency.lookup(company, key, print_, now)
+        if stored is not None:
+            headers = {**stored.headers, "Idempotent-Replayed": "true"}
+            return Response(stored.body, status_code=stored.status, headers=headers)
+        response = await handler(call)
+        # Only outcomes worth repeating are remembered: a 5xx or 429 must be retryable for real.
+        if response.status_code < 500 and response.status_code != 429:
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            entry = StoredResponse(print_, response.status_code, bytes(response.body), headers, now)
+            sandbox.idempotency.remember(company, key, entry)
+        return response
+
+
+def _record(sandbox: Sandbox, state: CompanyState, request: Request, response: Response) -> None:
+    state.requests.append(
+        {
+            "time": sandbox.store.now(),
+            "method": request.method,
+            "path": request.url.path,
+            "status": response.status_code,
+            "idempotencyKey": request.headers.get("idempotency-key"),
+            "replayed": response.headers.get("idempotent-replayed") == "true",
+        }
+    )
+    if len(state.requests) > _REQUEST_LOG_LIMIT:
+        del state.requests[: len(state.requests) - _REQUEST_LOG_LIMIT]

@@ -1,0 +1,156 @@
+"""Links between records on both sides, and the bookkeeping around each applied change."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from shared.domain.canonical import canonical_hash
+from shared.domain.links import Link
+from shared.infra.db import DbConnection
+
+_COLUMNS = (
+    "id, connection_id, entity, qbo_type, qbo_id, released_id, qbo_version, released_version, "
+    "snapshot, snapshot_hash, status"
+)
+
+
+class LinkRepository:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def by_qbo(self, connection_id: UUID, qbo_type: str, qbo_id: str) -> Link | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM links WHERE connection_id = $1 AND qbo_type = $2 "  # noqa: S608
+            "AND qbo_id = $3",
+            connection_id,
+            qbo_type,
+            qbo_id,
+        )
+        return Link(**dict(row)) if row else None
+
+    async def by_released(self, connection_id: UUID, entity: str, released_id: str) -> list[Link]:
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM links WHERE connection_id = $1 AND entity = $2 "  # noqa: S608
+            "AND released_id = $3 ORDER BY qbo_type",
+            connection_id,
+            entity,
+            released_id,
+        )
+        return [Link(**dict(r)) for r in rows]
+
+    async def save(
+        self,
+        connection_id: UUID,
+        entity: str,
+        qbo_type: str,
+        *,
+        qbo: tuple[str, str | None],
+        released: tuple[str, str | None],
+        snapshot: dict[str, Any],
+        status: str = "linked",
+    ) -> int:
+        """Insert or update the pair, recording both versions and the merge base."""
+        link_id: int = await self._conn.fetchval(
+            """
+            INSERT INTO links (connection_id, entity, qbo_type, qbo_id, qbo_version, released_id,
+                               released_version, snapshot, snapshot_hash, status, last_synced_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+            ON CONFLICT (connection_id, qbo_type, qbo_id) DO UPDATE SET
+                released_id = EXCLUDED.released_id,
+                qbo_version = EXCLUDED.qbo_version,
+                released_version = EXCLUDED.released_version,
+                snapshot = EXCLUDED.snapshot,
+                snapshot_hash = EXCLUDED.snapshot_hash,
+                status = EXCLUDED.status,
+                last_error = NULL,
+                last_synced_at = now(),
+                updated_at = now()
+            RETURNING id
+            """,
+            connection_id,
+            entity,
+            qbo_type,
+            qbo[0],
+            qbo[1],
+            released[0],
+            released[1],
+            snapshot,
+            canonical_hash(snapshot),
+            status,
+        )
+        return link_id
+
+    async def set_status(self, link_id: int, status: str, error: str | None = None) -> None:
+        await self._conn.execute(
+            "UPDATE links SET status = $2, last_error = $3, updated_at = now() WHERE id = $1",
+            link_id,
+            status,
+            error,
+        )
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    connection_id: UUID | None
+    event_id: str
+    direction: str
+    entity: str
+    source_id: str
+    outcome: str
+    target_id: str | None = None
+    reason: str | None = None
+    remedy: str | None = None
+
+
+class OutcomeRepository:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def record(self, item: OutcomeRecord) -> None:
+        await self._conn.execute(
+            "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
+            "target_id, outcome, reason, remedy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            item.connection_id,
+            item.event_id,
+            item.direction,
+            item.entity,
+            item.source_id,
+            item.target_id,
+            item.outcome,
+            item.reason,
+            item.remedy,
+        )
+
+
+class ConflictRepository:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def record(
+        self,
+        connection_id: UUID,
+        entity: str,
+        kind: str,
+        *,
+        link_id: int | None,
+        event_id: str,
+        fields: dict[str, Any],
+        winner: str | None,
+        detail: str,
+    ) -> int:
+        conflict_id: int = await self._conn.fetchval(
+            "INSERT INTO conflicts (connection_id, link_id, entity, event_id, kind, fields, "
+            "winner, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            connection_id,
+            link_id,
+            entity,
+            event_id,
+            kind,
+            json.loads(json.dumps(fields, default=str)),
+            winner,
+            detail,
+        )
+        return conflict_id

@@ -1,0 +1,76 @@
+"""Wiring for the admin service: resources in the lifespan, logic in ``shared.admin``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from shared.adapters.clients import ClientFactory
+from shared.admin.api import AdminContext, routes
+from shared.admin.connect import ConnectFlow
+from shared.admin.demo import DemoConnection
+from shared.admin.http import RequestLog, RequireAdminToken
+from shared.admin.ops_api import OpsContext, ops_routes
+from shared.admin.settings import AdminServiceSettings
+from shared.admin.store import AdminConnections
+from shared.infra.db import create_pool
+from shared.infra.logging import get_logger
+from shared.ops.throttle import Throttle
+
+log = get_logger("admin")
+
+
+async def _run_demo(demo: DemoConnection) -> None:
+    try:
+        await demo.run()
+    except Exception:
+        # The demo is a convenience: it must never take the admin API down with it.
+        log.exception("demo_connection_failed")
+
+
+def create_app(settings: AdminServiceSettings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with (
+            create_pool(
+                settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            ) as pool,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        ):
+            connections = AdminConnections(pool)
+            flow = ConnectFlow(settings, pool, ClientFactory(settings, pool, http), http)
+            demo_task = None
+            if settings.demo_connection:
+                demo = DemoConnection(settings, connections, flow, http)
+                demo_task = asyncio.create_task(_run_demo(demo), name="admin-demo-connection")
+            # Exposed so a caller (tests, a readiness probe) can wait for the demo to settle.
+            app.state.demo_task = demo_task
+            try:
+                yield {
+                    "admin": AdminContext(pool, connections, flow),
+                    "ops": OpsContext(
+                        pool, settings.amqp_url, Throttle(settings.replay_rate_per_minute)
+                    ),
+                    "demo_task": demo_task,
+                }
+            finally:
+                if demo_task is not None:
+                    demo_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await demo_task
+
+    return Starlette(
+        routes=[*routes(), *ops_routes()],
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(RequireAdminToken, token=settings.admin_token.get_secret_value()),
+        ],
+    )

@@ -1,0 +1,77 @@
+"""Contacts: QBO Customer/Vendor and Re-Leased contact to the canonical contact and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.errors import PermanentError
+from shared.domain.mapping.money import check_currency
+
+
+def _text(value: Any) -> str | None:
+    return str(value).strip() or None if value not in (None, "") else None
+
+
+def contact_from_qbo(record: dict[str, Any], clash_suffix: str = "") -> dict[str, Any]:
+    # A contact in a foreign currency (QBO multi-currency) cannot be synced: per-record error.
+    check_currency(record)
+    name = str(record.get("DisplayName") or "").strip()
+    if clash_suffix and name.endswith(clash_suffix):
+        name = name[: -len(clash_suffix)].rstrip()
+    return {
+        "name": name,
+        "first_name": _text(record.get("GivenName")),
+        "last_name": _text(record.get("FamilyName")),
+        "email": _text((record.get("PrimaryEmailAddr") or {}).get("Address")),
+        "phone": _text((record.get("PrimaryPhone") or {}).get("FreeFormNumber")),
+        "active": bool(record.get("Active", True)),
+    }
+
+
+def contact_from_released(record: dict[str, Any]) -> dict[str, Any]:
+    phones = record.get("phones") or []
+    email = record.get("email")
+    if isinstance(email, list):
+        raise PermanentError(
+            "the contact has several e-mail addresses; QBO takes one",
+            remedy="keep one e-mail address on the contact",
+        )
+    return {
+        "name": str(record.get("name") or "").strip(),
+        "first_name": _text(record.get("firstName")),
+        "last_name": _text(record.get("lastName")),
+        "email": _text(email),
+        "phone": _text(phones[0].get("number")) if phones and isinstance(phones[0], dict) else None,
+        "active": record.get("status", "ACTIVE") != "ARCHIVED",
+    }
+
+
+def contact_to_qbo(fields: dict[str, Any], display_name: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"DisplayName": display_name}
+    if "first_name" in fields:
+        body["GivenName"] = fields["first_name"] or ""
+    if "last_name" in fields:
+        body["FamilyName"] = fields["last_name"] or ""
+    if fields.get("email"):
+        body["PrimaryEmailAddr"] = {"Address": fields["email"]}
+    if fields.get("phone"):
+        body["PrimaryPhone"] = {"FreeFormNumber": fields["phone"]}
+    if "active" in fields:
+        body["Active"] = bool(fields["active"])
+    return body
+
+
+def contact_to_released(fields: dict[str, Any]) -> dict[str, Any]:
+    """A create/patch body; status is never written through the API (QBO owns archiving)."""
+    body: dict[str, Any] = {}
+    if "name" in fields:
+        body["name"] = fields["name"]
+    if "first_name" in fields:
+        body["firstName"] = fields["first_name"]
+    if "last_name" in fields:
+        body["lastName"] = fields["last_name"]
+    if "email" in fields:
+        body["email"] = fields["email"]
+    if "phone" in fields:
+        body["phones"] = [{"type": "DEFAULT", "number": fields["phone"]}] if fields["phone"] else []
+    return body
