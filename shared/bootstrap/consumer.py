@@ -16,6 +16,9 @@ from shared.adapters.broker import (
     declare_topology,
 )
 from shared.adapters.clients import ClientFactory
+from shared.adapters.postgres.connections import ConnectionLookup
+from shared.adapters.postgres.sync_store import PgSyncStore, PooledOutcomes
+from shared.adapters.postgres.twins import TwinLedger
 from shared.bootstrap.serve import check_infrastructure, fail_config
 from shared.delivery.consumer import EventConsumer
 from shared.domain.events import ChangeEvent
@@ -54,10 +57,16 @@ async def run_consumer(
         await declare_topology(channel)
         await channel.set_qos(prefetch_count=settings.amqp_prefetch)
         publisher = await EventPublisher.open(connection)
-        engine = SyncEngine(aux_pool, ClientFactory(settings, aux_pool, session), direction)
+        engine = SyncEngine(
+            direction,
+            connections=ConnectionLookup(aux_pool),
+            clients=ClientFactory(settings, aux_pool, session),
+            errors=PooledOutcomes(aux_pool),
+        )
+        ledger = TwinLedger(aux_pool)
 
         async def handle(event: ChangeEvent, db: DbConnection) -> None:
-            await engine.handle(event, db)
+            await engine.handle(event, PgSyncStore(db, ledger))
 
         consumer = EventConsumer(pool, publisher, QUEUES[direction], handle)
         if retry_tiers is not None:

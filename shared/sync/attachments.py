@@ -1,4 +1,4 @@
-"""Attachments on invoices, bills and credit notes, both ways (ownership.md: add/remove apply).
+"""Attachments on invoices, bills and credit notes, both ways: additions and removals apply.
 
 QBO never announces Attachable changes: the reconciler polls them and publishes ``attachable``
 events, handled here like any other. Files are streamed through a spooled temporary file while
@@ -19,10 +19,10 @@ from typing import IO, Any
 from shared.domain.errors import NotFound
 from shared.domain.links import Link
 from shared.domain.mapping.kinds import BY_QBO_WORD, KINDS
-from shared.domain.ownership import Op, Outcome
-from shared.sync import document_refs as refs
-from shared.sync import documents
+from shared.domain.ownership import Op
+from shared.sync import steps
 from shared.sync.context import Result, SyncContext
+from shared.sync.dependencies import run_dependency
 
 SPOOL_BYTES = 1024 * 1024  # above this a file in flight lives on disk, not in memory
 _QBO_DOC_TYPES = {k.qbo_type for k in KINDS}
@@ -73,17 +73,7 @@ async def _save(ctx: SyncContext, qbo: dict[str, Any], snapshot: dict[str, Any])
 
 async def _holders(ctx: SyncContext, attachment: str, *, live: bool = False) -> list[Link]:
     """Every link (or only the linked ones) naming this Re-Leased attachment."""
-    rows = await ctx.db.fetch(
-        "SELECT id, connection_id, entity, qbo_type, qbo_id, released_id, qbo_version, "
-        "released_version, snapshot, snapshot_hash, status FROM links "
-        "WHERE connection_id = $1 AND entity = 'attachment' "
-        "AND snapshot->>'released_attachment' = $2 AND ($3 = false OR status = 'linked') "
-        "ORDER BY id",
-        ctx.connection.id,
-        attachment,
-        live,
-    )
-    return [Link(**dict(row)) for row in rows]
+    return await ctx.links.attachment_holders(ctx.connection.id, attachment, live=live)
 
 
 # -- QBO -> Re-Leased --------------------------------------------------------------------------
@@ -110,8 +100,10 @@ async def from_qbo(ctx: SyncContext) -> Result:
     doc_link = await _document(ctx, str(target["type"]), str(target["value"]))
     if doc_link is None:
         return Result("ignored", "the document is not synced (yet)")
-    if ctx.policy.decide("attachment", Op.UPSERT, "qbo").outcome is not Outcome.APPLY:
-        return Result("ignored", "policy")
+    decision = ctx.policy.decide("attachment", Op.UPSERT, "qbo")
+    stop = await steps.not_applied(ctx, "attachment", decision, link.id if link else None)
+    if stop is not None:
+        return stop
     kind = BY_QBO_WORD[str(target["type"]).lower()]
     # One document's attachments are compared and written one change at a time (dedupe). A
     # write of ours from the other direction commits before this lock is free: look again.
@@ -146,7 +138,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
 async def _document(ctx: SyncContext, qbo_type: str, qbo_id: str) -> Link | None:
     link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, qbo_id)
     if link is None:
-        await refs.run_dependency(ctx, "qbo", qbo_type.lower(), qbo_id, documents.from_qbo)
+        await run_dependency(ctx, "qbo", qbo_type.lower(), qbo_id)
         link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, qbo_id)
     return link if link is not None and link.status == "linked" else None
 
@@ -154,6 +146,10 @@ async def _document(ctx: SyncContext, qbo_type: str, qbo_id: str) -> Link | None
 async def _remove_in_released(ctx: SyncContext, link: Link | None) -> Result:
     if link is None or link.status != "linked":
         return Result("ignored", "removed attachment was never synced")
+    decision = ctx.policy.decide("attachment", Op.DELETE, "qbo")
+    stop = await steps.not_applied(ctx, "attachment", decision, link.id)
+    if stop is not None:
+        return stop
     await ctx.links.set_status(link.id, "unlinked")
     attachment = str((link.snapshot or {}).get("released_attachment") or link.released_id)
     if await _holders(ctx, attachment, live=True):
@@ -191,8 +187,10 @@ async def from_released(ctx: SyncContext) -> Result:
         return Result("echo", "attachment written by us from QBO")
     if await _already_linked(ctx, doc_key, str(record.get("sha256"))):
         return Result("echo", "same content already attached in QBO")
-    if ctx.policy.decide("attachment", Op.UPSERT, "released").outcome is not Outcome.APPLY:
-        return Result("ignored", "policy")
+    decision = ctx.policy.decide("attachment", Op.UPSERT, "released")
+    stop = await steps.not_applied(ctx, "attachment", decision)
+    if stop is not None:
+        return stop
     spool, sha = await _spool(ctx.released.stream(f"{doc_path}/attachments/{record['id']}/content"))
     with spool:
         created = await ctx.qbo.upload(
@@ -219,22 +217,17 @@ async def from_released(ctx: SyncContext) -> Result:
 
 
 async def _already_linked(ctx: SyncContext, doc_key: str, sha: str) -> bool:
-    found = await ctx.db.fetchval(
-        "SELECT 1 FROM links WHERE connection_id = $1 AND entity = 'attachment' "
-        "AND status = 'linked' AND snapshot->>'document' = $2 AND snapshot->>'sha256' = $3",
-        ctx.connection.id,
-        doc_key,
-        sha,
-    )
-    return found is not None
+    return await ctx.links.attachment_on(ctx.connection.id, doc_key, sha)
 
 
 async def _remove_in_qbo(ctx: SyncContext, links: list[Link]) -> Result:
     live = [link for link in links if link.status == "linked"]
     if not live:
         return Result("ignored", "removed attachment was never synced")
-    if ctx.policy.decide("attachment", Op.DELETE, "released").outcome is not Outcome.APPLY:
-        return Result("ignored", "policy")
+    decision = ctx.policy.decide("attachment", Op.DELETE, "released")
+    stop = await steps.not_applied(ctx, "attachment", decision, live[0].id)
+    if stop is not None:
+        return stop
     # Deduplicated copies: every QBO Attachable that held this file goes.
     for link in live:
         try:

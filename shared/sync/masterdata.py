@@ -1,8 +1,8 @@
 """Tax rates, accounts (and sales/purchase items) and classes: one way, from QBO.
 
-QBO is the only manager (ownership.md): a change seen in QBO is applied to Re-Leased; a change
-seen in Re-Leased is reverted by writing QBO's current state back over it. Re-Leased's public API
-refuses master-data writes while connected, so writes go through its accounting side.
+QBO is the only manager: a change seen in QBO is applied to Re-Leased; a change seen in Re-Leased
+is reverted by writing QBO's current state back over it. Re-Leased's public API refuses
+master-data writes while connected, so writes go through its accounting side.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from shared.domain.mapping.masterdata import (
     tracking_from_released,
 )
 from shared.domain.ownership import Op, Outcome
+from shared.sync import steps
 from shared.sync.context import Result, SyncContext
 
 TRACKING_CATEGORY = "QBO Classes"
@@ -88,8 +89,9 @@ async def from_qbo(ctx: SyncContext) -> Result:
         return Result("echo", "Re-Leased already has this version", link.released_id)
     op = _operation(fields, link.snapshot if link else None)
     decision = ctx.policy.decide(kind.entity, op, "qbo")
-    if decision.outcome is not Outcome.APPLY:
-        return Result("ignored", decision.why)
+    stop = await steps.not_applied(ctx, kind.entity, decision, link.id if link else None)
+    if stop is not None:
+        return stop
     body = kind.to_released(fields)
     if link is None:
         existing = await _find(ctx, kind, fields)
@@ -135,15 +137,9 @@ async def from_released(ctx: SyncContext) -> Result:
         return Result("ignored", "gone from Re-Leased")
     links = await ctx.links.by_released(ctx.connection.id, kind.entity, ctx.event.entity_id)
     if not links:
-        await ctx.conflicts.record(
-            ctx.connection.id,
-            kind.entity,
-            "policy_flag",
-            link_id=None,
-            event_id=ctx.event.event_id,
-            fields={"released_id": ctx.event.entity_id},
-            winner="qbo",
-            detail=f"{kind.entity} changed in Re-Leased with no QBO counterpart",
+        detail = f"{kind.entity} changed in Re-Leased with no QBO counterpart"
+        await steps.flag(
+            ctx, kind.entity, None, {"released_id": ctx.event.entity_id}, "qbo", detail
         )
         return Result("flagged", "QBO is the only manager; no QBO record to restore from")
     link = links[0]
@@ -151,6 +147,8 @@ async def from_released(ctx: SyncContext) -> Result:
     if link.released_version == str(record.get("version")):
         return Result("echo", "our own write", link.qbo_id)
     decision = ctx.policy.decide(kind.entity, Op.UPSERT, "released")
+    if decision.outcome not in (Outcome.REVERT, Outcome.REVERT_AND_FLAG):
+        return await steps.not_carried_out(ctx, kind.entity, decision, link.id)
     qbo_record = await ctx.qbo.get(link.qbo_type, str(link.qbo_id))
     fields = kind.from_qbo(link.qbo_type, qbo_record)
     if kind.from_released(record) == fields:
@@ -160,6 +158,11 @@ async def from_released(ctx: SyncContext) -> Result:
         written = await ctx.released.accounting(
             "PATCH", f"{kind.path}/{link.released_id}", body=kind.to_released(fields)
         )
+        if decision.outcome is Outcome.REVERT_AND_FLAG:
+            detail = f"{kind.entity} changed in Re-Leased reverted: {decision.why}"
+            await steps.flag(
+                ctx, kind.entity, link.id, {"released_id": link.released_id}, "qbo", detail
+            )
     await ctx.links.save(
         ctx.connection.id,
         kind.entity,
@@ -183,6 +186,11 @@ async def class_from_qbo(ctx: SyncContext) -> Result:
     version = str(record.get("SyncToken"))
     if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
         return Result("echo", "Re-Leased already has this version", link.released_id)
+    op = _operation(fields, link.snapshot if link else None)
+    decision = ctx.policy.decide("tracking_class", op, "qbo")
+    stop = await steps.not_applied(ctx, "tracking_class", decision, link.id if link else None)
+    if stop is not None:
+        return stop
     category = await _category(ctx)
     options = list(category.get("options", []))
     option_id = link.released_id.split(":", 1)[1] if link and link.released_id else None
@@ -216,9 +224,7 @@ async def class_from_qbo(ctx: SyncContext) -> Result:
         released=(f"{category['id']}:{chosen['id']}", str(written.get("version"))),
         snapshot=tracking_from_released(chosen),
     )
-    return Result(
-        "applied", _operation(fields, link.snapshot if link else None).value, str(chosen["id"])
-    )
+    return Result("applied", op.value, str(chosen["id"]))
 
 
 async def _category(ctx: SyncContext) -> dict[str, Any]:

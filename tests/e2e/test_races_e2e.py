@@ -13,7 +13,9 @@ import pytest
 from shared.adapters.qbo.client import QboClient
 from shared.domain.connections import Connection
 from shared.domain.errors import StaleVersion, TransientError
-from shared.sync import credits, document_common, documents
+from shared.sync.documents import common as document_common
+from shared.sync.documents import to_released
+from shared.sync.payments import common as payments_common
 from tests.e2e.stack import Stack, consumers, eventually, unique
 from tests.e2e.test_documents_e2e import (
     TODAY,
@@ -194,7 +196,7 @@ async def test_qbo_twin_of_a_released_invoice_whose_link_was_lost_is_not_synced_
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     flaky = fail_first(2, document_common.patch_released)
-    monkeypatch.setattr("shared.sync.documents_released.patch_released", flaky)
+    monkeypatch.setattr("shared.sync.documents.to_qbo.patch_released", flaky)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
         made = await rl_approved(stack, company, ids, "INCOME")
@@ -223,7 +225,10 @@ async def test_qbo_payment_made_from_released_whose_link_was_lost_is_not_paid_tw
     ledger), so Re-Leased is not paid a second time."""
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
-    monkeypatch.setattr(credits, "save_payment_link", fail_first(2, credits.save_payment_link))
+    monkeypatch.setattr(
+        "shared.sync.payments.qbo_writes.save_payment_link",
+        fail_first(2, payments_common.save_payment_link),
+    )
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
         doc = await rl_approved(stack, company, ids, "INCOME")
@@ -261,7 +266,7 @@ async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_
         await seed_links(stack, qbo, pool, connection)
         before = len(await qbo.query_all("Invoice"))
         monkeypatch.setattr(
-            "shared.sync.documents.save_link", fail_first(2, document_common.save_link)
+            "shared.sync.documents.to_released.save_link", fail_first(2, document_common.save_link)
         )
         cust = await customer(qbo)
         made = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
@@ -293,7 +298,7 @@ async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_document(
         ids = await seed_links(stack, qbo, pool, connection)
         before = len(await qbo.query_all("Invoice"))
         stale = fail_first(1, document_common.patch_released, StaleVersion("injected 412"))
-        monkeypatch.setattr("shared.sync.documents_released.patch_released", stale)
+        monkeypatch.setattr("shared.sync.documents.to_qbo.patch_released", stale)
         made = await rl_approved(stack, company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
         await settle(2.0)
@@ -316,8 +321,8 @@ async def test_a_qbo_bill_whose_number_write_failed_gets_the_number_on_the_retry
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         await seed_links(stack, qbo, pool, connection)
-        flaky = fail_first(1, documents._number_to_qbo)
-        monkeypatch.setattr("shared.sync.documents._number_to_qbo", flaky)
+        flaky = fail_first(1, to_released._number_to_qbo)
+        monkeypatch.setattr("shared.sync.documents.to_released._number_to_qbo", flaky)
         # Re-Leased's notifications held back: only the QBO bill's own retries may heal it.
         await released_hooks(stack, company, 1.0)
         body = {

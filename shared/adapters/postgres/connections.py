@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.domain.connections import Connection
-from shared.domain.events import Source
+from shared.domain.events import ChangeEvent, Source
 
 _COLUMN = {"qbo": "qbo_realm_id", "released": "released_company_id"}
 
@@ -85,3 +85,20 @@ class ConnectionRepository:
                 status,
                 reason,
             )
+
+
+class ConnectionLookup:
+    """The engine's way to its connection: by id when the event carries one, else by account."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._directory = ConnectionDirectory(pool)
+        self._connections = ConnectionRepository(pool)
+
+    async def connection_for(self, event: ChangeEvent) -> Connection | None:
+        connection_id = event.connection_id
+        if connection_id is None:
+            owners = await self._directory.resolve(event.source, [event.account_id])
+            connection_id = owners.get(event.account_id)
+        if connection_id is None:
+            return None
+        return await self._connections.get(connection_id)

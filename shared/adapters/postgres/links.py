@@ -1,14 +1,15 @@
-"""Links between records on both sides, and the bookkeeping around each applied change."""
+"""Links between records on both sides, and the bookkeeping around each applied change (outcomes,
+conflicts), read and written inside the change's transaction."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from shared.domain.canonical import canonical_hash
 from shared.domain.links import Link
+from shared.domain.outcomes import OutcomeRecord
 from shared.infra.db import DbConnection
 
 _COLUMNS = (
@@ -83,6 +84,43 @@ class LinkRepository:
         )
         return link_id
 
+    async def class_of_option(self, connection_id: UUID, option_id: str) -> str | None:
+        """The QBO Class linked to a Re-Leased tracking option (links hold
+        ``category:option``)."""
+        found = await self._conn.fetchval(
+            "SELECT qbo_id FROM links WHERE connection_id = $1 AND entity = 'tracking_class' "
+            "AND released_id LIKE '%:' || $2",
+            connection_id,
+            option_id,
+        )
+        return str(found) if found is not None else None
+
+    async def attachment_holders(
+        self, connection_id: UUID, attachment: str, *, live: bool = False
+    ) -> list[Link]:
+        """Every link (only the linked ones when ``live``) naming this Re-Leased attachment in
+        its snapshot: deduplication lets one file stand for several QBO Attachables."""
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM links "  # noqa: S608 - fixed columns
+            "WHERE connection_id = $1 AND entity = 'attachment' "
+            "AND snapshot->>'released_attachment' = $2 AND ($3 = false OR status = 'linked') "
+            "ORDER BY id",
+            connection_id,
+            attachment,
+            live,
+        )
+        return [Link(**dict(r)) for r in rows]
+
+    async def attachment_on(self, connection_id: UUID, document: str, sha256: str) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 FROM links WHERE connection_id = $1 AND entity = 'attachment' "
+            "AND status = 'linked' AND snapshot->>'document' = $2 AND snapshot->>'sha256' = $3",
+            connection_id,
+            document,
+            sha256,
+        )
+        return found is not None
+
     async def set_status(self, link_id: int, status: str, error: str | None = None) -> None:
         await self._conn.execute(
             "UPDATE links SET status = $2, last_error = $3, updated_at = now() WHERE id = $1",
@@ -90,19 +128,6 @@ class LinkRepository:
             status,
             error,
         )
-
-
-@dataclass(frozen=True)
-class OutcomeRecord:
-    connection_id: UUID | None
-    event_id: str
-    direction: str
-    entity: str
-    source_id: str
-    outcome: str
-    target_id: str | None = None
-    reason: str | None = None
-    remedy: str | None = None
 
 
 class OutcomeRepository:

@@ -18,6 +18,9 @@ log = get_logger(__name__)
 
 
 class TwinLedger:
+    """Writes on its own pool connection; reads through the connection it is given (the
+    change's transaction), see ``TransactionTwins``."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -74,3 +77,27 @@ class TwinLedger:
             source_id,
         )
         return str(found) if found is not None else None
+
+
+class TransactionTwins:
+    """The ledger as one change sees it: records through the ledger's own connection, reads in
+    the change's transaction."""
+
+    def __init__(self, db: DbConnection, ledger: TwinLedger) -> None:
+        self._db = db
+        self._ledger = ledger
+
+    async def record(
+        self, connection_id: UUID, side: str, entity: str, record_id: str, source_id: str
+    ) -> None:
+        await self._ledger.record(connection_id, side, entity, record_id, source_id)
+
+    async def source_of(
+        self, connection_id: UUID, side: str, entity: str, record_id: str
+    ) -> str | None:
+        return await TwinLedger.source_of(self._db, connection_id, side, entity, record_id)
+
+    async def twin_of(
+        self, connection_id: UUID, side: str, entity: str, source_id: str
+    ) -> str | None:
+        return await TwinLedger.twin_of(self._db, connection_id, side, entity, source_id)

@@ -1,10 +1,8 @@
-"""Invoices, bills, credit notes and vendor credits, both ways (ownership.md document rows).
+"""QBO invoices, bills, credit memos and vendor credits to Re-Leased.
 
-QBO -> Re-Leased: create/update apply (three-way merge, QBO wins by default), a void voids, a hard
-delete voids (Re-Leased has no delete for approved documents). Re-Leased -> QBO: only the
-connection's synced statuses go out, never DRAFT; a synced document sent back to DRAFT is flagged;
-a void voids an Invoice and deletes the types QBO cannot void through its API, keeping the link
-marked ``voided``. A Re-Leased document takes the QBO number once synced.
+Create and update apply (three-way merge, QBO wins by default); a void voids, and a hard delete
+voids too (Re-Leased has no delete for approved documents). A QBO document the engine made from a
+Re-Leased one, or one carrying a Re-Leased document's number, is linked to it, never copied back.
 """
 
 from __future__ import annotations
@@ -24,24 +22,20 @@ from shared.domain.mapping.documents import (
 )
 from shared.domain.mapping.kinds import BY_QBO_WORD, DocKind
 from shared.domain.merge import three_way_merge
-from shared.domain.ownership import Op, Outcome
-from shared.sync import document_refs as refs
-from shared.sync import documents_released
+from shared.domain.ownership import Op
+from shared.sync import steps
 from shared.sync.context import Result, SyncContext
-from shared.sync.document_common import (
+from shared.sync.dependencies import released_ids
+from shared.sync.documents.common import (
     LOCKED,
-    flag,
     link_twins,
     patch_released,
-    record_conflicts,
     restore_from_qbo,
     save_link,
     skip_before_sync_from,
-    winner,
     write_qbo,
 )
-
-# -- QBO -> Re-Leased --------------------------------------------------------------------------
+from shared.sync.documents.references import qbo_keys, txn_tax_rate
 
 
 async def from_qbo(ctx: SyncContext) -> Result:
@@ -60,14 +54,15 @@ async def from_qbo(ctx: SyncContext) -> Result:
     skipped = skip_before_sync_from(ctx, record.get("TxnDate")) if link is None else None
     if skipped is not None:
         return skipped
-    fields = document_from_qbo(kind, record, await refs.txn_tax_rate(ctx, record))
+    fields = document_from_qbo(kind, record, await txn_tax_rate(ctx, record))
     if link is not None and link.snapshot_hash == canonical_hash(fields):
         released = {"id": link.released_id, "version": link.released_version}
         await save_link(ctx, kind, record, released, fields)
         return Result("echo", "no synced field changed", link.released_id)
     decision = ctx.policy.decide(kind.entity, Op.UPSERT, "qbo")
-    if decision.outcome is not Outcome.APPLY:
-        return Result("ignored", decision.why)
+    stop = await steps.not_applied(ctx, kind.entity, decision, link.id if link else None)
+    if stop is not None:
+        return stop
     if link is None:
         return await _create_in_released(ctx, kind, record, fields)
     return await _update_released(ctx, kind, record, fields, link)
@@ -99,7 +94,7 @@ async def _create_in_released(
     found = await _released_twin(ctx, kind, twin) if twin is not None else None
     if found is not None:  # (_released_twin took its lock before reading it)
         return await _adopt(ctx, kind, record, fields, found, "made_by_engine_link_lost")
-    ids = await refs.released_ids(ctx, references(fields))
+    ids = await released_ids(ctx, references(fields))
     found = await _find_released(ctx, kind, fields.get("number"))
     if found is not None:
         return await _adopt(ctx, kind, record, fields, found, "same_number")
@@ -178,7 +173,7 @@ async def _adopt(
         raise TransientError(f"Re-Leased document {released_id} was linked meanwhile; retry")
     if linked:
         return await _twin_taken(ctx, kind, record, linked[0])
-    current = document_from_released(kind, found, await refs.qbo_keys(ctx, kind, found))
+    current = document_from_released(kind, found, await qbo_keys(ctx, kind, found))
     record, fields = await _number_to_qbo(ctx, kind, record, fields, found)
     link = await link_twins(ctx, kind, record, found, current, reason)
     result = await _update_released(ctx, kind, record, fields, link)
@@ -197,7 +192,7 @@ async def _twin_taken(
         f"QBO {kind.qbo_type} {record['Id']} duplicates QBO {kind.qbo_type} {link.qbo_id}, "
         f"the twin of Re-Leased {link.released_id}; void or delete {record['Id']} in QBO"
     )
-    await flag(ctx, kind, link.id, {"duplicate": str(record["Id"])}, None, detail)
+    await steps.flag(ctx, kind.entity, link.id, {"duplicate": str(record["Id"])}, None, detail)
     return Result("flagged", detail, link.released_id)
 
 
@@ -205,8 +200,8 @@ async def _update_released(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any], link: Link
 ) -> Result:
     released = await ctx.released.get(f"{kind.released_path}/{link.released_id}")
-    current = document_from_released(kind, released, await refs.qbo_keys(ctx, kind, released))
-    merged = three_way_merge(link.snapshot, fields, current, winner(ctx, "qbo"))
+    current = document_from_released(kind, released, await qbo_keys(ctx, kind, released))
+    merged = three_way_merge(link.snapshot, fields, current, steps.winner(ctx, "document", "qbo"))
     if merged.source_changes and below_applied(record, merged.merged):
         return await restore_from_qbo(
             ctx, kind, (record, fields), (released, current), link, merged.merged
@@ -222,7 +217,7 @@ async def _update_released(
         )
     if merged.source_changes:
         record = await write_qbo(ctx, kind, record, merged.source_changes, merged.merged)
-    await record_conflicts(ctx, kind, link.id, merged.conflicts)
+    await steps.record_conflicts(ctx, kind.entity, link.id, merged.conflicts)
     await save_link(ctx, kind, record, released, merged.merged)
     return Result("applied", f"updated ({len(merged.conflicts)} conflict(s))", link.released_id)
 
@@ -233,8 +228,9 @@ async def _void_in_released(ctx: SyncContext, kind: DocKind, link: Link | None, 
     if link.status == "voided":
         return Result("echo", "already voided", link.released_id)
     decision = ctx.policy.decide(kind.entity, op, "qbo")
-    if decision.outcome is not Outcome.APPLY:
-        return Result("ignored", decision.why)
+    stop = await steps.not_applied(ctx, kind.entity, decision, link.id)
+    if stop is not None:
+        return stop
     path = f"{kind.released_path}/{link.released_id}"
     released = await ctx.released.get(path)
     if released.get("status") in ("DRAFT", "AWAITING_APPROVAL"):
@@ -256,7 +252,3 @@ async def _void_in_released(ctx: SyncContext, kind: DocKind, link: Link | None, 
         status="voided",
     )
     return Result("applied", f"{op.value} in QBO voided in Re-Leased", link.released_id)
-
-
-# Routed from the engine; the Re-Leased direction lives in its own module.
-from_released = documents_released.from_released

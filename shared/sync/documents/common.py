@@ -1,4 +1,5 @@
-"""What the document handlers of both directions share: settings gates, links, conflicts."""
+"""What the document handlers of both directions share: the date gate, links, writes, and the
+restore when an edit would leave less than the money QBO has applied."""
 
 from __future__ import annotations
 
@@ -15,30 +16,23 @@ from shared.domain.mapping.documents import (
     tax_rates_of,
 )
 from shared.domain.mapping.kinds import DocKind
-from shared.domain.merge import Winner
 from shared.infra.logging import get_logger
-from shared.sync import document_refs as refs
+from shared.sync import steps
 from shared.sync.context import Result, SyncContext
+from shared.sync.dependencies import released_ids
+from shared.sync.documents.references import tax_code_for
 
 log = get_logger("sync.documents")
-DEFAULT_STATUSES = ("AWAITING_APPROVAL", "APPROVED")
 LOCKED = ("PAID", "VOIDED")
-
-
-def synced_statuses(ctx: SyncContext) -> set[str]:
-    found = dict(ctx.connection.settings or {}).get("synced_statuses")
-    statuses = {str(s) for s in (found if isinstance(found, list) else DEFAULT_STATUSES)}
-    # PAID is APPROVED with the money in: it syncs whenever APPROVED does.
-    return statuses | ({"PAID"} if "APPROVED" in statuses else set())
 
 
 def skip_before_sync_from(ctx: SyncContext, date: Any) -> Result | None:
     """A document dated before the connection's sync-from date is not synced (logged); None
     when it is not."""
-    start = dict(ctx.connection.settings or {}).get("sync_from_date")
-    if not start or not date:
+    start = ctx.settings.sync_from_date
+    if start is None or not date:
         return None
-    if dt.date.fromisoformat(str(date)[:10]) >= dt.date.fromisoformat(str(start)[:10]):
+    if dt.date.fromisoformat(str(date)[:10]) >= start:
         return None
     log.info(
         "document_skipped",
@@ -47,10 +41,6 @@ def skip_before_sync_from(ctx: SyncContext, date: Any) -> Result | None:
         reason="before_sync_from",
     )
     return Result("ignored", "dated before the sync-from date")
-
-
-def winner(ctx: SyncContext, source_side: str) -> Winner:
-    return "source" if ctx.settings.winners.get("document", "qbo") == source_side else "target"
 
 
 async def save_link(
@@ -106,7 +96,7 @@ async def patch_released(
 ) -> dict[str, Any]:
     """Write ``changes`` (canonical; ``whole`` is the full document they belong to) to the
     Re-Leased document ``record``, at the version read. Returns the document as written."""
-    ids = await refs.released_ids(ctx, references(whole))
+    ids = await released_ids(ctx, references(whole))
     written: dict[str, Any] = await ctx.released.request(
         "PATCH",
         f"{kind.released_path}/{record['id']}",
@@ -117,41 +107,6 @@ async def patch_released(
     return written
 
 
-async def flag(
-    ctx: SyncContext,
-    kind: DocKind,
-    link_id: int,
-    fields: dict[str, Any],
-    chosen: str | None,
-    detail: str,
-) -> None:
-    """A policy flag on a linked document: something a person should know or decide."""
-    await ctx.conflicts.record(
-        ctx.connection.id,
-        kind.entity,
-        "policy_flag",
-        link_id=link_id,
-        event_id=ctx.event.event_id,
-        fields=fields,
-        winner=chosen,
-        detail=detail,
-    )
-
-
-async def record_conflicts(ctx: SyncContext, kind: DocKind, link_id: int, items: list[Any]) -> None:
-    for item in items:
-        await ctx.conflicts.record(
-            ctx.connection.id,
-            kind.entity,
-            "field_conflict",
-            link_id=link_id,
-            event_id=ctx.event.event_id,
-            fields={"field": item.field, "base": item.base, "source": item.source},
-            winner=str(item.chosen)[:200],
-            detail=f"{item.field} changed on both sides",
-        )
-
-
 async def write_qbo(
     ctx: SyncContext,
     kind: DocKind,
@@ -159,7 +114,7 @@ async def write_qbo(
     changes: dict[str, Any],
     merged: dict[str, Any],
 ) -> dict[str, Any]:
-    tax_code = await refs.tax_code_for(ctx, tax_rates_of(merged))
+    tax_code = await tax_code_for(ctx, tax_rates_of(merged))
     body = document_to_qbo(kind, changes, tax_code, merged)
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc-update"))
@@ -191,7 +146,7 @@ async def restore_from_qbo(
         "first, then edit again)"
     )
     fields = {"total": str(total), "applied": str(applied), "restored": sorted(changes)}
-    await flag(ctx, kind, link.id, fields, "qbo", detail)
+    await steps.flag(ctx, kind.entity, link.id, fields, "qbo", detail)
     log.warning(
         "document_edit_reverted",
         connection_id=str(ctx.connection.id),

@@ -1,5 +1,6 @@
-"""What payments, allocations and refunds refer to: the documents they settle and the bank
-accounts the money moves through, resolved on the side being written (dependencies first)."""
+"""What payments, allocations and refunds refer to (the documents they settle, the bank accounts
+the money moves through, resolved on the side being written, dependencies first) and the link of
+a whole QBO payment."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 from shared.domain.errors import PermanentError, Refused
 from shared.domain.links import Link
 from shared.domain.mapping.keys import split_key
-from shared.sync import document_refs as refs
-from shared.sync import documents, documents_released
+from shared.domain.mapping.payments import ENTITY
 from shared.sync.context import SyncContext
+from shared.sync.dependencies import released_ids, run_dependency
 
 # Re-Leased's answers for money that does not fit what is open on a document.
 _DOES_NOT_FIT = frozenset({"OVERPAYMENT", "OVER_ALLOCATION"})
@@ -22,7 +23,7 @@ async def released_document(ctx: SyncContext, doc_key: str) -> str:
     doc_type, doc_id = split_key(doc_key)
     link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
     if link is None:
-        await refs.run_dependency(ctx, "qbo", doc_type.lower(), doc_id, documents.from_qbo)
+        await run_dependency(ctx, "qbo", doc_type.lower(), doc_id)
         link = await ctx.links.by_qbo(ctx.connection.id, doc_type, doc_id)
     if link is None or not link.released_id:
         raise PermanentError(
@@ -37,9 +38,7 @@ async def qbo_document(ctx: SyncContext, entity: str, category: str, document_id
     document first if it has not been yet."""
     found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
     if not found:
-        await refs.run_dependency(
-            ctx, "released", category, document_id, documents_released.from_released
-        )
+        await run_dependency(ctx, "released", category, document_id)
         found = await ctx.links.by_released(ctx.connection.id, entity, document_id)
     if not found or found[0].status == "voided":
         raise PermanentError(
@@ -52,7 +51,7 @@ async def qbo_document(ctx: SyncContext, entity: str, category: str, document_id
 async def released_bank(ctx: SyncContext, key: str | None) -> str:
     """The Re-Leased bank account for a QBO one; else the company's first bank account."""
     if key is not None:
-        released = (await refs.released_ids(ctx, [key]))[key]
+        released = (await released_ids(ctx, [key]))[key]
         account = await ctx.released.get(f"/accounts/{released}")
         if account.get("type") == "BANK":
             return released
@@ -103,9 +102,7 @@ async def post_money(
         if not _DOES_NOT_FIT & set(exc.codes):
             raise
     for category, document_id in touched:
-        await refs.run_dependency(
-            ctx, "released", category, document_id, documents_released.from_released
-        )
+        await run_dependency(ctx, "released", category, document_id)
     try:
         # A new key: Re-Leased keeps the refusal under the first one.
         return await ctx.released.request(
@@ -119,3 +116,22 @@ async def post_money(
             remedy="Re-Leased holds money on the document that QBO does not; record it in QBO "
             "or reverse it in Re-Leased, then replay this event",
         ) from exc
+
+
+async def save_payment_link(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    released_id: str,
+    released_version: str | None,
+    fields: dict[str, Any],
+) -> None:
+    """The link of a whole QBO payment (``released_id``: what it is in Re-Leased)."""
+    await ctx.links.save(
+        ctx.connection.id,
+        ENTITY[qbo_type],
+        qbo_type,
+        qbo=(str(record["Id"]), str(record.get("SyncToken"))),
+        released=(released_id, released_version),
+        snapshot=fields,
+    )

@@ -1,4 +1,9 @@
-"""Documents from Re-Leased to QBO (see documents.py for the rules of both directions)."""
+"""Re-Leased documents to QBO invoices, bills, credit memos and vendor credits.
+
+Only the connection's synced statuses go out, never DRAFT; a synced document sent back to DRAFT is
+flagged; a void voids an Invoice and deletes the types QBO cannot void through its API, keeping the
+link marked ``voided``. A Re-Leased invoice or credit note takes the QBO number once synced.
+"""
 
 from __future__ import annotations
 
@@ -18,24 +23,19 @@ from shared.domain.mapping.documents import (
 from shared.domain.mapping.kinds import BY_RELEASED_TYPE, DocKind
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
-from shared.sync import document_refs as refs
+from shared.sync import steps
 from shared.sync.context import Result, SyncContext
-from shared.sync.document_common import (
+from shared.sync.documents.common import (
     LOCKED,
-    flag,
     link_twins,
     log,
     patch_released,
-    record_conflicts,
     restore_from_qbo,
     save_link,
     skip_before_sync_from,
-    synced_statuses,
-    winner,
     write_qbo,
 )
-
-# -- Re-Leased -> QBO --------------------------------------------------------------------------
+from shared.sync.documents.references import qbo_keys, tax_code_for, txn_tax_rate
 
 
 async def from_released(ctx: SyncContext) -> Result:
@@ -58,14 +58,16 @@ async def apply_released(ctx: SyncContext, record: dict[str, Any]) -> Result:
     gated = await _gate_released(ctx, kind, record, link)
     if gated is not None:
         return gated
-    fields = document_from_released(kind, record, await refs.qbo_keys(ctx, kind, record))
+    fields = document_from_released(kind, record, await qbo_keys(ctx, kind, record))
     if link is not None and link.snapshot_hash == canonical_hash(fields):
         await save_link(
             ctx, kind, {"Id": link.qbo_id, "SyncToken": link.qbo_version}, record, fields
         )
         return Result("echo", "no synced field changed", link.qbo_id)
-    if ctx.policy.decide(kind.entity, Op.UPSERT, "released").outcome is not Outcome.APPLY:
-        return Result("ignored", "policy")
+    decision = ctx.policy.decide(kind.entity, Op.UPSERT, "released")
+    stop = await steps.not_applied(ctx, kind.entity, decision, link.id if link else None)
+    if stop is not None:
+        return stop
     if link is None:
         return await _create_in_qbo(ctx, kind, record, fields)
     return await _update_qbo(ctx, kind, record, fields, link)
@@ -84,7 +86,7 @@ async def _gate_released(
         return await _void_in_qbo(ctx, kind, record, link)
     if status == "DRAFT":
         return await _back_to_draft(ctx, kind, record, link)
-    if status not in synced_statuses(ctx):
+    if not ctx.settings.syncs_status(status):
         return Result("ignored", f"status {status} is not synced for this connection")
     if link is None:
         return skip_before_sync_from(ctx, record.get("date"))
@@ -113,7 +115,7 @@ async def _engine_twin(
         return None
     if is_qbo_void(row):
         return None
-    return row, document_from_qbo(kind, row, await refs.txn_tax_rate(ctx, row))
+    return row, document_from_qbo(kind, row, await txn_tax_rate(ctx, row))
 
 
 async def _adopt(
@@ -133,7 +135,7 @@ async def _adopt(
         return None
     reason = "made_by_engine_link_lost"
     link = await link_twins(ctx, kind, row, {"id": record["id"], "version": None}, theirs, reason)
-    fields = document_from_released(kind, record, await refs.qbo_keys(ctx, kind, record))
+    fields = document_from_released(kind, record, await qbo_keys(ctx, kind, record))
     result = await _update_qbo(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", str(row["Id"]))
 
@@ -151,7 +153,7 @@ async def _create_in_qbo(
     locked = record.get("status") in LOCKED
     keep_ours = locked or not kind.sales
     outgoing = {**fields, "number": fields["number"] if keep_ours else None}
-    body = document_to_qbo(kind, outgoing, await refs.tax_code_for(ctx, tax_rates_of(fields)))
+    body = document_to_qbo(kind, outgoing, await tax_code_for(ctx, tax_rates_of(fields)))
     created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.create_key("qbo-doc", body))
     # QBO's notification of this create waits on this lock until the link is committed (taken
     # first: every statement before it widens the window in which the notification can win).
@@ -159,7 +161,7 @@ async def _create_in_qbo(
     await ctx.created("qbo", kind.entity, str(created["Id"]), str(record["id"]))
     # What QBO filled in (its number, a default due date) goes back to Re-Leased, so both
     # sides and the snapshot agree from the start.
-    theirs = document_from_qbo(kind, created, await refs.txn_tax_rate(ctx, created))
+    theirs = document_from_qbo(kind, created, await txn_tax_rate(ctx, created))
     filled = {k: v for k, v in theirs.items() if v != fields.get(k) and k != "lines"}
     if filled and locked:
         log.info(
@@ -180,8 +182,10 @@ async def _update_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any], link: Link
 ) -> Result:
     current = await ctx.qbo.get(kind.qbo_type, str(link.qbo_id))
-    theirs = document_from_qbo(kind, current, await refs.txn_tax_rate(ctx, current))
-    merged = three_way_merge(link.snapshot, fields, theirs, winner(ctx, "released"))
+    theirs = document_from_qbo(kind, current, await txn_tax_rate(ctx, current))
+    merged = three_way_merge(
+        link.snapshot, fields, theirs, steps.winner(ctx, "document", "released")
+    )
     if merged.target_changes and below_applied(current, merged.merged):
         return await restore_from_qbo(
             ctx, kind, (current, theirs), (record, fields), link, merged.merged
@@ -192,7 +196,7 @@ async def _update_qbo(
         record = await patch_released(
             ctx, kind, record, merged.source_changes, merged.merged, "rl-doc-mergeback"
         )
-    await record_conflicts(ctx, kind, link.id, merged.conflicts)
+    await steps.record_conflicts(ctx, kind.entity, link.id, merged.conflicts)
     await save_link(ctx, kind, current, record, merged.merged)
     return Result("applied", f"updated ({len(merged.conflicts)} conflict(s))", link.qbo_id)
 
@@ -203,8 +207,9 @@ async def _void_in_qbo(
     if link is None:
         return Result("ignored", "void of a document that never synced")
     decision = ctx.policy.decide(kind.entity, Op.VOID, "released")
-    if decision.outcome is not Outcome.APPLY:
-        return Result("ignored", decision.why)
+    stop = await steps.not_applied(ctx, kind.entity, decision, link.id)
+    if stop is not None:
+        return stop
     try:
         current = await ctx.qbo.get(kind.qbo_type, str(link.qbo_id))
     except NotFound:
@@ -228,8 +233,12 @@ async def _back_to_draft(
     if link is None:
         return Result("ignored", "DRAFT never syncs")
     decision = ctx.policy.decide(kind.entity, Op.BACK_TO_DRAFT, "released")
+    if decision.outcome is not Outcome.FLAG:
+        return await steps.not_carried_out(ctx, kind.entity, decision, link.id)
     detail = f"synced {kind.entity} sent back to DRAFT in Re-Leased: {decision.why}"
-    await flag(ctx, kind, link.id, {"status": "DRAFT", "qbo_id": link.qbo_id}, None, detail)
+    await steps.flag(
+        ctx, kind.entity, link.id, {"status": "DRAFT", "qbo_id": link.qbo_id}, None, detail
+    )
     # Remember this version so the same DRAFT state is not flagged again by a duplicate event.
     await save_link(
         ctx, kind, {"Id": link.qbo_id, "SyncToken": link.qbo_version}, record, link.snapshot or {}

@@ -1,0 +1,46 @@
+"""What both directions of the contact handlers share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.mapping.contacts import contact_to_qbo
+from shared.domain.ownership import Op
+from shared.sync.context import SyncContext
+
+ROLE_FLAG = {"Customer": "isCustomer", "Vendor": "isSupplier"}
+
+
+def operation(fields: dict[str, Any], snapshot: dict[str, Any] | None) -> Op:
+    """Archive/unarchive when ``active`` changed since the last sync, else an upsert."""
+    was_active = True if snapshot is None else bool(snapshot.get("active", True))
+    if was_active and not fields["active"]:
+        return Op.ARCHIVE
+    if not was_active and fields["active"]:
+        return Op.UNARCHIVE
+    return Op.UPSERT
+
+
+def clash_suffix(ctx: SyncContext, qbo_type: str) -> str:
+    """The suffix a Vendor's DisplayName may carry (a Customer of the same name has it plain)."""
+    return ctx.settings.contact_clash_suffix if qbo_type == "Vendor" else ""
+
+
+async def set_archived(ctx: SyncContext, contact_id: str, *, archived: bool) -> dict[str, Any]:
+    """Archiving is written by the accounting side (the public API refuses it while connected)."""
+    verb = "archive" if archived else "unarchive"
+    return await ctx.released.accounting("POST", f"/contacts/{contact_id}/{verb}")
+
+
+async def write_qbo(
+    ctx: SyncContext,
+    qbo_type: str,
+    changes: dict[str, Any],
+    current: dict[str, Any],
+    purpose: str,
+    display: str | None = None,
+) -> dict[str, Any]:
+    """A sparse update of ``changes`` at the SyncToken read."""
+    body = contact_to_qbo(changes, display or str(current.get("DisplayName")))
+    body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
+    return await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id(f"qbo-{purpose}"))

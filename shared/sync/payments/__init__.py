@@ -1,0 +1,12 @@
+"""Payments and bill payments, both ways, with the credit they use (allocations and refunds).
+
+``to_released``: QBO's payments recorded in Re-Leased; ``to_qbo``: Re-Leased's payments,
+allocations and refunds recorded in QBO; ``qbo_writes``: the QBO bodies those are made of.
+"""
+
+from __future__ import annotations
+
+from shared.sync.payments.to_qbo import allocations_to_qbo, from_released
+from shared.sync.payments.to_released import from_qbo
+
+__all__ = ["allocations_to_qbo", "from_qbo", "from_released"]

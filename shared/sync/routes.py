@@ -1,0 +1,80 @@
+"""Which handler applies which change event: ``(source, entity word)`` -> handler.
+
+The one place that knows every entity's package. Entities never import each other: a dependency
+(a document's contact, the document a payment settles) is reached through ``resolve`` below, and
+the credit note, whose event carries both a document and its allocations, is composed here.
+"""
+
+from __future__ import annotations
+
+from shared.domain.entities import QBO_IGNORED_TYPES
+from shared.domain.errors import NotFound
+from shared.domain.events import ChangeEvent
+from shared.sync import attachments, contacts, documents, masterdata, payments
+from shared.sync.context import Handler, Result, SyncContext
+
+
+async def credit_note_from_released(ctx: SyncContext) -> Result:
+    """A Re-Leased credit note changed: the document itself, then any allocation QBO lacks
+    (read once: the document's own handling does not change its allocations)."""
+    try:
+        note = await ctx.released.get(f"/credit-notes/{ctx.event.entity_id}")
+    except NotFound:
+        return Result("ignored", "gone from Re-Leased")
+    result = await documents.apply_released(ctx, note)
+    if result.outcome not in ("applied", "echo"):
+        return result
+    made = await payments.allocations_to_qbo(ctx, note)
+    if not made:
+        return result
+    return Result(
+        "applied", f"{result.reason}; {made} allocation(s) recorded in QBO", result.target_id
+    )
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("qbo", "customer"): contacts.from_qbo,
+    ("qbo", "vendor"): contacts.from_qbo,
+    ("qbo", "account"): masterdata.from_qbo,
+    ("qbo", "item"): masterdata.from_qbo,
+    ("qbo", "taxrate"): masterdata.from_qbo,
+    ("qbo", "class"): masterdata.from_qbo,
+    ("qbo", "invoice"): documents.from_qbo,
+    ("qbo", "bill"): documents.from_qbo,
+    ("qbo", "creditmemo"): documents.from_qbo,
+    ("qbo", "vendorcredit"): documents.from_qbo,
+    ("qbo", "payment"): payments.from_qbo,
+    ("qbo", "billpayment"): payments.from_qbo,
+    ("qbo", "attachable"): attachments.from_qbo,
+    ("released", "contact"): contacts.from_released,
+    ("released", "invoice"): documents.from_released,
+    ("released", "creditnote"): credit_note_from_released,
+    ("released", "payment"): payments.from_released,
+    ("released", "attachment"): attachments.from_released,
+    ("released", "account"): masterdata.from_released,
+    ("released", "taxrate"): masterdata.from_released,
+    ("released", "tracking"): masterdata.from_released,
+}
+
+# A credit note needed as a dependency (a refund's, an allocation's) is the document alone.
+_DEPENDENCIES: dict[tuple[str, str], Handler] = {
+    **ROUTES,
+    ("released", "creditnote"): documents.from_released,
+}
+
+_IGNORED_QBO = {t.lower() for t in QBO_IGNORED_TYPES}
+
+
+def resolve(source: str, entity: str) -> Handler:
+    """The handler a dependency of this kind runs (a lookup error here is a bug: every kind a
+    handler asks for is in the table)."""
+    return _DEPENDENCIES[(source, entity)]
+
+
+def ignore_reason(event: ChangeEvent) -> str:
+    """Why an event no handler takes is ignored (logged with its outcome)."""
+    if event.source == "qbo" and event.entity in _IGNORED_QBO:
+        return "not_synced_type"
+    if event.source == "qbo" and event.entity == "taxcode":
+        return "tax codes group rates; rates sync through TaxRate"
+    return f"no sync for {event.source} {event.entity} yet"
