@@ -26,6 +26,14 @@ def clash_suffix(ctx: SyncContext, qbo_type: str) -> str:
     return ctx.settings.contact_clash_suffix if qbo_type == "Vendor" else ""
 
 
+def display_name(ctx: SyncContext, qbo_type: str, name: str, record: dict[str, Any]) -> str:
+    """The DisplayName to write for ``name``: with the clash suffix when the QBO record has it."""
+    suffix = clash_suffix(ctx, qbo_type)
+    if suffix and str(record.get("DisplayName", "")).endswith(suffix):
+        return name + suffix
+    return name
+
+
 async def set_archived(ctx: SyncContext, contact_id: str, *, archived: bool) -> dict[str, Any]:
     """Archiving is written by the accounting side (the public API refuses it while connected)."""
     verb = "archive" if archived else "unarchive"

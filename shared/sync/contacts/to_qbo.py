@@ -17,7 +17,14 @@ from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
 from shared.domain.qbo_query import query_literal
 from shared.sync import steps
-from shared.sync.contacts.common import ROLE_FLAG, clash_suffix, operation, set_archived, write_qbo
+from shared.sync.contacts.common import (
+    ROLE_FLAG,
+    clash_suffix,
+    display_name,
+    operation,
+    set_archived,
+    write_qbo,
+)
 from shared.sync.context import Result, SyncContext
 
 _REVERTS = (Outcome.REVERT, Outcome.REVERT_AND_FLAG)
@@ -86,11 +93,8 @@ async def _update_role(
     """Merge against the linked QBO record and write what differs to each side; returns the
     merged snapshot and both records as written."""
     qbo_record = await ctx.qbo.get(qbo_type, str(link.qbo_id))
-    suffix = clash_suffix(ctx, qbo_type)
-    current = contact_from_qbo(qbo_record, suffix)
-    display = fields["name"]
-    if suffix and str(qbo_record.get("DisplayName", "")).endswith(suffix):
-        display = fields["name"] + suffix  # keep the clash suffix the record was given
+    current = contact_from_qbo(qbo_record, clash_suffix(ctx, qbo_type))
+    display = display_name(ctx, qbo_type, fields["name"], qbo_record)
     merged = three_way_merge(
         link.snapshot, fields, current, steps.winner(ctx, "contact", "released")
     )

@@ -14,7 +14,14 @@ from shared.domain.mapping.contacts import (
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op
 from shared.sync import steps
-from shared.sync.contacts.common import ROLE_FLAG, clash_suffix, operation, set_archived, write_qbo
+from shared.sync.contacts.common import (
+    ROLE_FLAG,
+    clash_suffix,
+    display_name,
+    operation,
+    set_archived,
+    write_qbo,
+)
 from shared.sync.context import Result, SyncContext
 
 
@@ -55,7 +62,8 @@ async def from_qbo(ctx: SyncContext) -> Result:
     )
     released = await _write_released(ctx, released, merged.target_changes, qbo_type)
     if merged.source_changes:
-        record = await write_qbo(ctx, qbo_type, merged.merged, record, "merge-back")
+        display = display_name(ctx, qbo_type, merged.merged["name"], record)
+        record = await write_qbo(ctx, qbo_type, merged.merged, record, "merge-back", display)
     await steps.record_conflicts(ctx, "contact", link.id, merged.conflicts)
     await ctx.links.save(
         ctx.connection.id,

@@ -1,0 +1,126 @@
+"""Create races (guarantee 6): a record the engine created, announced by the other side before its
+link commits (or after the transaction that made it failed), is linked, never copied back as new;
+a create redone after a lost race makes one twin, not two."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.domain.errors import TransientError
+from tests.unit.engine.fake_released import Obj
+from tests.unit.engine.scenarios import (
+    linked_invoice,
+    released_approved_invoice,
+    released_payment,
+)
+from tests.unit.engine.world import World
+
+
+def _fail_link_save(world: World, after: int = 0) -> None:
+    """The link save after ``after`` successful ones fails (its transaction with it)."""
+    world.store.links.fail_saves = [*([None] * after), TransientError("the transaction failed")]
+
+
+async def test_a_qbo_invoice_made_from_released_is_linked_when_its_notification_wins() -> None:
+    world = World()
+    rl_id = await released_approved_invoice(world)
+    invoices = len(world.qbo.objects["Invoice"])
+    _fail_link_save(world)
+    with pytest.raises(TransientError):
+        await world.from_released("invoice", rl_id)
+    made_id = max(world.qbo.objects["Invoice"], key=int)
+    assert len(world.qbo.objects["Invoice"]) == invoices + 1, "QBO has the invoice, no link yet"
+    result = await world.from_qbo("invoice", made_id)
+    assert result.outcome == "applied", result
+    assert result.reason.startswith("matched existing document")
+    assert len(world.released.records["/invoices"]) == 2, "no second Re-Leased invoice"
+    retried = await world.from_released("invoice", rl_id)
+    assert retried.outcome == "echo", retried
+    assert len(world.qbo.objects["Invoice"]) == invoices + 1, "no second QBO invoice"
+
+
+async def test_a_released_invoice_made_from_qbo_is_linked_when_its_notification_wins() -> None:
+    world = World()
+    first, _ = await linked_invoice(world)  # the contact and the item are linked already
+    customer = (await world.qbo.get("Invoice", first))["CustomerRef"]["value"]
+    item = (await world.qbo.query_all("Item", "Name = 'Services'"))[0]["Id"]
+    qbo_invoice = world.qbo_invoice(customer, item, "55.00")
+    _fail_link_save(world)
+    with pytest.raises(TransientError):
+        await world.from_qbo("invoice", qbo_invoice["Id"])
+    rl_id = max(world.released.records["/invoices"], key=lambda i: int(i.removeprefix("rl-")))
+    result = await world.from_released("invoice", rl_id)
+    assert result.outcome == "applied", result
+    assert result.reason.startswith("matched existing document")
+    assert world.qbo.written("Invoice") == [], "not created in QBO a second time"
+    again = await world.from_qbo("invoice", qbo_invoice["Id"])
+    assert again.outcome == "echo", again
+    assert len(world.released.records["/invoices"]) == 2, "one Re-Leased twin"
+
+
+async def test_a_qbo_customer_made_from_released_is_matched_by_name_not_created_again() -> None:
+    world = World()
+    contact = world.released.seed("/contacts", name="Walk-in Tenant", isCustomer=True)
+    _fail_link_save(world)
+    with pytest.raises(TransientError):
+        await world.from_released("contact", contact["id"])
+    (customer_id,) = world.qbo.objects["Customer"]
+    result = await world.from_qbo("customer", customer_id)
+    assert result.outcome == "applied", result
+    assert result.reason == "matched existing contact"
+    assert list(world.released.records["/contacts"]) == [contact["id"]]
+    again = await world.from_released("contact", contact["id"])
+    assert again.outcome == "echo", again
+    assert list(world.qbo.objects["Customer"]) == [customer_id], "one QBO customer"
+
+
+async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_invoice() -> None:
+    world = World()
+    rl_id = await released_approved_invoice(world)
+    invoices = len(world.qbo.objects["Invoice"])
+    raced = [False]
+
+    def hook(method: str, path: str, body: Any) -> None:
+        # QBO's number goes back to Re-Leased at the version read: someone edits it first.
+        if method == "PATCH" and path == f"/invoices/{rl_id}" and not raced[0]:
+            raced[0] = True
+            world.released.edit("/invoices", rl_id, dueDate="2026-12-31")
+
+    world.released.before_write.append(hook)
+    result = await world.from_released("invoice", rl_id)
+    assert result.outcome == "applied", result
+    assert len(world.qbo.objects["Invoice"]) == invoices + 1, "one QBO invoice"
+    document: Obj = await world.released.get(f"/invoices/{rl_id}")
+    twin = world.qbo.objects["Invoice"][str(result.target_id)]
+    assert document["number"] == twin["DocNumber"]
+
+
+async def test_a_twin_being_written_elsewhere_is_retried_not_duplicated() -> None:
+    world = World()
+    rl_id = await released_approved_invoice(world)
+    _fail_link_save(world)
+    with pytest.raises(TransientError):
+        await world.from_released("invoice", rl_id)
+    made_id = max(world.qbo.objects["Invoice"], key=int)
+    # The handler that made it still holds the Re-Leased invoice's lock (its retry, say).
+    world.store.locks.held_elsewhere.add(f"{world.connection_id}:released:invoice:{rl_id}")
+    with pytest.raises(TransientError):
+        await world.from_qbo("invoice", made_id)
+    assert len(world.released.records["/invoices"]) == 2, "nothing created meanwhile"
+
+
+async def test_a_qbo_payment_made_from_released_is_not_paid_back() -> None:
+    world = World()
+    payment = await released_payment(world)
+    _fail_link_save(world)
+    with pytest.raises(TransientError):
+        await world.from_released("payment", payment)
+    (made_id,) = world.qbo.objects["Payment"]
+    result = await world.from_qbo("payment", made_id)
+    assert result.outcome == "echo", result
+    assert len(world.released.records["/payments"]) == 1, "Re-Leased is not paid twice"
+    again = await world.from_released("payment", payment)
+    assert again.outcome == "echo", again
+    assert list(world.qbo.objects["Payment"]) == [made_id]

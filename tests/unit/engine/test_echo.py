@@ -1,0 +1,60 @@
+"""Echo suppression (guarantee 5) and duplicates (guarantee 2): what the engine wrote comes back
+as the other side's notification and is recognised, never bounced back; a repeated notification
+changes nothing."""
+
+from __future__ import annotations
+
+from tests.unit.engine.scenarios import linked_customer, linked_invoice, released_approved_invoice
+from tests.unit.engine.world import World
+
+
+async def test_a_contact_written_to_released_is_not_sent_back_to_qbo() -> None:
+    world = World()
+    qbo_id, rl_id = await linked_customer(world)
+    result = await world.from_released("contact", rl_id)
+    assert result.outcome == "echo", result
+    assert world.qbo.writes == [], "nothing written back to QBO"
+
+
+async def test_a_repeated_qbo_notification_changes_nothing() -> None:
+    world = World()
+    qbo_id, _ = await linked_customer(world)
+    written = list(world.released.writes)
+    again = await world.from_qbo("customer", qbo_id)
+    assert again.outcome == "echo", again
+    assert world.released.writes == written
+
+
+async def test_an_invoice_written_to_released_is_not_sent_back_to_qbo() -> None:
+    world = World()
+    qbo_id, rl_id = await linked_invoice(world)
+    result = await world.from_released("invoice", rl_id)
+    assert result.outcome == "echo", result
+    assert world.qbo.writes == []
+
+
+async def test_an_invoice_written_to_qbo_is_not_sent_back_to_released() -> None:
+    world = World()
+    rl_id = await released_approved_invoice(world)
+    created = await world.from_released("invoice", rl_id)
+    assert created.outcome == "applied", created
+    assert len(world.qbo.written("Invoice")) == 1
+    written = list(world.released.writes)
+    echo = await world.from_qbo("invoice", str(created.target_id))
+    assert echo.outcome == "echo", echo
+    assert world.released.writes == written, "QBO's notification of our create writes nothing"
+
+
+async def test_an_edit_that_changes_no_synced_field_is_an_echo() -> None:
+    """A QBO edit of a field that does not sync (a private note) is absorbed: the snapshot hash
+    matches, nothing is written, and the link takes QBO's new version."""
+    world = World()
+    qbo_id, _ = await linked_invoice(world)
+    written = list(world.released.writes)
+    edited = world.qbo.edit("Invoice", qbo_id, PrivateNote="called the tenant")
+    result = await world.from_qbo("invoice", qbo_id)
+    assert result.outcome == "echo", result
+    assert world.released.writes == written
+    link = await world.store.links.by_qbo(world.connection_id, "Invoice", qbo_id)
+    assert link is not None
+    assert link.qbo_version == edited["SyncToken"]
