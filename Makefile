@@ -32,10 +32,11 @@ test: $(STAMP) ## run the whole suite on real PostgreSQL and RabbitMQ
 test-unit: $(STAMP) ## the fast, pure tests only
 	$(PY) -m pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+lint: $(STAMP) ## ruff (lint + format check), mypy --strict, the layer contracts (import-linter)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/mypy shared services sandboxes tests bench
+	$(VENV)/bin/mypy $(LINT_PATHS)
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(STAMP) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)

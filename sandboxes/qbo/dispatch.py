@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandboxes.qbo import errors, query, writes
+from sandboxes.qbo import errors, query, query_run, writes
 from sandboxes.qbo.clock import response_time
 from sandboxes.qbo.entities import VoidForm, canonical
 from sandboxes.qbo.money import dumps, loads
@@ -55,7 +55,7 @@ def write_entity(state: SandboxState, realm: Realm, entity: str, body: Obj, para
 
 def query_payload(realm: Realm, text: str) -> dict[str, Any]:
     parsed = query.parse(text)
-    rows, total = query.run(parsed, realm.table(parsed.entity))
+    rows, total = query_run.run(parsed, realm.table(parsed.entity))
     if parsed.count:
         return {"totalCount": total}
     if not rows:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sandboxes.released.errors import conflict, invalid, not_found
-from sandboxes.released.schemas import DocumentIn, DocumentPatch, LineIn
+from sandboxes.released.lines import money, recompute_lines, stored_lines
+from sandboxes.released.schemas import DocumentIn, DocumentPatch
 from sandboxes.released.store import CompanyState, Record, Store, new_id
 
-CENT = Decimal("0.01")
 LOCKED = ("PAID", "VOIDED")
 # PAID is never requested: it is derived when amountDue reaches zero.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -44,10 +44,6 @@ INVOICE = DocKind("invoice", "invoices", "invoice", "RL-")
 CREDIT_NOTE = DocKind("credit note", "credit-notes", "creditnote", "CN-")
 
 
-def money(value: Decimal) -> str:
-    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
 def get_document(state: CompanyState, kind: DocKind, doc_id: str) -> Record:
     doc = kind.records(state).get(doc_id)
     if doc is None:
@@ -77,7 +73,7 @@ def create_document(store: Store, state: CompanyState, kind: DocKind, body: Docu
     doc["lineAmountType"] = body.line_amount_type
     if not doc.get("number"):
         doc["number"] = f"{kind.number_prefix}{len(kind.records(state)) + 1:06d}"
-    _recompute_lines(state, doc, body.lines)
+    recompute_lines(state, doc, body.lines)
     if body.status != "DRAFT":
         _check_transition(state, doc, body.status)
         doc["status"] = body.status
@@ -97,8 +93,8 @@ def patch_document(
     if fields:
         _apply_fields(state, doc, body, fields)
         if "lines" in fields or "line_amount_type" in fields:
-            lines = body.lines if body.lines is not None else _stored_lines(doc)
-            _recompute_lines(state, doc, lines)
+            lines = body.lines if body.lines is not None else stored_lines(doc)
+            recompute_lines(state, doc, lines)
         store.touch(doc)
         store.emit(state, f"{kind.event_prefix}.updated", doc, f"{kind.path}/{doc['id']}")
     if body.status is not None and body.status != doc["status"]:
@@ -215,89 +211,6 @@ def _apply_fields(state: CompanyState, doc: Record, body: DocumentPatch, fields:
         raise invalid("PROPERTY_NOT_FOUND", "no such property", doc["relatedPropertyId"])
     if doc.get("relatedTenancyId") and doc["relatedTenancyId"] not in state.tenancies:
         raise invalid("TENANCY_NOT_FOUND", "no such tenancy", doc["relatedTenancyId"])
-
-
-def _recompute_lines(state: CompanyState, doc: Record, lines: list[LineIn]) -> None:
-    out: list[Record] = []
-    total_lines = total_tax = Decimal(0)
-    for line in lines:
-        rate = _tax_rate(state, line) if doc["lineAmountType"] != "NO_TAX" else Decimal(0)
-        _check_refs(state, line)
-        amount = (line.quantity * line.unit_amount).quantize(CENT, rounding=ROUND_HALF_UP)
-        if doc["lineAmountType"] == "INCLUSIVE":
-            tax = (amount * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
-        else:
-            tax = (amount * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-        if line.tax_amount is not None and rate:
-            if abs(line.tax_amount - tax) > TAX_TOLERANCE:
-                raise invalid(
-                    "TAX_AMOUNT_MISMATCH",
-                    f"a line's taxAmount may only adjust rounding (computed {money(tax)})",
-                    "taxAmount",
-                )
-            tax = line.tax_amount.quantize(CENT, rounding=ROUND_HALF_UP)
-        total_lines += amount
-        total_tax += tax
-        out.append(_line_record(line, amount, tax))
-    inclusive = doc["lineAmountType"] == "INCLUSIVE"
-    sub_total = total_lines - total_tax if inclusive else total_lines
-    total = sub_total + total_tax
-    applied = Decimal(doc.get("amountPaid", "0")) + Decimal(doc.get("amountCredited", "0"))
-    if total < 0 or total < applied:
-        raise invalid("INVALID_TOTAL", "the total cannot be negative or below the money applied")
-    doc["lines"] = out
-    doc["subTotal"], doc["totalTax"], doc["total"] = map(money, (sub_total, total_tax, total))
-    doc["amountDue"] = money(total - applied)
-    if "allocations" in doc:
-        doc["remainingCredit"] = doc["amountDue"]
-
-
-# How far a client's line taxAmount may move the computed tax: rounding, not a different rate.
-TAX_TOLERANCE = Decimal("0.05")
-
-
-def _tax_rate(state: CompanyState, line: LineIn) -> Decimal:
-    if line.tax_rate_id is None:
-        return Decimal(0)
-    rate = state.tax_rates.get(line.tax_rate_id)
-    if rate is None:
-        raise invalid("TAX_RATE_NOT_FOUND", "no such tax rate", line.tax_rate_id)
-    if rate["status"] == "ARCHIVED":
-        raise invalid("TAX_RATE_ARCHIVED", "the tax rate is archived", line.tax_rate_id)
-    return Decimal(rate["rate"])
-
-
-def _check_refs(state: CompanyState, line: LineIn) -> None:
-    if line.account_id is not None:
-        account = state.accounts.get(line.account_id)
-        if account is None:
-            raise invalid("ACCOUNT_NOT_FOUND", "no such account", line.account_id)
-        if account["status"] == "ARCHIVED":
-            raise invalid("ACCOUNT_ARCHIVED", "the account is archived", line.account_id)
-    if line.tracking_option_id is not None:
-        options = {
-            o["id"] for c in state.tracking_categories.values() for o in c.get("options", [])
-        }
-        if line.tracking_option_id not in options:
-            raise invalid("TRACKING_OPTION_NOT_FOUND", "no such option", line.tracking_option_id)
-
-
-def _line_record(line: LineIn, amount: Decimal, tax: Decimal) -> Record:
-    return {
-        "id": new_id(),
-        "description": line.description,
-        "quantity": format(line.quantity.normalize(), "f"),
-        "unitAmount": money(line.unit_amount),
-        "accountId": line.account_id,
-        "taxRateId": line.tax_rate_id,
-        "taxAmount": money(tax),
-        "lineAmount": money(amount),
-        "trackingOptionId": line.tracking_option_id,
-    }
-
-
-def _stored_lines(doc: Record) -> list[LineIn]:
-    return [LineIn.model_validate(line) for line in doc["lines"]]
 
 
 def _camel(name: str) -> str:

@@ -10,9 +10,9 @@ from sandboxes.released.documents import (
     DocKind,
     derive_paid_status,
     get_document,
-    money,
 )
 from sandboxes.released.errors import ApiError, conflict, invalid, not_found
+from sandboxes.released.lines import money
 from sandboxes.released.schemas import AllocationIn, PaymentIn
 from sandboxes.released.store import CompanyState, Record, Store, new_id
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from shared.bootstrap.consumer import consumer_main
+from shared.bootstrap.consumer import main
 
-sys.exit(consumer_main("qbo_to_released"))
+sys.exit(main("qbo_to_released"))

@@ -2,6 +2,6 @@
 
 import sys
 
-from shared.bootstrap.consumer import consumer_main
+from shared.bootstrap.consumer import main
 
-sys.exit(consumer_main("released_to_qbo"))
+sys.exit(main("released_to_qbo"))

@@ -2,15 +2,6 @@
 
 import sys
 
-from services.released_webhooks.app import create_app
-from shared.bootstrap.serve import serve_from_env
-from shared.infra.settings import ReleasedWebhookSettings
+from shared.bootstrap.receiver import released_main
 
-sys.exit(
-    serve_from_env(
-        "released_webhooks",
-        ReleasedWebhookSettings,
-        create_app,
-        lambda s: (s.released_webhooks_host, s.released_webhooks_port),
-    )
-)
+sys.exit(released_main())

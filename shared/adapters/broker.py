@@ -12,6 +12,7 @@ Topology (architecture.md):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -188,3 +189,17 @@ class EventPublisher:
             ) from exc
         except (AMQPError, aiormq.exceptions.AMQPError, OSError, RuntimeError) as exc:
             raise TransientError(f"publish to {exchange!r} failed: {exc}") from exc
+
+
+class ConnectionGate:
+    """Says whether publishing is worth trying: the robust connection is connected right now
+    (while it reconnects, publishers leave events in the inbox for the relay)."""
+
+    def __init__(self, connection: AbstractRobustConnection) -> None:
+        self._connection = connection
+
+    def available(self) -> bool:
+        connected = getattr(self._connection, "connected", None)
+        if isinstance(connected, asyncio.Event):
+            return connected.is_set()
+        return not self._connection.is_closed

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.admin.connect import ONE_TO_ONE, ConnectFlow, ConnectRefused, GrantRealmMismatch
+from shared.admin.connect import ONE_TO_ONE, ConnectRefused, GrantRealmMismatch
+from shared.admin.context import AdminContext, admin_state
+from shared.admin.oauth_state import InvalidState
 from shared.admin.ops_api import release_parked
-from shared.admin.state import InvalidState
-from shared.admin.store import AdminConnections, ConnectionRow
+from shared.admin.store import ConnectionRow
 from shared.domain.connections import (
     ConnectionSettings,
     InvalidSettings,
@@ -29,16 +28,8 @@ from shared.infra.logging import get_logger
 log = get_logger("admin.api")
 
 
-@dataclass(frozen=True)
-class AdminContext:
-    pool: asyncpg.Pool
-    connections: AdminConnections
-    flow: ConnectFlow
-
-
 def _ctx(request: Request) -> AdminContext:
-    ctx: AdminContext = request.state.admin
-    return ctx
+    return admin_state(request)["admin"]
 
 
 def error(status: int, code: str, reason: str) -> JSONResponse:

@@ -20,8 +20,8 @@ import asyncpg
 from shared.adapters.clients import ClientFactory
 from shared.adapters.qbo.tokens import QboTokens
 from shared.adapters.released.client import ReleasedClient
+from shared.admin.oauth_state import InvalidState, sign_state, verify_state
 from shared.admin.settings import AdminServiceSettings
-from shared.admin.state import InvalidState, sign_state, verify_state
 from shared.admin.store import AdminConnections, ConnectionRow, fetch_row
 from shared.domain.connections import Connection, effective_settings
 from shared.domain.errors import NotFound, PermanentError, SyncError, TransientError

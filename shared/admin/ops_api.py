@@ -7,52 +7,26 @@ RabbitMQ is down; they answer 503 then, with nothing changed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-from aio_pika.abc import AbstractRobustConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.adapters.broker import EventPublisher, connect_broker
+from shared.adapters.broker import connect_broker
+from shared.admin.context import OpsContext, admin_state
 from shared.delivery import parking
 from shared.domain.errors import SyncError
 from shared.infra.errors import InfraUnavailable
 from shared.infra.logging import get_logger
-from shared.ops import dead_queue, dlq, records, status
-from shared.ops.dlq import DeadLetterFilter
-from shared.ops.throttle import Throttle
+from shared.ops import absorb, dead_letters, records, replay, status
+from shared.ops.dead_letters import DeadLetterFilter
 
 log = get_logger("admin.ops")
 # One request replays at most this many letters; the CLI sends bigger jobs in batches.
 MAX_REPLAY_BATCH = 200
-
-
-@dataclass(frozen=True)
-class OpsContext:
-    pool: asyncpg.Pool
-    amqp_url: str
-    throttle: Throttle
-
-    @asynccontextmanager
-    async def broker(self) -> AsyncIterator[AbstractRobustConnection]:
-        async with connect_broker(self.amqp_url, timeout=5.0) as connection:
-            yield connection
-
-    @asynccontextmanager
-    async def publisher(self) -> AsyncIterator[EventPublisher]:
-        async with self.broker() as connection:
-            publisher = await EventPublisher.open(connection)
-            try:
-                yield publisher
-            finally:
-                await publisher.close()
 
 
 class BadRequest(ValueError):
@@ -60,8 +34,7 @@ class BadRequest(ValueError):
 
 
 def _ops(request: Request) -> OpsContext:
-    ctx: OpsContext = request.state.ops
-    return ctx
+    return admin_state(request)["ops"]
 
 
 def _error(status_code: int, code: str, reason: str) -> JSONResponse:
@@ -142,14 +115,14 @@ async def list_dead_letters(request: Request) -> Response:
     where = parse_filter(params)
     limit = _int(params.get("limit"), 100, "limit")
     async with _ops(request).pool.acquire() as conn:
-        total = await dlq.count(conn, where)
-        items = await dlq.select(conn, where, limit=limit)
+        total = await dead_letters.count(conn, where)
+        items = await dead_letters.select(conn, where, limit=limit)
     return JSONResponse({"count": total, "items": items})
 
 
 async def show_dead_letter(request: Request) -> Response:
     async with _ops(request).pool.acquire() as conn:
-        found = await dlq.show(conn, _path_int(request))
+        found = await dead_letters.show(conn, _path_int(request))
     return JSONResponse(found) if found else _error(404, "not_found", "no such dead letter")
 
 
@@ -157,8 +130,8 @@ async def replay_dead_letter(request: Request) -> Response:
     ops = _ops(request)
     try:
         async with ops.publisher() as publisher:
-            replay_id = await dlq.replay_one(ops.pool, publisher, _path_int(request))
-    except dlq.NotReplayable as exc:
+            replay_id = await replay.replay_one(ops.pool, publisher, _path_int(request))
+    except replay.NotReplayable as exc:
         return _error(409, "not_replayable", str(exc))
     if replay_id is None:
         return _error(404, "not_found", "no such dead letter (or it was purged)")
@@ -172,12 +145,12 @@ async def replay_dead_letters(request: Request) -> Response:
     limit = min(_int(body.get("limit"), MAX_REPLAY_BATCH, "limit"), MAX_REPLAY_BATCH)
     ops = _ops(request)
     async with ops.pool.acquire() as conn:
-        matched = await dlq.count(conn, where)
-        chosen = await dlq.ids(conn, where, limit=10_000 if body.get("dry_run") else limit)
+        matched = await dead_letters.count(conn, where)
+        chosen = await dead_letters.ids(conn, where, limit=10_000 if body.get("dry_run") else limit)
     if body.get("dry_run"):
         return JSONResponse({"dry_run": True, "matched": matched, "ids": chosen})
     async with ops.publisher() as publisher:
-        report = await dlq.replay_many(ops.pool, publisher, chosen, ops.throttle)
+        report = await replay.replay_many(ops.pool, publisher, chosen, ops.throttle)
     return JSONResponse({"dry_run": False, **report.document(), "remaining": matched - len(chosen)})
 
 
@@ -186,18 +159,18 @@ async def purge_dead_letters(request: Request) -> Response:
     where = parse_filter(body)
     async with _ops(request).pool.acquire() as conn:
         if body.get("dry_run"):
-            return JSONResponse({"dry_run": True, "matched": await dlq.count(conn, where)})
-        purged = await dlq.purge(conn, where)
+            return JSONResponse({"dry_run": True, "matched": await dead_letters.count(conn, where)})
+        purged = await dead_letters.purge(conn, where)
     return JSONResponse({"dry_run": False, "purged": purged})
 
 
 async def absorb_dead_queue(request: Request) -> Response:
-    """Give every message in ``sync.dead`` a ``dead_letters`` row (``shared.ops.dead_queue``)."""
+    """Give every message in ``sync.dead`` a ``dead_letters`` row (``shared.ops.absorb``)."""
     ops = _ops(request)
     async with ops.broker() as broker:
         channel = await broker.channel()
         try:
-            created = await dead_queue.absorb(ops.pool, channel)
+            created = await absorb.absorb(ops.pool, channel)
         finally:
             await channel.close()
     return JSONResponse({"created": created})

@@ -1,4 +1,5 @@
-"""Wiring for the admin service: resources in the lifespan, logic in ``shared.admin``."""
+"""Composition root of the admin service: its resources in the lifespan (pool, HTTP session, the
+QBO connect flow, the demo connection), handed to the routes of ``shared.admin`` as typed state."""
 
 from __future__ import annotations
 
@@ -6,23 +7,24 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import aiohttp
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from shared.adapters.clients import ClientFactory
-from shared.admin.api import AdminContext, routes
+from shared.admin.api import routes
 from shared.admin.connect import ConnectFlow
+from shared.admin.context import AdminContext, AdminState, OpsContext
 from shared.admin.demo import DemoConnection
 from shared.admin.http import RequestLog, RequireAdminToken
-from shared.admin.ops_api import OpsContext, ops_routes
+from shared.admin.ops_api import ops_routes
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
+from shared.bootstrap.serve import serve_from_env
 from shared.infra.db import create_pool
 from shared.infra.logging import get_logger
-from shared.ops.throttle import Throttle
+from shared.ops.replay import Throttle
 
 log = get_logger("admin")
 
@@ -37,7 +39,7 @@ async def _run_demo(demo: DemoConnection) -> None:
 
 def create_app(settings: AdminServiceSettings) -> Starlette:
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[AdminState]:
         async with (
             create_pool(
                 settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
@@ -46,7 +48,7 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
         ):
             connections = AdminConnections(pool)
             flow = ConnectFlow(settings, pool, ClientFactory(settings, pool, http), http)
-            demo_task = None
+            demo_task: asyncio.Task[None] | None = None
             if settings.demo_connection:
                 demo = DemoConnection(settings, connections, flow, http)
                 demo_task = asyncio.create_task(_run_demo(demo), name="admin-demo-connection")
@@ -73,4 +75,11 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
             Middleware(RequestLog),
             Middleware(RequireAdminToken, token=settings.admin_token.get_secret_value()),
         ],
+    )
+
+
+def main() -> int:
+    """``python -m services.admin``."""
+    return serve_from_env(
+        "admin", AdminServiceSettings, create_app, lambda s: (s.admin_host, s.admin_port)
     )

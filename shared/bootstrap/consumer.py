@@ -1,10 +1,13 @@
-"""A consumer process: one direction of the engine behind one work queue."""
+"""Composition root of a consumer: one direction of the engine behind one work queue.
+
+Builds everything the engine and the consumer use (two pools, the broker connection and
+publisher, the HTTP session and API clients, the PostgreSQL store of each message's transaction)
+and hands it in; runs until told to stop, then drains the messages in hand.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 
 import aiohttp
 
@@ -19,13 +22,12 @@ from shared.adapters.clients import ClientFactory
 from shared.adapters.postgres.connections import ConnectionLookup
 from shared.adapters.postgres.sync_store import PgSyncStore, PooledOutcomes
 from shared.adapters.postgres.twins import TwinLedger
-from shared.bootstrap.serve import check_infrastructure, fail_config
+from shared.bootstrap.serve import run_worker
 from shared.delivery.consumer import EventConsumer
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection, create_pool
-from shared.infra.errors import ConfigError, InfraUnavailable
-from shared.infra.logging import configure_logging, get_logger
-from shared.infra.settings import EngineSettings, load_settings
+from shared.infra.logging import get_logger
+from shared.infra.settings import EngineSettings
 from shared.sync.engine import Direction, SyncEngine
 
 QUEUES: dict[Direction, str] = {
@@ -80,25 +82,10 @@ async def run_consumer(
         log.info("consumer_stopped", direction=direction, drained=drained)
 
 
-async def _run_until_signalled(settings: EngineSettings, direction: Direction) -> None:
-    await check_infrastructure(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await run_consumer(settings, direction, stop)
+def main(direction: Direction) -> int:
+    """``python -m services.<direction>``."""
 
+    async def work(settings: EngineSettings, stop: asyncio.Event) -> None:
+        await run_consumer(settings, direction, stop)
 
-def consumer_main(direction: Direction) -> int:
-    """Entrypoint body of ``python -m services.<direction>``."""
-    try:
-        settings = load_settings(EngineSettings)
-    except ConfigError as exc:
-        return fail_config(direction, exc)
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        asyncio.run(_run_until_signalled(settings, direction))
-    except (ConfigError, InfraUnavailable) as exc:
-        sys.stderr.write(f"{direction}: {exc}\n")
-        return 1
-    return 0
+    return run_worker(direction, EngineSettings, work)

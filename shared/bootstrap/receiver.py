@@ -1,7 +1,8 @@
-"""Composition root of a webhook receiver: settings in, a Starlette app out.
+"""Composition root of the two webhook receivers: settings in, a Starlette app out.
 
-The app's lifespan owns every resource (pool, broker connection, publisher, background relay and
-marker) and releases them in order on shutdown, after uvicorn has drained in-flight requests.
+The app's lifespan owns every resource (pool, broker connection, publisher, inbox writer,
+dispatcher, relay and marker) and releases them in order on shutdown, after uvicorn has drained
+in-flight requests. Routes reach what the lifespan built through its typed state.
 """
 
 from __future__ import annotations
@@ -9,37 +10,42 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TypedDict, cast
 
-from aio_pika.abc import AbstractRobustConnection
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shared.adapters.broker import EventPublisher, connect_broker, declare_topology
+from shared.adapters.broker import (
+    ConnectionGate,
+    EventPublisher,
+    connect_broker,
+    declare_topology,
+)
 from shared.adapters.postgres.connections import ConnectionDirectory
+from shared.bootstrap.serve import serve_from_env
 from shared.domain.events import Source
 from shared.infra.db import create_pool
-from shared.infra.settings import InfraSettings
+from shared.infra.settings import InfraSettings, QboWebhookSettings, ReleasedWebhookSettings
 from shared.ingest.dispatch import Dispatcher, PublishedMarker, cancel_quietly
 from shared.ingest.group_commit import InboxWriter
 from shared.ingest.http import ReceiverSpec, WebhookEndpoint
 from shared.ingest.pipeline import Ingestor
 from shared.ingest.relay import OutboxRelay
+from shared.ingest.specs import qbo_spec, released_spec
+
+QBO_PATH = "/webhooks/qbo"
+RELEASED_PATH = "/webhooks/released"
 
 
-class ConnectionGate:
-    """Publishing is attempted only while the robust connection is actually connected."""
+class ReceiverState(TypedDict):
+    endpoint: WebhookEndpoint
+    relay: OutboxRelay
 
-    def __init__(self, connection: AbstractRobustConnection) -> None:
-        self._connection = connection
 
-    def available(self) -> bool:
-        connected = getattr(self._connection, "connected", None)
-        if isinstance(connected, asyncio.Event):
-            return connected.is_set()
-        return not self._connection.is_closed
+def receiver_state(request: Request) -> ReceiverState:
+    return cast(ReceiverState, request.scope["state"])
 
 
 def create_receiver_app(
@@ -53,7 +59,7 @@ def create_receiver_app(
     source: Source = "qbo" if spec.source == "qbo" else "released"
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[ReceiverState]:
         async with (
             create_pool(
                 settings.database_url,
@@ -91,9 +97,8 @@ def create_receiver_app(
                 await marker.flush()
                 await publisher.close()
 
-    async def receive(request: Request) -> Any:
-        endpoint: WebhookEndpoint = request.state.endpoint
-        return await endpoint(request)
+    async def receive(request: Request) -> Response:
+        return await receiver_state(request)["endpoint"](request)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": f"{spec.source}_webhooks"})
@@ -101,4 +106,48 @@ def create_receiver_app(
     return Starlette(
         routes=[Route(path, receive, methods=["POST"]), Route("/healthz", health)],
         lifespan=lifespan,
+    )
+
+
+def create_qbo_receiver(
+    settings: QboWebhookSettings, *, relay_interval_s: float = 1.0
+) -> Starlette:
+    return create_receiver_app(
+        settings,
+        qbo_spec(settings.webhook_max_body_bytes),
+        settings.qbo_webhook_verifier_token.get_secret_value(),
+        QBO_PATH,
+        relay_interval_s=relay_interval_s,
+    )
+
+
+def create_released_receiver(
+    settings: ReleasedWebhookSettings, *, relay_interval_s: float = 1.0
+) -> Starlette:
+    return create_receiver_app(
+        settings,
+        released_spec(settings.webhook_max_body_bytes),
+        settings.released_webhook_key.get_secret_value(),
+        RELEASED_PATH,
+        relay_interval_s=relay_interval_s,
+    )
+
+
+def qbo_main() -> int:
+    """``python -m services.qbo_webhooks``."""
+    return serve_from_env(
+        "qbo_webhooks",
+        QboWebhookSettings,
+        create_qbo_receiver,
+        lambda s: (s.qbo_webhooks_host, s.qbo_webhooks_port),
+    )
+
+
+def released_main() -> int:
+    """``python -m services.released_webhooks``."""
+    return serve_from_env(
+        "released_webhooks",
+        ReleasedWebhookSettings,
+        create_released_receiver,
+        lambda s: (s.released_webhooks_host, s.released_webhooks_port),
     )

@@ -1,15 +1,17 @@
-"""Run a Starlette app under uvicorn the way every service of ours does.
+"""How every process of ours runs: an HTTP service under uvicorn, or a worker until a signal.
 
-Logging is ours (``log_config=None``); PostgreSQL and RabbitMQ are checked first so a service whose
-infrastructure is down exits with one line naming the URL instead of a lifespan traceback.
+Settings are read once (a missing secret is one clear line and exit 1), logging is ours
+(``log_config=None``), and PostgreSQL and RabbitMQ are checked first so a process whose
+infrastructure is down exits with one line naming the URL instead of a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import uvicorn
@@ -76,3 +78,32 @@ def serve_from_env(
 def fail_config(name: str, exc: ConfigError) -> int:
     sys.stderr.write(f"{name}: {exc}\n")
     return 1
+
+
+def run_worker(
+    name: str,
+    settings_class: type[S],
+    work: Callable[[S, asyncio.Event], Awaitable[None]],
+) -> int:
+    """The whole ``__main__`` of a worker: settings, logging, infrastructure check, then ``work``
+    until SIGINT or SIGTERM sets its stop event (it drains and returns)."""
+    try:
+        settings = load_settings(settings_class)
+    except ConfigError as exc:
+        return fail_config(name, exc)
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def until_signalled() -> None:
+        await check_infrastructure(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await work(settings, stop)
+
+    try:
+        asyncio.run(until_signalled())
+    except (ConfigError, InfraUnavailable) as exc:
+        sys.stderr.write(f"{name}: {exc}\n")
+        return 1
+    return 0

@@ -18,9 +18,8 @@ import asyncpg
 
 from shared.adapters.broker import EVENTS_EXCHANGE, EventPublisher
 from shared.domain.events import ChangeEvent
-from shared.infra.db import DbConnection
+from shared.infra.db import DbConnection, plain_row
 from shared.infra.logging import get_logger
-from shared.ops.records import plain
 
 log = get_logger("ops.parking")
 
@@ -106,7 +105,7 @@ async def listing(
         connection_id,
         limit,
     )
-    return [plain(r) for r in rows]
+    return [plain_row(r) for r in rows]
 
 
 async def release(pool: asyncpg.Pool, publisher: EventPublisher, connection_id: UUID) -> int:

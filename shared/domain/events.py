@@ -75,11 +75,6 @@ class ChangeEvent(BaseModel):
         """``<source>.<entity>.<operation>`` on the topic exchange."""
         return f"{self.source}.{self.entity}.{self.operation}"
 
-    @property
-    def record_key(self) -> str:
-        """Identifies the record across events (used for per-record serialisation)."""
-        return f"{self.source}:{self.account_id}:{self.entity}:{self.entity_id}"
-
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
 

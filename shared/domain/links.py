@@ -23,9 +23,3 @@ class Link:
     snapshot: dict[str, Any] | None
     snapshot_hash: str | None
     status: str
-
-    def record_id(self, side: str) -> str | None:
-        return self.qbo_id if side == "qbo" else self.released_id
-
-    def version(self, side: str) -> str | None:
-        return self.qbo_version if side == "qbo" else self.released_version

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeAlias
+from datetime import datetime
+from typing import Any, TypeAlias
+from uuid import UUID
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -83,3 +85,16 @@ async def connect(dsn: str, *, timeout: float = 10.0) -> asyncpg.Connection:
         ) from exc
     await _init_connection(conn)
     return conn
+
+
+def plain_row(row: asyncpg.Record) -> dict[str, Any]:
+    """A record as JSON-ready values (timestamps ISO-8601, ids as strings)."""
+    out: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, UUID):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out

@@ -55,19 +55,6 @@ class ReleasedAppSettings(BaseSettings):
     released_webhook_key: SecretStr
 
 
-class AdminSettings(BaseSettings):
-    """Admin API token and the key that encrypts OAuth tokens at rest."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
-
-    admin_token: SecretStr
-    token_encryption_key: SecretStr
-
-
-class Settings(InfraSettings, QboAppSettings, ReleasedAppSettings, AdminSettings):
-    """Everything, for processes that talk to both platforms (the sync engine, admin)."""
-
-
 S = TypeVar("S", bound=BaseSettings)
 
 

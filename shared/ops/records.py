@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from shared.infra.db import DbConnection
+from shared.infra.db import DbConnection, plain_row
 from shared.infra.logging import get_logger
 
 log = get_logger("ops.records")
@@ -17,19 +14,6 @@ _LINK_COLUMNS = (
     "id, connection_id, entity, qbo_type, qbo_id, released_id, qbo_version, released_version, "
     "status, last_error, last_synced_at, updated_at"
 )
-
-
-def plain(row: asyncpg.Record) -> dict[str, Any]:
-    """A record as JSON-ready values (timestamps ISO-8601, ids as strings)."""
-    out: dict[str, Any] = {}
-    for key, value in dict(row).items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat()
-        elif isinstance(value, UUID):
-            out[key] = str(value)
-        else:
-            out[key] = value
-    return out
 
 
 async def list_conflicts(
@@ -48,7 +32,7 @@ async def list_conflicts(
         include_resolved,
         limit,
     )
-    return [plain(r) for r in rows]
+    return [plain_row(r) for r in rows]
 
 
 async def resolve_conflict(conn: DbConnection, conflict_id: int, resolved_by: str) -> bool:
@@ -83,7 +67,7 @@ async def find_links(
         entity,
         limit,
     )
-    return [plain(r) for r in rows]
+    return [plain_row(r) for r in rows]
 
 
 async def get_link(conn: DbConnection, link_id: int) -> dict[str, Any] | None:
@@ -91,7 +75,7 @@ async def get_link(conn: DbConnection, link_id: int) -> dict[str, Any] | None:
         f"SELECT {_LINK_COLUMNS} FROM links WHERE id = $1",  # noqa: S608 - fixed columns
         link_id,
     )
-    return plain(row) if row else None
+    return plain_row(row) if row else None
 
 
 async def unlink(conn: DbConnection, link_id: int) -> dict[str, Any] | None:

@@ -8,16 +8,14 @@ nor a dead letter, nor a parked row: how far behind the engine is for that conne
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import aiormq
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
 from shared.adapters.broker import DEAD_QUEUE, RETRY_TIERS, WORK_QUEUES, retry_exchange
-from shared.infra.db import DbConnection
+from shared.infra.db import DbConnection, plain_row
 
 _PER_CONNECTION = """
 SELECT c.id, c.released_company_id, c.qbo_realm_id, c.status, c.status_reason,
@@ -42,19 +40,11 @@ ORDER BY c.created_at, c.id
 """
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
 async def connections_status(conn: DbConnection) -> list[dict[str, Any]]:
     rows = await conn.fetch(_PER_CONNECTION)
     out = []
     for row in rows:
-        item = {key: _plain(value) for key, value in dict(row).items()}
+        item = plain_row(row)
         item["lag_s"] = round(float(row["lag_s"] or 0.0), 1)
         out.append(item)
     return out

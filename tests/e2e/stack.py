@@ -22,13 +22,12 @@ from sandboxes.qbo.app import create_app as create_qbo_sandbox
 from sandboxes.qbo.settings import SandboxSettings as QboSandboxSettings
 from sandboxes.released.app import create_app as create_released_sandbox
 from sandboxes.released.settings import SandboxSettings as ReleasedSandboxSettings
-from services.qbo_webhooks.app import create_app as create_qbo_receiver
-from services.released_webhooks.app import create_app as create_released_receiver
 from shared.adapters.clients import ClientFactory
 from shared.adapters.http.auth import basic_authorization
 from shared.adapters.postgres.connections import ConnectionRepository
 from shared.adapters.qbo.tokens import QboTokens
 from shared.bootstrap.consumer import run_consumer
+from shared.bootstrap.receiver import create_qbo_receiver, create_released_receiver
 from shared.domain.connections import Connection
 from shared.infra.settings import (
     EngineSettings,

@@ -34,9 +34,9 @@ from pydantic import SecretStr
 from shared.adapters.broker import EventPublisher
 from shared.domain.connections import Connection
 from shared.infra.settings import EngineSettings
-from shared.ops import dlq
-from shared.ops.dlq import DeadLetterFilter
-from shared.ops.throttle import Throttle
+from shared.ops import dead_letters, replay
+from shared.ops.dead_letters import DeadLetterFilter
+from shared.ops.replay import Throttle
 from tests.e2e.stack import Stack, consumers, running_stack
 from tests.support.proxy import TcpProxy
 
@@ -347,9 +347,9 @@ async def test_a_429_storm_on_one_realm_does_not_delay_another(
             # What the storm pushed into the dead-letter queue is replayed once it passes.
             await asyncio.sleep(3)
             async with pool.acquire() as conn:
-                stuck = await dlq.ids(conn, DeadLetterFilter(connection_id=stormy.id))
+                stuck = await dead_letters.ids(conn, DeadLetterFilter(connection_id=stormy.id))
             publisher = await EventPublisher.open(broker)
-            await dlq.replay_many(pool, publisher, stuck, Throttle(600))
+            await replay.replay_many(pool, publisher, stuck, Throttle(600))
             await publisher.close()
             stormy_found = await settle(stack, stormy, f"Storm {tag}", len(stormy_names), 120)
     worst = max(latencies.values(), default=float("inf"))

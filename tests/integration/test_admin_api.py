@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.admin.state import sign_state, verify_state
+from shared.admin.oauth_state import sign_state, verify_state
 from tests.integration.admin_helpers import (
     ADMIN_TOKEN,
     Admin,

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from shared.admin.state import sign_state
+from shared.admin.oauth_state import sign_state
 from tests.e2e.stack import Stack, running_stack
 from tests.integration.admin_helpers import (
     ADMIN_TOKEN,

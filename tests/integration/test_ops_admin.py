@@ -15,7 +15,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 from typer.testing import CliRunner, Result
 
-from services.admin.cli import app
+from services.syncctl.app import app
 from shared.adapters.broker import DEAD_QUEUE, QBO_TO_RELEASED, EventPublisher
 from shared.delivery import parking
 from shared.ops import status

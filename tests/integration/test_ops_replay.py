@@ -18,9 +18,9 @@ from shared.delivery.consumer import EventConsumer
 from shared.domain.errors import PermanentError
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
-from shared.ops import dlq
-from shared.ops.dlq import DeadLetterFilter
-from shared.ops.throttle import Throttle
+from shared.ops import dead_letters, replay
+from shared.ops.dead_letters import DeadLetterFilter
+from shared.ops.replay import Throttle
 from tests.integration.test_broker import make_event, queue_depth
 from tests.integration.test_ops_routing import Running, dead_letter, wait_for
 
@@ -72,8 +72,8 @@ async def test_replay_of_a_fixed_failure_converges_and_twice_is_harmless(
         await publisher.publish(event)
         row = await wait_for(lambda: dead_letter(pool, event.event_id))
         fixed = True  # an operator mapped the account
-        first = await dlq.replay_one(pool, publisher, row["id"])
-        second = await dlq.replay_one(pool, publisher, row["id"])
+        first = await replay.replay_one(pool, publisher, row["id"])
+        second = await replay.replay_one(pool, publisher, row["id"])
         await wait_for(lambda: _count(pool, effects, event.event_id))
         await wait_for(lambda: _settled(seen, 3))
     assert first is not None
@@ -147,25 +147,27 @@ async def test_filters_select_by_connection_entity_error_class_and_time(pool: as
     base = DeadLetterFilter(connection_id=connection_id)
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
-        assert await dlq.count(conn, base) == 4
+        assert await dead_letters.count(conn, base) == 4
         assert (
-            await dlq.count(conn, DeadLetterFilter(connection_id=connection_id, entity="Invoice"))
+            await dead_letters.count(
+                conn, DeadLetterFilter(connection_id=connection_id, entity="Invoice")
+            )
             == 2
         )
         assert (
-            await dlq.count(
+            await dead_letters.count(
                 conn, DeadLetterFilter(connection_id=connection_id, error_class="NotFound")
             )
             == 1
         )
         last_day = DeadLetterFilter(connection_id=connection_id, since=now - timedelta(hours=24))
-        assert await dlq.count(conn, last_day) == 3
+        assert await dead_letters.count(conn, last_day) == 3
         older = DeadLetterFilter(
             connection_id=connection_id,
             since=now - timedelta(hours=24),
             until=now - timedelta(hours=1),
         )
-        assert [r["entity"] for r in await dlq.select(conn, older)] == ["customer"]
+        assert [r["entity"] for r in await dead_letters.select(conn, older)] == ["customer"]
 
 
 async def test_purge_marks_letters_and_they_are_never_replayed(
@@ -174,15 +176,15 @@ async def test_purge_marks_letters_and_they_are_never_replayed(
     connection_id = await seed_letters(pool, [{"error_class": "NotFound"}, {}])
     gone = DeadLetterFilter(connection_id=connection_id, error_class="NotFound")
     async with pool.acquire() as conn:
-        letter_id = (await dlq.ids(conn, gone))[0]
-        assert await dlq.purge(conn, gone) == 1
-        assert await dlq.purge(conn, gone) == 0
-        assert await dlq.count(conn, DeadLetterFilter(connection_id=connection_id)) == 1
-        shown = await dlq.show(conn, letter_id)
+        letter_id = (await dead_letters.ids(conn, gone))[0]
+        assert await dead_letters.purge(conn, gone) == 1
+        assert await dead_letters.purge(conn, gone) == 0
+        assert await dead_letters.count(conn, DeadLetterFilter(connection_id=connection_id)) == 1
+        shown = await dead_letters.show(conn, letter_id)
     assert shown is not None
     assert shown["status"] == "purged"
     assert shown["history"][-1]["outcome"] == "purged"
-    assert await dlq.replay_one(pool, publisher, letter_id) is None
+    assert await replay.replay_one(pool, publisher, letter_id) is None
     assert await queue_depth(broker, QBO_TO_RELEASED) == 0
 
 
@@ -191,14 +193,14 @@ async def test_bulk_replay_is_paced(
 ) -> None:
     connection_id = await seed_letters(pool, [{} for _ in range(5)])
     async with pool.acquire() as conn:
-        chosen = await dlq.ids(conn, DeadLetterFilter(connection_id=connection_id))
+        chosen = await dead_letters.ids(conn, DeadLetterFilter(connection_id=connection_id))
     done: list[int] = []
 
     async def progress(n: int) -> None:
         done.append(n)
 
     started = time.monotonic()
-    report = await dlq.replay_many(pool, publisher, chosen, Throttle(per_minute=300), progress)
+    report = await replay.replay_many(pool, publisher, chosen, Throttle(per_minute=300), progress)
     elapsed = time.monotonic() - started
     assert len(report.replayed) == 5
     assert report.skipped == {}
@@ -223,6 +225,6 @@ async def test_an_unparseable_letter_is_skipped_not_fatal(
                 attempts=1,
             )
         )
-    report = await dlq.replay_many(pool, publisher, [letter_id], Throttle(6000))
+    report = await replay.replay_many(pool, publisher, [letter_id], Throttle(6000))
     assert list(report.skipped) == [letter_id]
     assert report.replayed == {}

@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.qbo_webhooks.app import create_app as create_qbo_app
-from services.released_webhooks.app import create_app as create_released_app
 from shared.adapters.broker import QBO_TO_RELEASED, RELEASED_TO_QBO
+from shared.bootstrap.receiver import create_qbo_receiver as create_qbo_app
+from shared.bootstrap.receiver import create_released_receiver as create_released_app
 from shared.domain.signatures import sign
 from shared.infra.settings import QboWebhookSettings, ReleasedWebhookSettings
 from tests.support.proxy import TcpProxy

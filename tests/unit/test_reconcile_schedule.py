@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.reconciler.worker import sweep_due
 from shared.ingest.reconciler import qbo_change
+from shared.ingest.schedule import sweep_due
 
 NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

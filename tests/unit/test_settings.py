@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
 
+from shared.admin.settings import AdminServiceSettings
 from shared.infra.errors import ConfigError
-from shared.infra.settings import QboAppSettings, Settings, load_settings, read_env_file
+from shared.infra.settings import (
+    EngineSettings,
+    QboAppSettings,
+    QboWebhookSettings,
+    ReconcilerSettings,
+    ReleasedWebhookSettings,
+    load_settings,
+    read_env_file,
+)
 
 SANDBOX_ENV = Path(__file__).resolve().parents[2] / "deploy" / "sandbox.env"
 
@@ -29,13 +39,30 @@ def test_secrets_do_not_render(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.qbo_client_secret.get_secret_value() == "very-secret-value"
 
 
-def test_sandbox_env_file_configures_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "settings_class",
+    [
+        QboWebhookSettings,
+        ReleasedWebhookSettings,
+        EngineSettings,
+        ReconcilerSettings,
+        AdminServiceSettings,
+    ],
+)
+def test_sandbox_env_file_configures_everything(
+    monkeypatch: pytest.MonkeyPatch, settings_class: type[BaseSettings]
+) -> None:
     values = read_env_file(SANDBOX_ENV)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    settings = load_settings(Settings)
-    assert settings.database_url.startswith("postgresql://")
-    assert settings.admin_token.get_secret_value()
+    settings = load_settings(settings_class)
+    assert str(getattr(settings, "database_url", "")).startswith("postgresql://")
+
+
+def test_sandbox_env_file_sets_the_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in read_env_file(SANDBOX_ENV).items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(AdminServiceSettings).admin_token.get_secret_value()
 
 
 def test_bad_env_file_line_is_refused(tmp_path: Path) -> None:

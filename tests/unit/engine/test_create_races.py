@@ -23,11 +23,19 @@ def _fail_link_save(world: World, after: int = 0) -> None:
     world.store.links.fail_saves = [*([None] * after), TransientError("the transaction failed")]
 
 
-async def test_a_qbo_invoice_made_from_released_is_linked_when_its_notification_wins() -> None:
+@pytest.mark.parametrize("failure", ["number_write", "link_save"])
+async def test_a_qbo_invoice_made_from_released_is_linked_when_its_notification_wins(
+    failure: str,
+) -> None:
+    """The transaction that made the QBO invoice fails after QBO's write: before QBO's number
+    reached Re-Leased (only the ledger knows the two are twins), or after it (the number does)."""
     world = World()
     rl_id = await released_approved_invoice(world)
     invoices = len(world.qbo.objects["Invoice"])
-    _fail_link_save(world)
+    if failure == "link_save":
+        _fail_link_save(world)
+    else:
+        _fail_number_write(world, rl_id)
     with pytest.raises(TransientError):
         await world.from_released("invoice", rl_id)
     made_id = max(world.qbo.objects["Invoice"], key=int)
@@ -36,9 +44,23 @@ async def test_a_qbo_invoice_made_from_released_is_linked_when_its_notification_
     assert result.outcome == "applied", result
     assert result.reason.startswith("matched existing document")
     assert len(world.released.records["/invoices"]) == 2, "no second Re-Leased invoice"
+    document = await world.released.get(f"/invoices/{rl_id}")
+    assert document["number"] == world.qbo.objects["Invoice"][made_id]["DocNumber"]
     retried = await world.from_released("invoice", rl_id)
     assert retried.outcome == "echo", retried
     assert len(world.qbo.objects["Invoice"]) == invoices + 1, "no second QBO invoice"
+
+
+def _fail_number_write(world: World, rl_id: str) -> None:
+    """The write of QBO's number back to the Re-Leased invoice fails, once."""
+    failed = [False]
+
+    def hook(method: str, path: str, body: Any) -> None:
+        if method == "PATCH" and path == f"/invoices/{rl_id}" and not failed[0]:
+            failed[0] = True
+            raise TransientError("Re-Leased answered 503")
+
+    world.released.before_write.append(hook)
 
 
 async def test_a_released_invoice_made_from_qbo_is_linked_when_its_notification_wins() -> None:

@@ -1,4 +1,4 @@
-"""Bring ``sync.dead`` into ``dead_letters``: no dead message stays invisible to ``dlq list``.
+"""Absorb ``sync.dead`` into ``dead_letters``: no dead message stays invisible to ``dlq list``.
 
 The consumer mirrors every failure it sees before rejecting. One kind it never sees: a message
 that crashed its consumer before any ack until the work queue's delivery limit dead-lettered it.

@@ -1,117 +1,60 @@
-"""Dead letters for operators: select, show, replay and purge.
+"""Replay of dead letters, one or many, at an even pace.
 
 A replay publishes a copy of the original event with a fresh ``event_id`` (so no dedupe layer
 swallows it), ``origin="replay"`` and ``replay_of`` the first event it descends from. The engine
 derives idempotency keys from ``replay_of or event_id`` and checks versions, so replaying twice is
-harmless. Bulk replays go through a ``Throttle`` so they never crowd out live traffic.
+harmless. Bulk replays go through a ``Throttle``: even spacing (not bursts) keeps the replayed
+events interleaved with live ones in the work queues, well under QBO's 500 requests per minute
+per realm even when each replayed event costs a couple of API calls.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 from pydantic import ValidationError
 
 from shared.adapters.broker import EVENTS_EXCHANGE, EventPublisher
 from shared.domain.events import ChangeEvent
-from shared.infra.db import DbConnection
 from shared.infra.logging import get_logger
-from shared.ops.records import plain
-from shared.ops.throttle import Throttle
 
 log = get_logger("ops.dlq")
 
-SUMMARY_COLUMNS = (
-    "id, event_id, queue, routing_key, connection_id, event ->> 'entity' AS entity, "
-    "event ->> 'entity_id' AS entity_id, error_class, error, remedy, attempts, replay_count, "
-    "status, created_at, updated_at"
-)
+DEFAULT_REPLAY_RATE_PER_MINUTE = 120
+
+
+class Throttle:
+    """At most ``per_minute`` calls to ``wait`` return per minute, evenly spaced."""
+
+    def __init__(self, per_minute: float = DEFAULT_REPLAY_RATE_PER_MINUTE) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.interval = 60.0 / per_minute
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        # The lock makes concurrent bulk replays (two admin requests) share one pace.
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+                now = self._next
+            self._next = now + self.interval
+
+
 Progress = Callable[[int], Awaitable[None]]
 
 
 class NotReplayable(ValueError):
     """The dead letter's body is not a change event (kept for inspection; purge it)."""
-
-
-@dataclass(frozen=True)
-class DeadLetterFilter:
-    """Which dead letters an operation applies to; every given criterion must hold."""
-
-    ids: tuple[int, ...] = ()
-    connection_id: UUID | None = None
-    entity: str | None = None
-    error_class: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    status: str | None = "dead"
-
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-
-        def add(sql: str, value: Any) -> None:
-            args.append(value)
-            clauses.append(sql.format(f"${len(args)}"))
-
-        if self.ids:
-            add("id = ANY({}::bigint[])", list(self.ids))
-        if self.connection_id is not None:
-            add("connection_id = {}", self.connection_id)
-        if self.entity:
-            add("event ->> 'entity' = {}", self.entity.lower())
-        if self.error_class:
-            add("error_class = {}", self.error_class)
-        if self.since is not None:
-            add("created_at >= {}", self.since)
-        if self.until is not None:
-            add("created_at < {}", self.until)
-        if self.status:
-            add("status = {}", self.status)
-        return (" AND ".join(clauses) or "TRUE"), args
-
-
-async def select(
-    conn: DbConnection, where: DeadLetterFilter, *, limit: int = 100
-) -> list[dict[str, Any]]:
-    sql, args = where.where()
-    rows = await conn.fetch(
-        f"SELECT {SUMMARY_COLUMNS} FROM dead_letters WHERE {sql} "  # noqa: S608 - built above
-        f"ORDER BY created_at, id LIMIT ${len(args) + 1}",
-        *args,
-        limit,
-    )
-    return [plain(r) for r in rows]
-
-
-async def count(conn: DbConnection, where: DeadLetterFilter) -> int:
-    sql, args = where.where()
-    found: int = await conn.fetchval(
-        f"SELECT count(*) FROM dead_letters WHERE {sql}",  # noqa: S608 - built above
-        *args,
-    )
-    return found
-
-
-async def ids(conn: DbConnection, where: DeadLetterFilter, *, limit: int = 10_000) -> list[int]:
-    sql, args = where.where()
-    rows = await conn.fetch(
-        f"SELECT id FROM dead_letters WHERE {sql} "  # noqa: S608 - built above
-        f"ORDER BY created_at, id LIMIT ${len(args) + 1}",
-        *args,
-        limit,
-    )
-    return [int(r["id"]) for r in rows]
-
-
-async def show(conn: DbConnection, letter_id: int) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM dead_letters WHERE id = $1", letter_id)
-    return plain(row) if row else None
 
 
 def replay_copy(original: dict[str, Any]) -> ChangeEvent:
@@ -200,17 +143,3 @@ async def replay_many(
         if progress is not None:
             await progress(done)
     return ReplayReport(len(letter_ids), replayed, skipped)
-
-
-async def purge(conn: DbConnection, where: DeadLetterFilter) -> int:
-    """Mark matching dead letters purged (kept for audit; never replayed again); how many."""
-    sql, args = where.where()
-    done: str = await conn.execute(
-        f"UPDATE dead_letters SET status = 'purged', updated_at = now(), "  # noqa: S608
-        "history = history || jsonb_build_array(jsonb_build_object('at', now(), "
-        f"'outcome', 'purged')) WHERE {sql} AND status <> 'purged'",
-        *args,
-    )
-    purged = int(done.split()[-1])
-    log.info("dead_letters_purged", count=purged)
-    return purged

@@ -1,0 +1,5 @@
+"""python -m services.syncctl"""
+
+from services.syncctl.app import main
+
+main()
