@@ -24,10 +24,8 @@ import aiohttp
 
 from shared.adapters.http.retry import api_call_retry
 from shared.adapters.postgres.budgets import ApiBudget
-from shared.adapters.qbo.coalesce import (
-    ReadCoalescer,
-    coalescible,
-)
+from shared.adapters.qbo.coalesce import ReadCoalescer
+from shared.adapters.qbo.read_queries import coalescible
 from shared.adapters.qbo.tokens import QboTokenStore
 from shared.domain.errors import (
     ConnectionRevoked,
