@@ -1,10 +1,13 @@
 """The QBO Accounting API v3 client for one connection (realm).
 
-Every call: a token from the store (refreshed and rotated when due), a request token and a
-concurrency slot from the realm's shared budget, then one HTTP request. Failures are classified
-here, in one place: 401 -> refresh once, then ``ConnectionRevoked``; 429 -> the realm is blocked
-for Retry-After (or 60 s) for every replica and a ``TransientError`` carries the wait; 5xx and
-network errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``NotFound``; 6240 ->
+Requests go through the shared transport (``shared.adapters.http.transport``): an access token
+from the store (refreshed and rotated when due), a request token and a concurrency slot from the
+realm's shared budget, then one HTTP request, retried in process for short blips. What is QBO's
+own lives here: the URLs, the ``minorversion`` and ``requestid`` query parameters, the multipart
+upload, and the classification of its answers (``classify``): 401/403 -> the token is refreshed
+once and the request sent once more, then ``ConnectionRevoked``; 429 -> the realm is blocked for
+Retry-After (or 60 s) for every replica and a ``TransientError`` carries the wait; 5xx and network
+errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``NotFound``; 6240 ->
 ``DuplicateName``; any other Fault -> ``PermanentError`` with QBO's own message.
 
 Given a ``coalescer`` (coalesce.py; one per connection, owned by whoever builds the clients),
@@ -22,12 +25,10 @@ from uuid import UUID
 
 import aiohttp
 
-from shared.adapters.http.retry import api_call_retry
+from shared.adapters.http.transport import ApiRules, Outgoing, Transport
 from shared.adapters.postgres.budgets import ApiBudget
-from shared.adapters.qbo.coalesce import (
-    ReadCoalescer,
-    coalescible,
-)
+from shared.adapters.qbo.coalesce import ReadCoalescer
+from shared.adapters.qbo.read_queries import coalescible
 from shared.adapters.qbo.tokens import QboTokenStore
 from shared.domain.errors import (
     ConnectionRevoked,
@@ -92,12 +93,17 @@ def qbo_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def _credentials_stale(exc: BaseException) -> bool:
+    # 401/403 or no usable token: a refreshed (rotated) token may still be accepted.
+    return isinstance(exc, ConnectionRevoked)
+
+
+_RULES = ApiRules(
+    name="QBO",
+    classify=classify,
+    default_retry_after_s=DEFAULT_RETRY_AFTER_S,
+    stale=_credentials_stale,
+)
 
 
 class QboClient:
@@ -113,15 +119,22 @@ class QboClient:
         timeout_s: float = 30.0,
         coalescer: ReadCoalescer | None = None,
     ) -> None:
-        self._session = session
         self._base = f"{api_base.rstrip('/')}/v3/company/{realm_id}"
         self._realm = realm_id
         self._connection_id = connection_id
         self._tokens = tokens
         self._budget = budget
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._coalescer = coalescer
-        self.calls = 0
+        self._transport = Transport(session, budget, self.budget_key, _RULES, timeout_s=timeout_s)
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent to the API, each on one token of the realm's budget."""
+        return self._transport.calls
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        self._transport.calls = value
 
     @property
     def budget_key(self) -> str:
@@ -136,6 +149,10 @@ class QboClient:
         """QBO's separate allowance for ``POST /batch`` (40 a minute per realm)."""
         return f"qbo-batch:{self._realm}"
 
+    async def _headers(self, fresh: bool) -> dict[str, str]:
+        token = await self._tokens.access_token(self._connection_id, force_refresh=fresh)
+        return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
     async def request(
         self,
         method: str,
@@ -145,63 +162,22 @@ class QboClient:
         body: Any = None,
         text: str | None = None,
     ) -> dict[str, Any]:
-        async for attempt in api_call_retry():
-            with attempt:
-                return await self._with_refresh(method, path, params or {}, body, text)
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
-
-    async def _with_refresh(
-        self, method: str, path: str, params: dict[str, str], body: Any, text: str | None
-    ) -> dict[str, Any]:
-        try:
-            return await self._once(method, path, params, body, text, force_refresh=False)
-        except ConnectionRevoked:
-            # One expired access token is normal: refresh (rotating) and try exactly once more.
-            return await self._once(method, path, params, body, text, force_refresh=True)
-
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str],
-        body: Any,
-        text: str | None,
-        *,
-        force_refresh: bool,
-    ) -> dict[str, Any]:
-        token = await self._tokens.access_token(self._connection_id, force_refresh=force_refresh)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         data: str | None = None
+        content_type: dict[str, str] = {}
         if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
+            data, content_type = json.dumps(body), {"Content-Type": "application/json"}
         elif text is not None:
-            headers["Content-Type"] = "application/text"
-            data = text
-        query = {"minorversion": MINOR_VERSION, **params}
-        async with self._budget.acquire(self.budget_key):
-            self.calls += 1
-            try:
-                async with self._session.request(
-                    method,
-                    self._base + path,
-                    params=query,
-                    data=data,
-                    headers=headers,
-                    timeout=self._timeout,
-                ) as response:
-                    payload = (
-                        await response.json(content_type=None) if await response.read() else {}
-                    )
-                    status, wait = response.status, _retry_after(response.headers)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientError(f"QBO unreachable: {type(exc).__name__}: {exc}") from exc
-        if status < 300 and isinstance(payload, dict):
-            return payload
-        error = classify(status, payload, wait)
-        if status == 429:
-            await self._budget.block(self.budget_key, wait or DEFAULT_RETRY_AFTER_S)
-        raise error
+            data, content_type = text, {"Content-Type": "application/text"}
+        query = {"minorversion": MINOR_VERSION, **(params or {})}
+
+        async def build(fresh: bool) -> Outgoing:
+            headers = {**await self._headers(fresh), **content_type}
+            return Outgoing(method, self._base + path, headers, params=query, data=data)
+
+        payload = await self._transport.call(build)
+        if not isinstance(payload, dict):
+            raise PermanentError(f"QBO answered {method} {path} with a non-object")
+        return payload
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -281,55 +257,22 @@ class QboClient:
         request_id: str,
     ) -> dict[str, Any]:
         """POST /upload: one Attachable and its file, read from ``content`` as it is sent."""
-        async for attempt in api_call_retry():
-            with attempt:
-                try:
-                    return await self._upload_once(
-                        metadata, content, file_name, content_type, request_id, refresh=False
-                    )
-                except ConnectionRevoked:
-                    return await self._upload_once(
-                        metadata, content, file_name, content_type, request_id, refresh=True
-                    )
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
-    async def _upload_once(
-        self,
-        metadata: dict[str, Any],
-        content: IO[bytes],
-        file_name: str,
-        content_type: str,
-        request_id: str,
-        *,
-        refresh: bool,
-    ) -> dict[str, Any]:
-        token = await self._tokens.access_token(self._connection_id, force_refresh=refresh)
-        content.seek(0)
-        # A boundary derived from the request id keeps a resent upload byte-identical.
-        form = aiohttp.MultipartWriter("form-data", boundary=f"qbo-{request_id}")
-        meta = form.append_json(metadata)
-        meta.set_content_disposition("form-data", name="file_metadata_01")
-        part = form.append(content, {"Content-Type": content_type})
-        part.set_content_disposition("form-data", name="file_content_01", filename=file_name)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        params = {"minorversion": MINOR_VERSION, "requestid": request_id}
-        async with self._budget.acquire(self.budget_key):
-            self.calls += 1
-            try:
-                async with self._session.post(
-                    self._base + "/upload",
-                    params=params,
-                    data=form,
-                    headers=headers,
-                    timeout=self._timeout,
-                ) as response:
-                    payload = await response.json(content_type=None)
-                    status, wait = response.status, _retry_after(response.headers)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientError(f"QBO unreachable: {type(exc).__name__}: {exc}") from exc
-        if status >= 300:
-            raise classify(status, payload, wait)
-        answer = (payload.get("AttachableResponse") or [{}])[0]
+        async def build(fresh: bool) -> Outgoing:
+            headers = await self._headers(fresh)
+            content.seek(0)
+            # A boundary derived from the request id keeps a resent upload byte-identical.
+            form = aiohttp.MultipartWriter("form-data", boundary=f"qbo-{request_id}")
+            meta = form.append_json(metadata)
+            meta.set_content_disposition("form-data", name="file_metadata_01")
+            part = form.append(content, {"Content-Type": content_type})
+            part.set_content_disposition("form-data", name="file_content_01", filename=file_name)
+            params = {"minorversion": MINOR_VERSION, "requestid": request_id}
+            return Outgoing("POST", self._base + "/upload", headers, params=params, data=form)
+
+        payload = await self._transport.call(build)
+        answers = payload.get("AttachableResponse") if isinstance(payload, dict) else None
+        answer = (answers or [{}])[0]
         if "Fault" in answer:
             raise classify(400, answer, None)
         found = answer.get("Attachable")
@@ -338,12 +281,13 @@ class QboClient:
         return found
 
     async def stream_file(self, url: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
-        """The bytes behind an Attachable's temporary download link, chunk by chunk."""
-        try:
-            async with self._session.get(url, timeout=self._timeout) as response:
-                if response.status >= 300:
-                    raise classify(response.status, {}, None)
-                async for chunk in response.content.iter_chunked(chunk_size):
-                    yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"QBO file link unreachable: {exc}") from exc
+        """The bytes behind an Attachable's temporary download link, chunk by chunk.
+
+        The link is signed and served outside the API: no token, no budget, not one of ``calls``.
+        """
+
+        async def build(fresh: bool) -> Outgoing:
+            return Outgoing("GET", url, api_call=False)
+
+        async for chunk in self._transport.stream(build, chunk_size):
+            yield chunk

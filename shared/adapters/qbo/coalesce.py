@@ -25,51 +25,37 @@ name-list id or when QBO refuses the query or an item of a batch; and the shared
 failure (429, 5xx, unreachable, revoked) as is. Requests go through the sending client's
 ``request``, so the per-realm budget (one token per HTTP request sent), the in-process retries and
 the refresh-once-on-401 all apply unchanged.
+
+Beside this module: which gets can share a request and the statement that reads them
+(read_queries.py); the waiting callers, each answered with its own copy, and ``ReadClient``, what
+the coalescer needs of the client, so that the client imports this module and not the reverse
+(read_waiters.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.adapters.postgres.budgets import ApiBudget
-from shared.domain.errors import ConnectionRevoked, NotFound, PermanentError
-
-if TYPE_CHECKING:
-    from shared.adapters.qbo.client import QboClient
-
-# Types whose query answers are the same objects a GET returns. Attachable (a GET adds the
-# temporary download link) and CompanyInfo (read by realm id) always take the plain GET.
-TRANSACTIONS = frozenset(
-    {
-        "Bill",
-        "BillPayment",
-        "CreditMemo",
-        "Deposit",
-        "Estimate",
-        "Invoice",
-        "JournalEntry",
-        "Payment",
-        "Purchase",
-        "RefundReceipt",
-        "SalesReceipt",
-        "VendorCredit",
-    }
+from shared.adapters.qbo.read_queries import (
+    MAX_BATCH_ITEMS,
+    MAX_GET_QUERY_CHARS,
+    NAME_LISTS,
+    statement_for,
 )
-# Name lists: never deleted, made inactive; a query without a condition on Active skips those.
-NAME_LISTS = frozenset(
-    {"Account", "Class", "Customer", "Employee", "Item", "TaxCode", "TaxRate", "Vendor"}
+from shared.adapters.qbo.read_waiters import (
+    Group,
+    ReadClient,
+    Waiter,
+    deliver,
+    fail,
+    refused,
 )
-# reference/qbo.md §5.3: sources say 10, 30 or 50 payloads per batch; 10 is safe everywhere.
-MAX_BATCH_ITEMS = 10
-# Longer statements go in a POST body rather than the query string.
-MAX_GET_QUERY_CHARS = 1500
-_PLAIN_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+from shared.domain.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -92,64 +78,11 @@ class CoalesceStats:
     fallbacks: int = 0
 
 
-def coalescible(entity: str, entity_id: str) -> bool:
-    return (entity in TRANSACTIONS or entity in NAME_LISTS) and bool(_PLAIN_ID.match(entity_id))
-
-
-def statement_for(entity: str, ids: list[str]) -> str:
-    quoted = ", ".join(f"'{i}'" for i in ids)
-    active = " and Active in (true, false)" if entity in NAME_LISTS else ""
-    return f"select * from {entity} where Id in ({quoted}){active} maxresults {len(ids)}"  # noqa: S608 - ids match _PLAIN_ID
-
-
-@dataclass
-class _Waiter:
-    client: QboClient
-    entity: str
-    entity_id: str
-    future: asyncio.Future[dict[str, Any]]
-
-
-# entity -> id -> the callers waiting for it
-_Group = dict[str, list[_Waiter]]
-
-
-def _refused(exc: BaseException) -> bool:
-    """QBO refused the query itself (not the token): a plain get per id gives each its answer."""
-    return isinstance(exc, PermanentError) and not isinstance(exc, ConnectionRevoked)
-
-
-def _deliver(waiters: list[_Waiter], record: dict[str, Any]) -> None:
-    first = True
-    for waiter in waiters:
-        if not waiter.future.done():
-            waiter.future.set_result(record if first else copy.deepcopy(record))
-            first = False
-
-
-def _own_copy(exc: BaseException) -> BaseException:
-    """The same error for another caller (one instance raised in several tasks tangles up)."""
-    try:
-        clone = copy.copy(exc)
-    except Exception:  # an exception type that cannot be rebuilt from its args
-        return exc
-    clone.__cause__ = exc.__cause__
-    return clone.with_traceback(exc.__traceback__)
-
-
-def _fail(waiters: list[_Waiter], exc: BaseException) -> None:
-    first = True
-    for waiter in waiters:
-        if not waiter.future.done():
-            waiter.future.set_exception(exc if first else _own_copy(exc))
-            first = False
-
-
 class ReadCoalescer:
     def __init__(self, options: CoalesceOptions) -> None:
         self.options = options
         self.stats = CoalesceStats()
-        self._pending: list[_Waiter] = []
+        self._pending: list[Waiter] = []
         self._in_flight = 0
         self._timer: asyncio.TimerHandle | None = None
         self._claimer = False  # a request is waiting for the budget before it takes its gets
@@ -158,9 +91,9 @@ class ReadCoalescer:
     def _count(self, name: str, n: int) -> None:
         setattr(self.stats, name, getattr(self.stats, name) + n)
 
-    async def get(self, client: QboClient, entity: str, entity_id: str) -> dict[str, Any]:
+    async def get(self, client: ReadClient, entity: str, entity_id: str) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiter(client, entity, entity_id, future))
+        self._pending.append(Waiter(client, entity, entity_id, future))
         self._count("gets", 1)
         self._schedule()
         return await future
@@ -195,12 +128,12 @@ class ReadCoalescer:
                 self._claimer = True
                 self._start(None)
 
-    def _claim(self) -> list[_Waiter]:
+    def _claim(self) -> list[Waiter]:
         live = [w for w in self._pending if not w.future.done()]  # a cancelled caller drops out
         taken, self._pending = live[: self.options.max_ids], live[self.options.max_ids :]
         return taken
 
-    def _start(self, taken: list[_Waiter] | None) -> None:
+    def _start(self, taken: list[Waiter] | None) -> None:
         self._in_flight += 1
         task = asyncio.get_running_loop().create_task(self._fly(taken))
         self._tasks.add(task)
@@ -212,7 +145,7 @@ class ReadCoalescer:
         if self._pending:
             self._send_now()  # these have waited for a slot already
 
-    async def _fly(self, taken: list[_Waiter] | None) -> None:
+    async def _fly(self, taken: list[Waiter] | None) -> None:
         waiters = taken or []
         try:
             if taken is None:
@@ -224,9 +157,9 @@ class ReadCoalescer:
                 waiter.future.cancel()
             raise
         except Exception as exc:  # handed to every caller, as a plain get would
-            _fail(waiters, exc)
+            fail(waiters, exc)
 
-    async def _claim_when_ready(self) -> list[_Waiter]:
+    async def _claim_when_ready(self) -> list[Waiter]:
         try:
             # A failure here (the database) meets the request too, which reports it.
             with contextlib.suppress(Exception):
@@ -240,9 +173,9 @@ class ReadCoalescer:
 
     # -- what to send ----------------------------------------------------------------------------
 
-    async def _answer(self, waiters: list[_Waiter]) -> None:
+    async def _answer(self, waiters: list[Waiter]) -> None:
         leader = waiters[0].client
-        groups: dict[str, _Group] = {}
+        groups: dict[str, Group] = {}
         for waiter in waiters:
             groups.setdefault(waiter.entity, {}).setdefault(waiter.entity_id, []).append(waiter)
         entities = list(groups)
@@ -255,11 +188,11 @@ class ReadCoalescer:
                 jobs.extend(self._by_type(leader, e, group) for e, group in chunk.items())
         await asyncio.gather(*jobs)
 
-    async def _batch_allowed(self, leader: QboClient) -> bool:
+    async def _batch_allowed(self, leader: ReadClient) -> bool:
         budget = self.options.batch_budget
         return budget is not None and await budget.try_take(leader.batch_budget_key)
 
-    async def _by_type(self, leader: QboClient, entity: str, group: _Group) -> None:
+    async def _by_type(self, leader: ReadClient, entity: str, group: Group) -> None:
         if len(group) == 1:
             ((entity_id, waiters),) = group.items()
             await self._single(leader, entity, entity_id, waiters)
@@ -273,15 +206,15 @@ class ReadCoalescer:
             else:
                 payload = await leader.request("GET", "/query", params={"query": statement})
         except Exception as exc:  # sorted below
-            if not _refused(exc):
-                _fail([w for ws in group.values() for w in ws], exc)
+            if not refused(exc):
+                fail([w for ws in group.values() for w in ws], exc)
                 return
             await self._singles(leader, entity, group)
             return
         response = payload.get("QueryResponse")
         await self._rows(leader, entity, group, response if isinstance(response, dict) else {})
 
-    async def _by_batch(self, leader: QboClient, chunk: dict[str, _Group]) -> None:
+    async def _by_batch(self, leader: ReadClient, chunk: dict[str, Group]) -> None:
         order = list(chunk.items())
         items = [
             {"bId": str(n), "Query": statement_for(entity, list(group))}
@@ -292,8 +225,8 @@ class ReadCoalescer:
         try:
             payload = await leader.request("POST", "/batch", body={"BatchItemRequest": items})
         except Exception as exc:  # sorted below
-            if not _refused(exc):
-                _fail([w for _, g in order for ws in g.values() for w in ws], exc)
+            if not refused(exc):
+                fail([w for _, g in order for ws in g.values() for w in ws], exc)
                 return
             await asyncio.gather(*(self._singles(leader, e, g) for e, g in order))
             return
@@ -313,7 +246,7 @@ class ReadCoalescer:
         await asyncio.gather(*jobs)
 
     async def _rows(
-        self, leader: QboClient, entity: str, group: _Group, response: dict[str, Any]
+        self, leader: ReadClient, entity: str, group: Group, response: dict[str, Any]
     ) -> None:
         rows = response.get(entity)
         found = {
@@ -321,15 +254,15 @@ class ReadCoalescer:
             for row in (rows if isinstance(rows, list) else [])
             if isinstance(row, dict)
         }
-        missing: _Group = {}
+        missing: Group = {}
         for entity_id, waiters in group.items():
             record = found.get(entity_id)
             if record is not None:
-                _deliver(waiters, record)
+                deliver(waiters, record)
             elif entity in NAME_LISTS:
                 missing[entity_id] = waiters  # never deleted: let QBO's own GET say why
             else:
-                _fail(
+                fail(
                     waiters,
                     NotFound(
                         f"QBO object not found: Object Not Found: {entity} {entity_id} "
@@ -339,19 +272,19 @@ class ReadCoalescer:
         if missing:
             await self._singles(leader, entity, missing)
 
-    async def _singles(self, leader: QboClient, entity: str, group: _Group) -> None:
+    async def _singles(self, leader: ReadClient, entity: str, group: Group) -> None:
         self._count("fallbacks", len(group))
         await asyncio.gather(
             *(self._single(leader, entity, i, waiters) for i, waiters in group.items())
         )
 
     async def _single(
-        self, leader: QboClient, entity: str, entity_id: str, waiters: list[_Waiter]
+        self, leader: ReadClient, entity: str, entity_id: str, waiters: list[Waiter]
     ) -> None:
         self._count("requests", 1)
         try:
             record = await leader.get_one(entity, entity_id)
         except Exception as exc:  # the plain get's own error, to its callers
-            _fail(waiters, exc)
+            fail(waiters, exc)
             return
-        _deliver(waiters, record)
+        deliver(waiters, record)

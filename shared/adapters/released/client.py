@@ -1,8 +1,11 @@
 """The Re-Leased API client for one company (our contract: released-api.md).
 
 Bearer tokens come from the client-credentials grant and are cached per company until shortly
-before they expire; a 401 ``TokenExpired`` fetches a new one once, ``ConnectionRevoked`` pauses the
-connection. Calls draw on the company's shared budget (60/minute, 5 concurrent). Writes carry an
+before they expire. Requests go through the shared transport (``shared.adapters.http.transport``):
+a request token and a concurrency slot from the company's shared budget (60/minute, 5 concurrent),
+one HTTP request, in-process retries for short blips, and the classification here (``classify``):
+a 401 ``TokenExpired`` fetches a new token and sends once more, ``ConnectionRevoked`` pauses the
+connection, a 429 blocks the company for Retry-After (or 60 s) for every replica. Writes carry an
 ``Idempotency-Key`` and, for updates, ``If-Match`` with the version we merged against.
 """
 
@@ -16,7 +19,7 @@ from typing import IO, Any
 import aiohttp
 
 from shared.adapters.http.auth import basic_authorization
-from shared.adapters.http.retry import api_call_retry
+from shared.adapters.http.transport import ApiRules, Outgoing, Transport
 from shared.adapters.postgres.budgets import ApiBudget
 from shared.domain.errors import (
     ConnectionRevoked,
@@ -65,6 +68,18 @@ class _TokenExpired(TransientError):
     """Internal: the bearer token lapsed; fetch a new one and resend."""
 
 
+def _credentials_stale(exc: BaseException) -> bool:
+    return isinstance(exc, _TokenExpired)
+
+
+_RULES = ApiRules(
+    name="Re-Leased",
+    classify=classify,
+    default_retry_after_s=DEFAULT_RETRY_AFTER_S,
+    stale=_credentials_stale,
+)
+
+
 class ReleasedClient:
     def __init__(
         self,
@@ -81,17 +96,27 @@ class ReleasedClient:
         self._base = api_base.rstrip("/")
         self.company_id = company_id
         self._authorization = basic_authorization(client_id, client_secret)
-        self._budget = budget
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._token: tuple[str, float] | None = None
-        self.calls = 0
+        self._transport = Transport(session, budget, self.budget_key, _RULES, timeout_s=timeout_s)
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent to the API, each on one token of the company's budget."""
+        return self._transport.calls
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        self._transport.calls = value
 
     @property
     def budget_key(self) -> str:
         return f"released:{self.company_id}"
 
     async def _access_token(self, *, renew: bool) -> str:
-        if self._token and not renew and time.time() < self._token[1] - TOKEN_MARGIN_S:
+        if renew:
+            self._token = None  # refused: never offered again, even if fetching another fails
+        if self._token and time.time() < self._token[1] - TOKEN_MARGIN_S:
             return self._token[0]
         headers = {
             "X-Company-Id": self.company_id,
@@ -117,6 +142,10 @@ class ReleasedClient:
         self._token = (str(body["access_token"]), time.time() + float(body.get("expires_in", 1800)))
         return self._token[0]
 
+    async def _headers(self, *, renew: bool) -> dict[str, str]:
+        token = await self._access_token(renew=renew)
+        return {"Authorization": f"Bearer {token}", "X-Company-Id": self.company_id}
+
     async def request(
         self,
         method: str,
@@ -129,61 +158,21 @@ class ReleasedClient:
         base: str | None = None,
     ) -> Any:
         url = (base or self._base) + path
-        async for attempt in api_call_retry():
-            with attempt:
-                try:
-                    return await self._once(method, url, params, body, idempotency_key, if_match)
-                except _TokenExpired:
-                    self._token = None
-                    raise
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
-
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str] | None,
-        body: Any,
-        idempotency_key: str | None,
-        if_match: int | str | None,
-    ) -> Any:
-        token = await self._access_token(renew=False)
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "X-Company-Id": self.company_id,
-            "Accept": "application/json",
-        }
+        extra = {"Accept": "application/json"}
         data = None
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            extra["Content-Type"] = "application/json"
             data = json.dumps(body)
         if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
+            extra["Idempotency-Key"] = idempotency_key
         if if_match is not None:
-            headers["If-Match"] = f'"{if_match}"'
-        async with self._budget.acquire(self.budget_key):
-            self.calls += 1
-            try:
-                async with self._session.request(
-                    method,
-                    path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=self._timeout,
-                ) as response:
-                    raw = await response.read()
-                    payload = json.loads(raw) if raw else {}
-                    status = response.status
-                    wait = response.headers.get("Retry-After")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientError(f"Re-Leased unreachable: {exc}") from exc
-        if status < 300:
-            return payload
-        retry_after = float(wait) if wait and wait.replace(".", "", 1).isdigit() else None
-        if status == 429:
-            await self._budget.block(self.budget_key, retry_after or DEFAULT_RETRY_AFTER_S)
-        raise classify(status, payload, retry_after)
+            extra["If-Match"] = f'"{if_match}"'
+
+        async def build(fresh: bool) -> Outgoing:
+            headers = {**await self._headers(renew=fresh), **extra}
+            return Outgoing(method, url, headers, params=params, data=data)
+
+        return await self._transport.call(build)
 
     @property
     def accounting_base(self) -> str:
@@ -239,62 +228,27 @@ class ReleasedClient:
         idempotency_key: str,
     ) -> dict[str, Any]:
         """Multipart upload (field ``file``) read from ``content`` as it is sent."""
-        async for attempt in api_call_retry():
-            with attempt:
-                try:
-                    return await self._upload_once(
-                        path, content, file_name, content_type, idempotency_key
-                    )
-                except _TokenExpired:
-                    self._token = None
-                    raise
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
-    async def _upload_once(
-        self, path: str, content: IO[bytes], file_name: str, content_type: str, key: str
-    ) -> dict[str, Any]:
-        token = await self._access_token(renew=False)
-        content.seek(0)
-        # The idempotency key replays only a byte-identical request: fix the boundary.
-        form = aiohttp.MultipartWriter("form-data", boundary=f"rl-{key}")
-        part = form.append(content, {"Content-Type": content_type})
-        part.set_content_disposition("form-data", name="file", filename=file_name)
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "X-Company-Id": self.company_id,
-            "Accept": "application/json",
-            "Idempotency-Key": key,
-        }
-        async with self._budget.acquire(self.budget_key):
-            self.calls += 1
-            try:
-                async with self._session.post(
-                    self._base + path, data=form, headers=headers, timeout=self._timeout
-                ) as response:
-                    raw = await response.read()
-                    payload = json.loads(raw) if raw else {}
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientError(f"Re-Leased unreachable: {exc}") from exc
-        if status >= 300:
-            raise classify(status, payload, None)
+        async def build(fresh: bool) -> Outgoing:
+            headers = await self._headers(renew=fresh)
+            content.seek(0)
+            # The idempotency key replays only a byte-identical request: fix the boundary.
+            form = aiohttp.MultipartWriter("form-data", boundary=f"rl-{idempotency_key}")
+            part = form.append(content, {"Content-Type": content_type})
+            part.set_content_disposition("form-data", name="file", filename=file_name)
+            headers |= {"Accept": "application/json", "Idempotency-Key": idempotency_key}
+            return Outgoing("POST", self._base + path, headers, data=form)
+
+        payload = await self._transport.call(build)
         if not isinstance(payload, dict):
             raise PermanentError("Re-Leased answered an upload with a non-object")
         return payload
 
     async def stream(self, path: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         """A binary resource (attachment content), chunk by chunk."""
-        token = await self._access_token(renew=False)
-        headers = {"Authorization": f"Bearer {token}", "X-Company-Id": self.company_id}
-        async with self._budget.acquire(self.budget_key):
-            self.calls += 1
-            try:
-                async with self._session.get(
-                    self._base + path, headers=headers, timeout=self._timeout
-                ) as response:
-                    if response.status >= 300:
-                        raise classify(response.status, {}, None)
-                    async for chunk in response.content.iter_chunked(chunk_size):
-                        yield chunk
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientError(f"Re-Leased unreachable: {exc}") from exc
+
+        async def build(fresh: bool) -> Outgoing:
+            return Outgoing("GET", self._base + path, await self._headers(renew=fresh))
+
+        async for chunk in self._transport.stream(build, chunk_size):
+            yield chunk
