@@ -15,19 +15,17 @@ from aio_pika.abc import AbstractRobustConnection
 from shared.adapters.broker import EventPublisher
 from shared.domain.connections import Connection
 from shared.ingest.reconciler import Reconciler
-from tests.e2e.stack import Stack, consumers, eventually
-from tests.e2e.test_documents_e2e import (
-    as_user,
-    customer,
-    item_id,
-    linked_qbo_id,
-    linked_released,
+from tests.e2e.builders import (
+    qbo_customer,
     qbo_invoice,
-    rl_body,
-    sales_line,
+    qbo_item_id,
+    qbo_sales_line,
+    rl_as_user,
+    rl_document_body,
     seed_links,
-    settle,
 )
+from tests.e2e.readers import linked_qbo_id, linked_released, settle
+from tests.e2e.stack import Stack, consumers, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -51,8 +49,10 @@ async def test_qbo_attachable_reaches_released_once_deduplicated_by_hash(
     reconciler = Reconciler(pool, publisher)
     released = stack.factory.released(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "9")])
+        cust = await qbo_customer(qbo)
+        invoice = await qbo_invoice(
+            qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "9")]
+        )
         rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
         ref = {"AttachableRef": [{"EntityRef": {"type": "Invoice", "value": invoice["Id"]}}]}
         made = []
@@ -107,12 +107,12 @@ async def test_released_attachment_added_and_removed_reaches_qbo(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
+        doc = await rl_as_user(
             stack,
             company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
         )
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
         form = aiohttp.FormData()
@@ -131,7 +131,9 @@ async def test_released_attachment_added_and_removed_reaches_qbo(
         attachable = await qbo.get("Attachable", str(listed["Id"]))
         chunks = [c async for c in qbo.stream_file(str(attachable["TempDownloadUri"]))]
         assert b"".join(chunks) == PDF
-        await as_user(stack, company, "DELETE", f"/invoices/{doc['id']}/attachments/{added['id']}")
+        await rl_as_user(
+            stack, company, "DELETE", f"/invoices/{doc['id']}/attachments/{added['id']}"
+        )
 
         async def gone() -> bool:
             return not await in_qbo()

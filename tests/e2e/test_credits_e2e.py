@@ -11,26 +11,29 @@ import pytest
 
 from shared.adapters.qbo.client import QboClient
 from shared.domain.connections import Connection
-from tests.e2e.stack import Stack, consumers, eventually, unique
-from tests.e2e.test_documents_e2e import (
+from tests.e2e.builders import (
     TODAY,
-    as_user,
-    customer,
-    expense_account_id,
-    expense_line,
-    item_id,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_expense_account_id,
+    qbo_expense_line,
+    qbo_invoice,
+    qbo_item_id,
+    qbo_sales_line,
+    qbo_vendor,
+    rl_approved_document,
+    rl_as_user,
+    seed_links,
+)
+from tests.e2e.readers import (
     linked_qbo_id,
     linked_released,
-    qbo_invoice,
     qbo_writes,
-    rl_approved,
     rl_doc,
-    sales_line,
-    seed_links,
+    rl_payments,
     settle,
-    vendor,
 )
-from tests.e2e.test_payments_e2e import bank_id, rl_payments
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +57,12 @@ async def test_qbo_payment_using_a_credit_memo_becomes_an_allocation_and_follows
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
-        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "100.00")])
+        cust = await qbo_customer(qbo)
+        item = await qbo_item_id(qbo)
+        invoice = await qbo_invoice(qbo, cust["Id"], [qbo_sales_line(item, "1", "100.00")])
         memo = await qbo.write(
             "CreditMemo",
-            {"CustomerRef": {"value": cust["Id"]}, "Line": [sales_line(item, "1", "30.00")]},
+            {"CustomerRef": {"value": cust["Id"]}, "Line": [qbo_sales_line(item, "1", "30.00")]},
             request_id=unique("cm"),
         )
         rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
@@ -70,7 +73,7 @@ async def test_qbo_payment_using_a_credit_memo_becomes_an_allocation_and_follows
                 "CustomerRef": {"value": cust["Id"]},
                 "TotalAmt": "70.00",
                 "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await bank_id(qbo)},
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
                 "Line": [
                     applied("100.00", "Invoice", invoice["Id"]),
                     applied("30.00", "CreditMemo", memo["Id"]),
@@ -131,15 +134,15 @@ async def test_qbo_bill_payment_using_a_vendor_credit_becomes_an_allocation(
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        vend = await vendor(qbo)
-        account = await expense_account_id(qbo)
+        vend = await qbo_vendor(qbo)
+        account = await qbo_expense_account_id(qbo)
         party = {"VendorRef": {"value": vend["Id"]}, "TxnDate": TODAY}
         bill = await qbo.write(
-            "Bill", {**party, "Line": [expense_line(account, "80.00")]}, request_id=unique("b")
+            "Bill", {**party, "Line": [qbo_expense_line(account, "80.00")]}, request_id=unique("b")
         )
         credit = await qbo.write(
             "VendorCredit",
-            {**party, "Line": [expense_line(account, "80.00")]},
+            {**party, "Line": [qbo_expense_line(account, "80.00")]},
             request_id=unique("vc"),
         )
         rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), connection)
@@ -149,7 +152,7 @@ async def test_qbo_bill_payment_using_a_vendor_credit_becomes_an_allocation(
             {
                 **party,
                 "PayType": "Check",
-                "CheckPayment": {"BankAccountRef": {"value": await bank_id(qbo)}},
+                "CheckPayment": {"BankAccountRef": {"value": await qbo_bank_account_id(qbo)}},
                 "TotalAmt": "0.00",
                 "Line": [
                     applied("80.00", "Bill", bill["Id"]),
@@ -176,12 +179,12 @@ async def test_qbo_refund_of_a_credit_memo_becomes_a_payment_on_the_credit_note(
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
+        cust = await qbo_customer(qbo)
         memo = await qbo.write(
             "CreditMemo",
             {
                 "CustomerRef": {"value": cust["Id"]},
-                "Line": [sales_line(await item_id(qbo), "1", "45.00")],
+                "Line": [qbo_sales_line(await qbo_item_id(qbo), "1", "45.00")],
             },
             request_id=unique("cm"),
         )
@@ -191,7 +194,7 @@ async def test_qbo_refund_of_a_credit_memo_becomes_a_payment_on_the_credit_note(
             "Purchase",
             {
                 "PaymentType": "Cash",
-                "AccountRef": {"value": await bank_id(qbo)},
+                "AccountRef": {"value": await qbo_bank_account_id(qbo)},
                 "EntityRef": {"value": cust["Id"], "type": "Customer"},
                 "TxnDate": TODAY,
                 "Line": [
@@ -239,7 +242,7 @@ async def rl_allocate(
     stack: Stack, company: str, note: str, invoice: str, amount: str
 ) -> dict[str, Any]:
     body = {"invoiceId": invoice, "amount": amount, "date": TODAY}
-    return dict(await as_user(stack, company, "POST", f"/credit-notes/{note}/allocations", body))
+    return dict(await rl_as_user(stack, company, "POST", f"/credit-notes/{note}/allocations", body))
 
 
 async def balance(qbo: QboClient, entity: str, qbo_id: str) -> Decimal:
@@ -282,8 +285,8 @@ async def test_released_allocation_reaches_qbo_as_a_payment_of_credit(
     doc_type, credit_type, payment_type = qbo_types
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        doc = await rl_approved(stack, company, ids, kind)
-        note = await rl_approved(stack, company, ids, f"{kind}_CREDIT")
+        doc = await rl_approved_document(stack, company, ids, kind)
+        note = await rl_approved_document(stack, company, ids, f"{kind}_CREDIT")
         doc_id = await eventually(lambda: linked_qbo_id(pool, entities[0], doc["id"]))
         credit_id = await eventually(lambda: linked_qbo_id(pool, entities[1], note["id"]))
         await rl_allocate(stack, company, note["id"], doc["id"], amount)
@@ -315,8 +318,8 @@ async def test_released_refunds_of_credit_reach_qbo(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        income = await rl_approved(stack, company, ids, "INCOME_CREDIT")
-        expense = await rl_approved(stack, company, ids, "EXPENSE_CREDIT")
+        income = await rl_approved_document(stack, company, ids, "INCOME_CREDIT")
+        expense = await rl_approved_document(stack, company, ids, "EXPENSE_CREDIT")
         memo = await eventually(lambda: linked_qbo_id(pool, "credit_note", income["id"]))
         credit = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", expense["id"]))
         banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
@@ -329,7 +332,7 @@ async def test_released_refunds_of_credit_reach_qbo(
                 "amount": amount,
                 "bankAccountId": bank["id"],
             }
-            await as_user(stack, company, "POST", "/payments", body)
+            await rl_as_user(stack, company, "POST", "/payments", body)
 
         async def refunded() -> bool:
             return (
@@ -358,8 +361,8 @@ async def test_initial_import_brings_released_payments_allocations_and_refunds(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        invoice = await rl_approved(stack, company, ids, "INCOME")
-        note = await rl_approved(stack, company, ids, "INCOME_CREDIT")
+        invoice = await rl_approved_document(stack, company, ids, "INCOME")
+        note = await rl_approved_document(stack, company, ids, "INCOME_CREDIT")
         invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
         memo_id = await eventually(lambda: linked_qbo_id(pool, "credit_note", note["id"]))
         await settle()
@@ -382,7 +385,7 @@ async def test_initial_import_brings_released_payments_allocations_and_refunds(
                 "amount": amount,
                 "bankAccountId": bank,
             }
-            await as_user(stack, company, "POST", "/payments", body)
+            await rl_as_user(stack, company, "POST", "/payments", body)
         await rl_allocate(stack, company, note["id"], invoice["id"], "30.00")
         await settle()
         assert await balance(qbo, "Invoice", invoice_id) == Decimal("121.00")
@@ -413,11 +416,11 @@ async def test_a_credit_note_used_up_before_it_first_syncs_reaches_qbo_once(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        invoice = await rl_approved(stack, company, ids, "INCOME")
+        invoice = await rl_approved_document(stack, company, ids, "INCOME")
         invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", invoice["id"]))
         await settle()
     # Nobody consuming: the credit note is created and used up before any sync sees it.
-    note = await rl_approved(stack, company, ids, "INCOME_CREDIT")
+    note = await rl_approved_document(stack, company, ids, "INCOME_CREDIT")
     await rl_allocate(stack, company, note["id"], invoice["id"], "121.00")
     assert (await rl_doc(stack, company, "/credit-notes", note["id"]))["status"] == "PAID"
     async with consumers(stack.settings):

@@ -4,52 +4,38 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import pytest
 
-from shared.adapters.qbo.client import QboClient
 from shared.domain.connections import Connection
-from tests.e2e.stack import Stack, consumers, eventually, unique
-from tests.e2e.test_documents_e2e import (
+from tests.e2e.builders import (
     TODAY,
-    as_user,
-    customer,
-    expense_account_id,
-    expense_line,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_expense_account_id,
+    qbo_expense_line,
+    qbo_invoice,
+    qbo_item_id,
+    qbo_payment_lines,
+    qbo_sales_line,
+    qbo_vendor,
+    rl_as_user,
+    rl_document_body,
+    seed_links,
+)
+from tests.e2e.readers import (
     flags,
-    item_id,
     linked_qbo_id,
     linked_released,
-    qbo_invoice,
     qbo_writes,
-    rl_body,
     rl_doc,
-    sales_line,
-    seed_links,
+    rl_payments,
     settle,
-    vendor,
 )
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
-
-
-async def rl_payments(stack: Stack, company: str, doc_id: str) -> list[dict[str, Any]]:
-    page = await stack.released_api(company, "GET", "/payments?pageSize=1000")
-    return [p for p in page["items"] if p["documentId"] == doc_id]
-
-
-async def bank_id(qbo: QboClient) -> str:
-    (bank,) = await qbo.query_all("Account", "Name = 'Checking'")
-    return str(bank["Id"])
-
-
-def pay_lines(allocations: dict[str, str], txn_type: str = "Invoice") -> list[dict[str, Any]]:
-    return [
-        {"Amount": amount, "LinkedTxn": [{"TxnId": doc, "TxnType": txn_type}]}
-        for doc, amount in allocations.items()
-    ]
 
 
 async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
@@ -58,18 +44,18 @@ async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
-        first = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "100.00")])
-        second = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "40.00")])
+        cust = await qbo_customer(qbo)
+        item = await qbo_item_id(qbo)
+        first = await qbo_invoice(qbo, cust["Id"], [qbo_sales_line(item, "1", "100.00")])
+        second = await qbo_invoice(qbo, cust["Id"], [qbo_sales_line(item, "1", "40.00")])
         payment = await qbo.write(
             "Payment",
             {
                 "CustomerRef": {"value": cust["Id"]},
                 "TotalAmt": "70.00",
                 "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await bank_id(qbo)},
-                "Line": pay_lines({first["Id"]: "30.00", second["Id"]: "40.00"}),
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+                "Line": qbo_payment_lines({first["Id"]: "30.00", second["Id"]: "40.00"}),
             },
             request_id=unique("pay"),
         )
@@ -93,7 +79,7 @@ async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
                 "SyncToken": current["SyncToken"],
                 "sparse": True,
                 "TotalAmt": "100.00",
-                "Line": pay_lines({first["Id"]: "100.00"}),
+                "Line": qbo_payment_lines({first["Id"]: "100.00"}),
             },
             request_id=unique("pay2"),
         )
@@ -124,13 +110,13 @@ async def test_qbo_bill_payment_is_recorded_and_its_delete_reverses(
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        vend = await vendor(qbo)
+        vend = await qbo_vendor(qbo)
         bill = await qbo.write(
             "Bill",
             {
                 "VendorRef": {"value": vend["Id"]},
                 "TxnDate": TODAY,
-                "Line": [expense_line(await expense_account_id(qbo), "300.00")],
+                "Line": [qbo_expense_line(await qbo_expense_account_id(qbo), "300.00")],
             },
             request_id=unique("bill"),
         )
@@ -139,10 +125,10 @@ async def test_qbo_bill_payment_is_recorded_and_its_delete_reverses(
             {
                 "VendorRef": {"value": vend["Id"]},
                 "PayType": "Check",
-                "CheckPayment": {"BankAccountRef": {"value": await bank_id(qbo)}},
+                "CheckPayment": {"BankAccountRef": {"value": await qbo_bank_account_id(qbo)}},
                 "TotalAmt": "120.50",
                 "TxnDate": TODAY,
-                "Line": pay_lines({bill["Id"]: "120.50"}, "Bill"),
+                "Line": qbo_payment_lines({bill["Id"]: "120.50"}, "Bill"),
             },
             request_id=unique("bp"),
         )
@@ -171,17 +157,17 @@ async def test_released_payment_reaches_qbo_and_a_released_reversal_is_only_flag
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
+        doc = await rl_as_user(
             stack,
             company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
         )
         qbo_invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
         banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
         bank = next(a for a in banks["items"] if a["type"] == "BANK")
-        payment = await as_user(
+        payment = await rl_as_user(
             stack,
             company,
             "POST",
@@ -200,7 +186,7 @@ async def test_released_payment_reaches_qbo_and_a_released_reversal_is_only_flag
 
         assert await balance() == Decimal("100.00")
         # Not connected to an accounting system in the sandbox, so Re-Leased lets a user reverse.
-        await as_user(stack, company, "POST", f"/payments/{payment['id']}/reverse")
+        await rl_as_user(stack, company, "POST", f"/payments/{payment['id']}/reverse")
 
         async def flagged() -> bool:
             return await flags(pool, connection, "payment") == 1
@@ -236,8 +222,10 @@ async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_bac
         await original(self, *parts)
 
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
+        cust = await qbo_customer(qbo)
+        invoice = await qbo_invoice(
+            qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "80.00")]
+        )
         rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
         monkeypatch.setattr(SyncContext, "lock", late_lock)
         await qbo.write(
@@ -246,8 +234,8 @@ async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_bac
                 "CustomerRef": {"value": cust["Id"]},
                 "TotalAmt": "30.00",
                 "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await bank_id(qbo)},
-                "Line": pay_lines({invoice["Id"]: "30.00"}),
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+                "Line": qbo_payment_lines({invoice["Id"]: "30.00"}),
             },
             request_id=unique("pay"),
         )

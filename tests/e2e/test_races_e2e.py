@@ -14,28 +14,25 @@ from shared.adapters.qbo.client import QboClient
 from shared.domain.connections import Connection
 from shared.domain.errors import StaleVersion, TransientError
 from shared.sync import credits, document_common, documents
-from tests.e2e.stack import Stack, consumers, eventually, unique
-from tests.e2e.test_documents_e2e import (
+from tests.e2e.agreement import assert_sides_agree, converge, faults_off
+from tests.e2e.builders import (
     TODAY,
-    as_user,
-    assert_sides_agree,
-    customer,
-    expense_account_id,
-    expense_line,
-    item_id,
-    linked_qbo_id,
-    linked_released,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_expense_account_id,
+    qbo_expense_line,
     qbo_invoice,
-    rl_approved,
-    rl_body,
-    rl_doc,
-    sales_line,
+    qbo_item_id,
+    qbo_payment_lines,
+    qbo_sales_line,
+    qbo_vendor,
+    rl_approved_document,
+    rl_as_user,
+    rl_document_body,
     seed_links,
-    settle,
-    vendor,
 )
-from tests.e2e.test_documents_property import converge, faults_off
-from tests.e2e.test_payments_e2e import bank_id, pay_lines, rl_payments
+from tests.e2e.readers import linked_qbo_id, linked_released, rl_doc, rl_payments, settle
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -57,8 +54,8 @@ async def pay_half(qbo: QboClient, cust: str, invoice: str) -> None:
             "CustomerRef": {"value": cust},
             "TotalAmt": "125.00",
             "TxnDate": TODAY,
-            "DepositToAccountRef": {"value": await bank_id(qbo)},
-            "Line": pay_lines({invoice: "125.00"}),
+            "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+            "Line": qbo_payment_lines({invoice: "125.00"}),
         },
         request_id=unique("pay"),
     )
@@ -68,7 +65,7 @@ async def edit_total(stack: Stack, company: str, rl_id: str, amount: str) -> Non
     current = await rl_doc(stack, company, "/invoices", rl_id)
     line = {"description": "Fit-out", "unitAmount": amount}
     line["accountId"] = current["lines"][0]["accountId"]
-    await as_user(stack, company, "PATCH", f"/invoices/{rl_id}", {"lines": [line]})
+    await rl_as_user(stack, company, "PATCH", f"/invoices/{rl_id}", {"lines": [line]})
 
 
 async def open_conflicts(pool: asyncpg.Pool, connection: Connection) -> list[dict[str, Any]]:
@@ -89,10 +86,12 @@ async def unannounced_invoice(
     Re-Leased id and the invoice; QBO's webhooks stay off."""
     qbo = stack.factory.qbo(connection)
     ids = await seed_links(stack, qbo, pool, connection)
-    cust = await customer(qbo)
+    cust = await qbo_customer(qbo)
     contact = await linked_released(pool, "Customer", str(cust["Id"]), connection)
     await qbo_hooks(stack, realm, 1.0)
-    made = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
+    made = await qbo_invoice(
+        qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "80.00")]
+    )
     return ids, contact, made
 
 
@@ -111,8 +110,10 @@ async def test_released_edit_below_money_qbo_applied_is_reverted_and_the_payment
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "250")])
+        cust = await qbo_customer(qbo)
+        invoice = await qbo_invoice(
+            qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "250")]
+        )
         rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
         await settle(1.0)
         if first == "released_edit":
@@ -151,8 +152,10 @@ async def test_a_released_document_with_a_qbo_number_but_other_content_is_not_ma
     realm, company, connection = linked
     async with consumers(stack.settings):
         ids, contact, made = await unannounced_invoice(stack, realm, connection, pool)
-        body = rl_body("INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"])
-        other = await as_user(stack, company, "POST", "/invoices", body)  # 121.00, not 80.00
+        body = rl_document_body(
+            "INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"]
+        )
+        other = await rl_as_user(stack, company, "POST", "/invoices", body)  # 121.00, not 80.00
 
         async def created_in_qbo() -> Any:
             async with pool.acquire() as conn:
@@ -197,7 +200,7 @@ async def test_qbo_twin_of_a_released_invoice_whose_link_was_lost_is_not_synced_
     monkeypatch.setattr("shared.sync.documents_released.patch_released", flaky)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        made = await rl_approved(stack, company, ids, "INCOME")
+        made = await rl_approved_document(stack, company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
         await settle(3.0)
         await assert_sides_agree(stack, connection, pool)
@@ -226,12 +229,12 @@ async def test_qbo_payment_made_from_released_whose_link_was_lost_is_not_paid_tw
     monkeypatch.setattr(credits, "save_payment_link", fail_first(2, credits.save_payment_link))
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
-        doc = await rl_approved(stack, company, ids, "INCOME")
+        doc = await rl_approved_document(stack, company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
         accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
         bank = next(a["id"] for a in accounts["items"] if a["type"] == "BANK")
         body = {"documentId": doc["id"], "date": TODAY, "amount": "21.00", "bankAccountId": bank}
-        await as_user(stack, company, "POST", "/payments", body)
+        await rl_as_user(stack, company, "POST", "/payments", body)
 
         async def qbo_balance_is(value: str) -> bool:
             current = await qbo.get("Invoice", str(qbo_id))
@@ -263,8 +266,10 @@ async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_
         monkeypatch.setattr(
             "shared.sync.documents.save_link", fail_first(2, document_common.save_link)
         )
-        cust = await customer(qbo)
-        made = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
+        cust = await qbo_customer(qbo)
+        made = await qbo_invoice(
+            qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "80.00")]
+        )
         await linked_released(pool, "Invoice", str(made["Id"]), connection)
         await settle(3.0)
         await assert_sides_agree(stack, connection, pool)
@@ -294,7 +299,7 @@ async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_document(
         before = len(await qbo.query_all("Invoice"))
         stale = fail_first(1, document_common.patch_released, StaleVersion("injected 412"))
         monkeypatch.setattr("shared.sync.documents_released.patch_released", stale)
-        made = await rl_approved(stack, company, ids, "INCOME")
+        made = await rl_approved_document(stack, company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
         await settle(2.0)
         await assert_sides_agree(stack, connection, pool)
@@ -321,9 +326,9 @@ async def test_a_qbo_bill_whose_number_write_failed_gets_the_number_on_the_retry
         # Re-Leased's notifications held back: only the QBO bill's own retries may heal it.
         await released_hooks(stack, company, 1.0)
         body = {
-            "VendorRef": {"value": str((await vendor(qbo))["Id"])},
+            "VendorRef": {"value": str((await qbo_vendor(qbo))["Id"])},
             "TxnDate": TODAY,
-            "Line": [expense_line(await expense_account_id(qbo), "42.00")],
+            "Line": [qbo_expense_line(await qbo_expense_account_id(qbo), "42.00")],
         }
         bill = await qbo.write("Bill", body, request_id=unique("bill"))
         rl_id = await linked_released(pool, "Bill", str(bill["Id"]), connection)

@@ -10,21 +10,18 @@ import asyncpg
 import pytest
 
 from shared.domain.connections import Connection
-from tests.e2e.stack import Stack, consumers, eventually, unique
-from tests.e2e.test_documents_e2e import (
+from tests.e2e.builders import (
     TODAY,
-    as_user,
-    customer,
-    item_id,
-    linked_qbo_id,
-    linked_released,
+    qbo_bank_account_id,
+    qbo_customer,
     qbo_invoice,
-    rl_doc,
-    sales_line,
-    sales_tax_code,
-    settle,
+    qbo_item_id,
+    qbo_sales_line,
+    qbo_sales_tax_code_id,
+    rl_as_user,
 )
-from tests.e2e.test_payments_e2e import bank_id
+from tests.e2e.readers import linked_qbo_id, linked_released, rl_doc, settle
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -45,13 +42,13 @@ async def test_tax_rounded_differently_on_each_side_still_ends_equal(
     realm, company, connection = linked
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
-        code = {"TxnTaxCodeRef": {"value": await sales_tax_code(qbo)}}
+        cust = await qbo_customer(qbo)
+        item = await qbo_item_id(qbo)
+        code = {"TxnTaxCodeRef": {"value": await qbo_sales_tax_code_id(qbo)}}
         # QBO -> Re-Leased. At 8 %: QBO taxes 30.15 once (2.41); per line it would be 3 x 0.80.
-        lines = [sales_line(item, "1", "10.05", taxed=True) for _ in range(3)]
+        lines = [qbo_sales_line(item, "1", "10.05", taxed=True) for _ in range(3)]
         made = await qbo_invoice(
-            qbo, cust["Id"], [*lines, sales_line(item, "1", "7.00")], TxnTaxDetail=code
+            qbo, cust["Id"], [*lines, qbo_sales_line(item, "1", "7.00")], TxnTaxDetail=code
         )
         assert Decimal(str(made["TxnTaxDetail"]["TotalTax"])) == Decimal("2.41")
         rl_id = await linked_released(pool, "Invoice", str(made["Id"]), connection)
@@ -62,7 +59,7 @@ async def test_tax_rounded_differently_on_each_side_still_ends_equal(
                 "CustomerRef": {"value": cust["Id"]},
                 "TotalAmt": str(made["TotalAmt"]),
                 "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await bank_id(qbo)},
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
                 "Line": [
                     {
                         "Amount": str(made["TotalAmt"]),
@@ -90,7 +87,7 @@ async def test_tax_rounded_differently_on_each_side_still_ends_equal(
             "status": "APPROVED",
             "lines": [rl_line(rl_item, "10.05", rate) for _ in range(3)],
         }
-        ours = await as_user(stack, company, "POST", "/invoices", body)
+        ours = await rl_as_user(stack, company, "POST", "/invoices", body)
         assert ours["totalTax"] == "2.40"
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", ours["id"]))
         await settle()
@@ -104,7 +101,7 @@ async def test_tax_rounded_differently_on_each_side_still_ends_equal(
                 "Id": qbo_id,
                 "SyncToken": pushed["SyncToken"],
                 "sparse": True,
-                "Line": [sales_line(item, "1", "10.05", taxed=True) for _ in range(5)],
+                "Line": [qbo_sales_line(item, "1", "10.05", taxed=True) for _ in range(5)],
                 "TxnTaxDetail": code,
             },
             request_id=unique("edit"),
