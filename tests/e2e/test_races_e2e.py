@@ -31,6 +31,7 @@ from tests.e2e.builders import (
     rl_document_body,
     seed_links,
 )
+from tests.e2e.conftest import Linked
 from tests.e2e.readers import linked_qbo_id, linked_released, rl_doc, rl_payments, settle
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
@@ -98,7 +99,7 @@ async def unannounced_invoice(
 @pytest.mark.parametrize("first", ["released_edit", "qbo_payment"])
 async def test_released_edit_below_money_qbo_applied_is_reverted_and_the_payment_lands(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     broker: Any,
     first: str,
@@ -107,65 +108,60 @@ async def test_released_edit_below_money_qbo_applied_is_reverted_and_the_payment
     the invoice to 11.00. QBO cannot take that edit (it has 125.00 applied): QBO's version goes
     back over it in Re-Leased, a person is told, and the payment is recorded. Whichever event
     the engine sees first (``first``) the end is the same."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await qbo_customer(qbo)
+        cust = await qbo_customer(linked.qbo)
         invoice = await qbo_invoice(
-            qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "250")]
+            linked.qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(linked.qbo), "1", "250")]
         )
-        rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+        rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
         await settle(1.0)
         if first == "released_edit":
             # The payment's notification is lost; the edit's goes through and meets QBO first.
-            await qbo_hooks(stack, realm, 1.0)
-            await pay_half(qbo, cust["Id"], str(invoice["Id"]))
-            await edit_total(stack, company, rl_id, "11.00")
+            await qbo_hooks(stack, linked.realm, 1.0)
+            await pay_half(linked.qbo, cust["Id"], str(invoice["Id"]))
+            await edit_total(stack, linked.company, rl_id, "11.00")
         else:
             # The edit's notification is lost; the payment's arrives and meets the edit.
-            await released_hooks(stack, company, 1.0)
-            await edit_total(stack, company, rl_id, "11.00")
-            await pay_half(qbo, cust["Id"], str(invoice["Id"]))
+            await released_hooks(stack, linked.company, 1.0)
+            await edit_total(stack, linked.company, rl_id, "11.00")
+            await pay_half(linked.qbo, cust["Id"], str(invoice["Id"]))
         await settle(3.0)
-        await faults_off(stack, realm, company)
-        await converge(stack, connection, pool, broker)
-    rl = await rl_doc(stack, company, "/invoices", rl_id)
+        await faults_off(stack, linked.realm, linked.company)
+        await converge(stack, linked.connection, pool, broker)
+    rl = await rl_doc(stack, linked.company, "/invoices", rl_id)
     assert (rl["total"], rl["amountDue"]) == ("250.00", "125.00")
-    assert [p["amount"] for p in await rl_payments(stack, company, rl_id)] == ["125.00"]
-    current = await qbo.get("Invoice", str(invoice["Id"]))
+    assert [p["amount"] for p in await rl_payments(stack, linked.company, rl_id)] == ["125.00"]
+    current = await linked.qbo.get("Invoice", str(invoice["Id"]))
     assert Decimal(str(current["TotalAmt"])) == Decimal("250"), "QBO kept its total"
-    (flag,) = await open_conflicts(pool, connection)
+    (flag,) = await open_conflicts(pool, linked.connection)
     assert flag["winner"] == "qbo"
     assert "below the 125" in flag["detail"]
     async with pool.acquire() as conn:
         dead = await conn.fetchval(
-            "SELECT count(*) FROM dead_letters WHERE connection_id = $1", connection.id
+            "SELECT count(*) FROM dead_letters WHERE connection_id = $1", linked.connection.id
         )
     assert dead == 0, "nothing left for a person to replay"
 
 
+@pytest.mark.usefixtures("engine")
 async def test_a_released_document_with_a_qbo_number_but_other_content_is_not_matched(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
     """Only a twin is matched: a Re-Leased invoice that happens to carry a QBO invoice's number
     but another total is a document of its own, created in QBO."""
-    realm, company, connection = linked
-    async with consumers(stack.settings):
-        ids, contact, made = await unannounced_invoice(stack, realm, connection, pool)
-        body = rl_document_body(
-            "INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"]
-        )
-        other = await rl_as_user(stack, company, "POST", "/invoices", body)  # 121.00, not 80.00
+    ids, contact, made = await unannounced_invoice(stack, linked.realm, linked.connection, pool)
+    body = rl_document_body("INCOME", contact, ids["item"], "APPROVED", number=made["DocNumber"])
+    other = await rl_as_user(stack, linked.company, "POST", "/invoices", body)  # 121.00, not 80.00
 
-        async def created_in_qbo() -> Any:
-            async with pool.acquire() as conn:
-                return await conn.fetchval(
-                    "SELECT qbo_id FROM links WHERE connection_id = $1 AND released_id = $2",
-                    connection.id,
-                    other["id"],
-                )
+    async def created_in_qbo() -> Any:
+        async with pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT qbo_id FROM links WHERE connection_id = $1 AND released_id = $2",
+                linked.connection.id,
+                other["id"],
+            )
 
-        qbo_id = await eventually(created_in_qbo)
+    qbo_id = await eventually(created_in_qbo)
     assert qbo_id != str(made["Id"])
 
 
@@ -186,7 +182,7 @@ def fail_first(calls: int, target: Any, error: Exception | None = None) -> Any:
 
 async def test_qbo_twin_of_a_released_invoice_whose_link_was_lost_is_not_synced_back(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -194,63 +190,61 @@ async def test_qbo_twin_of_a_released_invoice_whose_link_was_lost_is_not_synced_
     before QBO's number reaches Re-Leased and before the link commits, twice. QBO's notification
     of its new invoice arrives meanwhile: the ledger of created twins says it is ours, so it is
     linked (and its number written back), not copied into Re-Leased as a second invoice."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     flaky = fail_first(2, document_common.patch_released)
     monkeypatch.setattr("shared.sync.documents_released.patch_released", flaky)
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        made = await rl_approved_document(stack, company, ids, "INCOME")
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        made = await rl_approved_document(stack, linked.company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
         await settle(3.0)
-        await assert_sides_agree(stack, connection, pool)
-    twin = await qbo.get("Invoice", str(qbo_id))
-    assert (await rl_doc(stack, company, "/invoices", made["id"]))["number"] == twin["DocNumber"]
+        await assert_sides_agree(stack, linked.connection, pool)
+    twin = await linked.qbo.get("Invoice", str(qbo_id))
+    assert (await rl_doc(stack, linked.company, "/invoices", made["id"]))["number"] == twin[
+        "DocNumber"
+    ]
     async with pool.acquire() as conn:
         matched = await conn.fetchval(
             "SELECT count(*) FROM sync_outcomes WHERE connection_id = $1 AND direction = "
             "'qbo_to_released' AND reason LIKE 'matched existing document%'",
-            connection.id,
+            linked.connection.id,
         )
     assert matched == 1, "QBO's notification found the twin through the ledger"
 
 
 async def test_qbo_payment_made_from_released_whose_link_was_lost_is_not_paid_twice(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A Re-Leased payment becomes a QBO payment; the handler's transaction then fails twice
     before the link commits. QBO's notification of the payment is recognised as ours (the
     ledger), so Re-Leased is not paid a second time."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     monkeypatch.setattr(credits, "save_payment_link", fail_first(2, credits.save_payment_link))
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        doc = await rl_approved_document(stack, company, ids, "INCOME")
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        doc = await rl_approved_document(stack, linked.company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
-        accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        accounts = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
         bank = next(a["id"] for a in accounts["items"] if a["type"] == "BANK")
         body = {"documentId": doc["id"], "date": TODAY, "amount": "21.00", "bankAccountId": bank}
-        await rl_as_user(stack, company, "POST", "/payments", body)
+        await rl_as_user(stack, linked.company, "POST", "/payments", body)
 
         async def qbo_balance_is(value: str) -> bool:
-            current = await qbo.get("Invoice", str(qbo_id))
+            current = await linked.qbo.get("Invoice", str(qbo_id))
             return Decimal(str(current["Balance"])) == Decimal(value)
 
         await eventually(lambda: qbo_balance_is("100.00"))
         await settle(4.0)
-        await assert_sides_agree(stack, connection, pool)
-    assert [p["amount"] for p in await rl_payments(stack, company, doc["id"])] == ["21.00"]
-    payments = await qbo.query_all("Payment")
+        await assert_sides_agree(stack, linked.connection, pool)
+    assert [p["amount"] for p in await rl_payments(stack, linked.company, doc["id"])] == ["21.00"]
+    payments = await linked.qbo.query_all("Payment")
     assert len(payments) == 1, "one QBO payment"
 
 
 async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_back(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -258,81 +252,77 @@ async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_
     before the link commits, twice. Re-Leased's notification of the new invoice arrives
     meanwhile: the ledger of created twins says it is ours, so it is linked to the QBO invoice
     it was made from, not created in QBO a second time."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        await seed_links(stack, qbo, pool, connection)
-        before = len(await qbo.query_all("Invoice"))
+        await seed_links(stack, linked.qbo, pool, linked.connection)
+        before = len(await linked.qbo.query_all("Invoice"))
         monkeypatch.setattr(
             "shared.sync.documents.save_link", fail_first(2, document_common.save_link)
         )
-        cust = await qbo_customer(qbo)
+        cust = await qbo_customer(linked.qbo)
         made = await qbo_invoice(
-            qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "80.00")]
+            linked.qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(linked.qbo), "1", "80.00")]
         )
-        await linked_released(pool, "Invoice", str(made["Id"]), connection)
+        await linked_released(pool, "Invoice", str(made["Id"]), linked.connection)
         await settle(3.0)
-        await assert_sides_agree(stack, connection, pool)
-    assert len(await qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
+        await assert_sides_agree(stack, linked.connection, pool)
+    assert len(await linked.qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
     async with pool.acquire() as conn:
         matched = await conn.fetchval(
             "SELECT count(*) FROM sync_outcomes WHERE connection_id = $1 AND direction = "
             "'released_to_qbo' AND reason LIKE 'matched existing document%'",
-            connection.id,
+            linked.connection.id,
         )
     assert matched == 1, "Re-Leased's notification found the twin through the ledger"
 
 
 async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_document(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Creating a Re-Leased invoice in QBO writes QBO's number back at the version read; a
     change in Re-Leased in between loses that race (412) and the handler is redone. The redo
     finds the QBO invoice the first round made (the ledger) and links it: one QBO invoice."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        before = len(await qbo.query_all("Invoice"))
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        before = len(await linked.qbo.query_all("Invoice"))
         stale = fail_first(1, document_common.patch_released, StaleVersion("injected 412"))
         monkeypatch.setattr("shared.sync.documents_released.patch_released", stale)
-        made = await rl_approved_document(stack, company, ids, "INCOME")
+        made = await rl_approved_document(stack, linked.company, ids, "INCOME")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", made["id"]))
         await settle(2.0)
-        await assert_sides_agree(stack, connection, pool)
-    assert len(await qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
-    twin = await qbo.get("Invoice", str(qbo_id))
-    assert (await rl_doc(stack, company, "/invoices", made["id"]))["number"] == twin["DocNumber"]
+        await assert_sides_agree(stack, linked.connection, pool)
+    assert len(await linked.qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
+    twin = await linked.qbo.get("Invoice", str(qbo_id))
+    assert (await rl_doc(stack, linked.company, "/invoices", made["id"]))["number"] == twin[
+        "DocNumber"
+    ]
 
 
+@pytest.mark.usefixtures("engine")
 async def test_a_qbo_bill_whose_number_write_failed_gets_the_number_on_the_retry(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """QBO bills have no number: the Re-Leased one is written back to QBO after the Re-Leased
     bill is made. When that write fails (and the transaction with it), the retry links the bill
     the first attempt made (the ledger) and still writes the number to QBO."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        await seed_links(stack, qbo, pool, connection)
-        flaky = fail_first(1, documents._number_to_qbo)
-        monkeypatch.setattr("shared.sync.documents._number_to_qbo", flaky)
-        # Re-Leased's notifications held back: only the QBO bill's own retries may heal it.
-        await released_hooks(stack, company, 1.0)
-        body = {
-            "VendorRef": {"value": str((await qbo_vendor(qbo))["Id"])},
-            "TxnDate": TODAY,
-            "Line": [qbo_expense_line(await qbo_expense_account_id(qbo), "42.00")],
-        }
-        bill = await qbo.write("Bill", body, request_id=unique("bill"))
-        rl_id = await linked_released(pool, "Bill", str(bill["Id"]), connection)
-        await settle(2.0)
-        await assert_sides_agree(stack, connection, pool)
-    number = (await rl_doc(stack, company, "/invoices", rl_id))["number"]
-    assert (await qbo.get("Bill", str(bill["Id"])))["DocNumber"] == number
+    await seed_links(stack, linked.qbo, pool, linked.connection)
+    flaky = fail_first(1, documents._number_to_qbo)
+    monkeypatch.setattr("shared.sync.documents._number_to_qbo", flaky)
+    # Re-Leased's notifications held back: only the QBO bill's own retries may heal it.
+    await released_hooks(stack, linked.company, 1.0)
+    body = {
+        "VendorRef": {"value": str((await qbo_vendor(linked.qbo))["Id"])},
+        "TxnDate": TODAY,
+        "Line": [qbo_expense_line(await qbo_expense_account_id(linked.qbo), "42.00")],
+    }
+    bill = await linked.qbo.write("Bill", body, request_id=unique("bill"))
+    rl_id = await linked_released(pool, "Bill", str(bill["Id"]), linked.connection)
+    await settle(2.0)
+    await assert_sides_agree(stack, linked.connection, pool)
+    number = (await rl_doc(stack, linked.company, "/invoices", rl_id))["number"]
+    assert (await linked.qbo.get("Bill", str(bill["Id"])))["DocNumber"] == number
