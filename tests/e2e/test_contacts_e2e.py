@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.domain.connections import Connection
+from tests.e2e.conftest import Linked
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
@@ -34,96 +34,88 @@ async def quiet(seconds: float = 2.0) -> None:
 
 
 async def test_qbo_customer_reaches_released_once(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     name = unique("Harbour Cafe")
     async with consumers(stack.settings):
-        before_qbo = await stack.qbo_writes(realm)
-        made = await qbo.write(
+        before_qbo = await stack.qbo_writes(linked.realm)
+        made = await linked.qbo.write(
             "Customer",
             {"DisplayName": name, "PrimaryEmailAddr": {"Address": "cafe@example.com"}},
             request_id="t1",
         )
-        (contact,) = await eventually(lambda: contacts_named(stack, company, name))
+        (contact,) = await eventually(lambda: contacts_named(stack, linked.company, name))
         await quiet()
     assert contact["email"] == "cafe@example.com"
     assert contact["isCustomer"] is True
-    rl_writes = [w for w in await stack.released_writes(company) if "/contacts" in w["path"]]
+    rl_writes = [w for w in await stack.released_writes(linked.company) if "/contacts" in w["path"]]
     assert len(rl_writes) == 1, "exactly one propagation to Re-Leased"
-    assert await stack.qbo_writes(realm) == before_qbo + 1, "no write bounced back to QBO"
+    assert await stack.qbo_writes(linked.realm) == before_qbo + 1, "no write bounced back to QBO"
     assert "applied" in await outcomes(pool, str(made["Id"]))
     assert "echo" in await outcomes(pool, str(contact["id"]))
 
 
 async def test_released_contact_both_roles_makes_customer_and_suffixed_vendor(
-    stack: Stack, linked: tuple[str, str, Connection]
+    stack: Stack, linked: Linked
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     name = unique("Kauri Supplies")
     async with consumers(stack.settings):
         body = {"name": name, "email": "k@example.com", "isCustomer": True, "isSupplier": True}
-        await stack.released_api(company, "POST", "/contacts", json=body)
+        await stack.released_api(linked.company, "POST", "/contacts", json=body)
 
         async def both() -> bool:
-            customers = await qbo.query_all("Customer", f"DisplayName = '{name}'")
-            vendors = await qbo.query_all("Vendor", f"DisplayName = '{name} (Supplier)'")
+            customers = await linked.qbo.query_all("Customer", f"DisplayName = '{name}'")
+            vendors = await linked.qbo.query_all("Vendor", f"DisplayName = '{name} (Supplier)'")
             return bool(customers and vendors)
 
         await eventually(both)
         await quiet()
-    writes = await stack.qbo_writes(realm)
+    writes = await stack.qbo_writes(linked.realm)
     assert writes <= 3, "customer, vendor (one suffixed retry at most): no ping-pong"
-    rl_writes = [w for w in await stack.released_writes(company) if w["method"] != "POST"]
+    rl_writes = [w for w in await stack.released_writes(linked.company) if w["method"] != "POST"]
     assert rl_writes == [], "nothing written back to Re-Leased"
 
 
+@pytest.mark.usefixtures("engine")
 async def test_qbo_inactivation_archives_and_merge_points_to_survivor(
-    stack: Stack, linked: tuple[str, str, Connection]
+    stack: Stack, linked: Linked
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     keep, drop, gone = unique("Keep Ltd"), unique("Drop Ltd"), unique("Gone Ltd")
-    async with consumers(stack.settings):
-        ids = {}
-        for n, name in enumerate((keep, drop, gone)):
-            ids[name] = (await qbo.write("Customer", {"DisplayName": name}, request_id=f"m{n}"))[
-                "Id"
-            ]
-        for name in (keep, drop, gone):
-            await eventually(functools.partial(contacts_named, stack, company, name))
-        await stack.call(
-            "POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/customer/{ids[gone]}/delete"
-        )
-        await stack.call(
-            "POST",
-            f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/customer/merge",
-            json={"fromId": ids[drop], "toId": ids[keep]},
-        )
+    ids = {}
+    for n, name in enumerate((keep, drop, gone)):
+        ids[name] = (await linked.qbo.write("Customer", {"DisplayName": name}, request_id=f"m{n}"))[
+            "Id"
+        ]
+    for name in (keep, drop, gone):
+        await eventually(functools.partial(contacts_named, stack, linked.company, name))
+    await stack.call(
+        "POST", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/ui/customer/{ids[gone]}/delete"
+    )
+    await stack.call(
+        "POST",
+        f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/ui/customer/merge",
+        json={"fromId": ids[drop], "toId": ids[keep]},
+    )
 
-        async def archived(name: str) -> dict[str, Any] | None:
-            found = await contacts_named(stack, company, name)
-            return found[0] if found and found[0]["status"] == "ARCHIVED" else None
+    async def archived(name: str) -> dict[str, Any] | None:
+        found = await contacts_named(stack, linked.company, name)
+        return found[0] if found and found[0]["status"] == "ARCHIVED" else None
 
-        archived_gone = await eventually(lambda: archived(gone))
-        merged = await eventually(lambda: archived(drop))
-    survivor = (await contacts_named(stack, company, keep))[0]
+    archived_gone = await eventually(lambda: archived(gone))
+    merged = await eventually(lambda: archived(drop))
+    survivor = (await contacts_named(stack, linked.company, keep))[0]
     assert archived_gone["status"] == "ARCHIVED"
     assert merged["mergedToContactId"] == survivor["id"]
     assert survivor["status"] == "ACTIVE"
 
 
 async def test_archive_in_released_is_reverted_and_flagged(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     name = unique("Archive Me")
     async with consumers(stack.settings):
-        await qbo.write("Customer", {"DisplayName": name}, request_id="a1")
-        (contact,) = await eventually(lambda: contacts_named(stack, company, name))
+        await linked.qbo.write("Customer", {"DisplayName": name}, request_id="a1")
+        (contact,) = await eventually(lambda: contacts_named(stack, linked.company, name))
         await quiet(1)
 
         async def reverted() -> bool:
@@ -134,12 +126,12 @@ async def test_archive_in_released_is_reverted_and_flagged(
                 )
             return bool(flags)
 
-        await archive_in_released(stack, company, contact)
+        await archive_in_released(stack, linked.company, contact)
         await eventually(reverted)
         await quiet(1)
-    (after,) = await contacts_named(stack, company, name)
+    (after,) = await contacts_named(stack, linked.company, name)
     assert after["status"] == "ACTIVE", "archiving is QBO's: the contact is restored"
-    customer = await qbo.query_all("Customer", f"DisplayName = '{name}'")
+    customer = await linked.qbo.query_all("Customer", f"DisplayName = '{name}'")
     assert customer[0]["Active"] is True
 
 
@@ -154,18 +146,16 @@ async def archive_in_released(stack: Stack, company: str, contact: dict[str, Any
 
 
 async def test_concurrent_edits_merge_field_by_field(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     name = unique("Both Sides")
     async with consumers(stack.settings):
-        made = await qbo.write("Customer", {"DisplayName": name}, request_id="b1")
-        (contact,) = await eventually(lambda: contacts_named(stack, company, name))
+        made = await linked.qbo.write("Customer", {"DisplayName": name}, request_id="b1")
+        (contact,) = await eventually(lambda: contacts_named(stack, linked.company, name))
         await quiet(1.5)
     # Consumers are down: both sides change; phone on one side only, e-mail on both.
-    current = await qbo.get("Customer", str(made["Id"]))
-    await qbo.write(
+    current = await linked.qbo.get("Customer", str(made["Id"]))
+    await linked.qbo.write(
         "Customer",
         {
             "Id": made["Id"],
@@ -176,9 +166,9 @@ async def test_concurrent_edits_merge_field_by_field(
         },
         request_id="b2",
     )
-    rl = await stack.released_api(company, "GET", f"/contacts/{contact['id']}")
+    rl = await stack.released_api(linked.company, "GET", f"/contacts/{contact['id']}")
     await stack.released_api(
-        company,
+        linked.company,
         "PATCH",
         f"/contacts/{contact['id']}",
         json={"email": "released@example.com"},
@@ -187,53 +177,51 @@ async def test_concurrent_edits_merge_field_by_field(
     async with consumers(stack.settings):
 
         async def settled() -> bool:
-            q = await qbo.get("Customer", str(made["Id"]))
-            r = await stack.released_api(company, "GET", f"/contacts/{contact['id']}")
+            q = await linked.qbo.get("Customer", str(made["Id"]))
+            r = await stack.released_api(linked.company, "GET", f"/contacts/{contact['id']}")
             q_mail = (q.get("PrimaryEmailAddr") or {}).get("Address")
             phones = r.get("phones") or [{}]
             return bool(q_mail == r.get("email") and phones[0].get("number") == "09 555 0101")
 
         await eventually(settled)
         await quiet(1)
-    final = await stack.released_api(company, "GET", f"/contacts/{contact['id']}")
+    final = await stack.released_api(linked.company, "GET", f"/contacts/{contact['id']}")
     assert final["email"] == "released@example.com", "contacts: Re-Leased wins a real conflict"
     async with pool.acquire() as conn:
         conflict = await conn.fetchrow(
             "SELECT fields, winner FROM conflicts WHERE kind = 'field_conflict' "
             "AND connection_id = $1",
-            connection.id,
+            linked.connection.id,
         )
     assert conflict is not None
     assert conflict["fields"]["field"] == "email"
 
 
+@pytest.mark.usefixtures("engine")
 async def test_master_data_flows_from_qbo_and_released_edits_are_reverted(
-    stack: Stack, linked: tuple[str, str, Connection]
+    stack: Stack, linked: Linked
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        account = await qbo.write(
-            "Account",
-            {"Name": unique("Rental Income"), "AccountType": "Income", "AcctNum": "4100"},
-            request_id="acc1",
-        )
+    account = await linked.qbo.write(
+        "Account",
+        {"Name": unique("Rental Income"), "AccountType": "Income", "AcctNum": "4100"},
+        request_id="acc1",
+    )
 
-        async def in_released() -> dict[str, Any] | None:
-            page = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
-            return next((a for a in page["items"] if a["code"] == "4100"), None)
+    async def in_released() -> dict[str, Any] | None:
+        page = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
+        return next((a for a in page["items"] if a["code"] == "4100"), None)
 
-        mirrored = await eventually(in_released)
-        assert mirrored["name"] == account["Name"]
-        # Someone edits the account on the Re-Leased side: QBO is the only manager.
-        await stack.call(
-            "PATCH",
-            f"{stack.released_base}/_sandbox/companies/{company}/accounting/accounts/{mirrored['id']}",
-            json={"name": "Renamed in Re-Leased"},
-        )
+    mirrored = await eventually(in_released)
+    assert mirrored["name"] == account["Name"]
+    # Someone edits the account on the Re-Leased side: QBO is the only manager.
+    await stack.call(
+        "PATCH",
+        f"{stack.released_base}/_sandbox/companies/{linked.company}/accounting/accounts/{mirrored['id']}",
+        json={"name": "Renamed in Re-Leased"},
+    )
 
-        async def restored() -> bool:
-            again = await in_released()
-            return bool(again and again["name"] == account["Name"])
+    async def restored() -> bool:
+        again = await in_released()
+        return bool(again and again["name"] == account["Name"])
 
-        await eventually(restored)
+    await eventually(restored)

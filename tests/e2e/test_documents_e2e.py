@@ -12,267 +12,80 @@ import aiohttp
 import asyncpg
 import pytest
 
-from shared.adapters.qbo.client import QboClient
-from shared.domain.connections import Connection
+from tests.e2e.agreement import assert_sides_agree, same_lines
+from tests.e2e.builders import (
+    TODAY,
+    qbo_customer,
+    qbo_expense_account_id,
+    qbo_expense_line,
+    qbo_invoice,
+    qbo_item_id,
+    qbo_sales_line,
+    qbo_sales_tax_code_id,
+    qbo_vendor,
+    rl_as_user,
+    rl_document_body,
+    seed_links,
+)
+from tests.e2e.conftest import Linked
+from tests.e2e.readers import (
+    flags,
+    link_of,
+    linked_qbo_id,
+    linked_released,
+    outcome_rows,
+    rl_doc,
+    rl_docs,
+    settle,
+)
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
-
-TODAY = "2026-11-20"
-
-
-# -- helpers shared by the document, payment and attachment tests ------------------------------
-
-
-async def rl_docs(stack: Stack, company: str, path: str = "/invoices") -> list[dict[str, Any]]:
-    page = await stack.released_api(company, "GET", f"{path}?pageSize=1000")
-    return list(page["items"])
-
-
-async def rl_doc(stack: Stack, company: str, path: str, doc_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = await stack.released_api(company, "GET", f"{path}/{doc_id}")
-    return found
-
-
-async def link_of(
-    pool: asyncpg.Pool, qbo_type: str, qbo_id: str, connection: Connection
-) -> asyncpg.Record | None:
-    async with pool.acquire() as conn:
-        return await conn.fetchrow(
-            "SELECT * FROM links WHERE qbo_type = $1 AND qbo_id = $2 AND connection_id = $3",
-            qbo_type,
-            qbo_id,
-            connection.id,
-        )
-
-
-async def linked_qbo_id(pool: asyncpg.Pool, entity: str, released_id: str) -> str | None:
-    async with pool.acquire() as conn:
-        found: str | None = await conn.fetchval(
-            "SELECT qbo_id FROM links WHERE entity = $1 AND released_id = $2",
-            entity,
-            released_id,
-        )
-        return found
-
-
-async def outcome_rows(
-    pool: asyncpg.Pool, source_id: str, connection: Connection
-) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "SELECT outcome, reason, remedy, entity FROM sync_outcomes WHERE source_id = $1 "
-                "AND connection_id = $2 ORDER BY id",
-                source_id,
-                connection.id,
-            )
-        )
-
-
-async def flags(pool: asyncpg.Pool, connection: Connection, entity: str) -> int:
-    async with pool.acquire() as conn:
-        count: int = await conn.fetchval(
-            "SELECT count(*) FROM conflicts WHERE connection_id = $1 AND entity = $2 "
-            "AND kind = 'policy_flag'",
-            connection.id,
-            entity,
-        )
-        return count
-
-
-async def customer(qbo: QboClient, name: str | None = None) -> dict[str, Any]:
-    return await qbo.write(
-        "Customer", {"DisplayName": name or unique("Tenant")}, request_id=unique("c")
-    )
-
-
-async def vendor(qbo: QboClient, name: str | None = None) -> dict[str, Any]:
-    return await qbo.write(
-        "Vendor", {"DisplayName": name or unique("Supplier")}, request_id=unique("v")
-    )
-
-
-async def item_id(qbo: QboClient, name: str = "Services") -> str:
-    (item,) = await qbo.query_all("Item", f"Name = '{name}'")
-    return str(item["Id"])
-
-
-async def sales_tax_code(qbo: QboClient) -> str:
-    (code,) = await qbo.query_all("TaxCode", "Name = 'State Sales Tax'")
-    return str(code["Id"])
-
-
-async def expense_account_id(qbo: QboClient) -> str:
-    rows = await qbo.query_all("Account", "AccountType = 'Expense'")
-    return str(rows[0]["Id"])
-
-
-def sales_line(item: str, qty: str, price: str, taxed: bool = False) -> dict[str, Any]:
-    amount = Decimal(qty) * Decimal(price)
-    return {
-        "Amount": str(amount),
-        "DetailType": "SalesItemLineDetail",
-        "Description": "Rent",
-        "SalesItemLineDetail": {
-            "ItemRef": {"value": item},
-            "Qty": qty,
-            "UnitPrice": price,
-            "TaxCodeRef": {"value": "TAX" if taxed else "NON"},
-        },
-    }
-
-
-def expense_line(account: str, amount: str) -> dict[str, Any]:
-    return {
-        "Amount": amount,
-        "DetailType": "AccountBasedExpenseLineDetail",
-        "Description": "Repairs",
-        "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account}},
-    }
-
-
-async def qbo_invoice(
-    qbo: QboClient, customer_id: str, lines: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
-    body = {"CustomerRef": {"value": customer_id}, "TxnDate": TODAY, "Line": lines, **extra}
-    return await qbo.write("Invoice", body, request_id=unique("inv"))
-
-
-async def linked_released(
-    pool: asyncpg.Pool, qbo_type: str, qbo_id: str, connection: Connection
-) -> str:
-    async def found() -> str | None:
-        row = await link_of(pool, qbo_type, qbo_id, connection)
-        return str(row["released_id"]) if row else None
-
-    return str(await eventually(found))
-
-
-async def seed_links(
-    stack: Stack, qbo: QboClient, pool: asyncpg.Pool, connection: Connection
-) -> dict[str, str]:
-    """Make QBO's master data known to Re-Leased by syncing one invoice and one bill.
-
-    Returns the Re-Leased ids of the Services item, an expense account and the two contacts.
-    """
-    cust, vend = await customer(qbo), await vendor(qbo)
-    item, account = await item_id(qbo), await expense_account_id(qbo)
-    invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "10.00")])
-    bill = await qbo.write(
-        "Bill",
-        {
-            "VendorRef": {"value": vend["Id"]},
-            "TxnDate": TODAY,
-            "Line": [expense_line(account, "5")],
-        },
-        request_id=unique("bill"),
-    )
-    await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
-    await linked_released(pool, "Bill", str(bill["Id"]), connection)
-    return {
-        "item": await linked_released(pool, "Item", item, connection),
-        "account": await linked_released(pool, "Account", account, connection),
-        "customer": await linked_released(pool, "Customer", str(cust["Id"]), connection),
-        "vendor": await linked_released(pool, "Vendor", str(vend["Id"]), connection),
-    }
-
-
-def rl_body(kind: str, contact: str, account: str, status: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "contactId": contact,
-        "date": TODAY,
-        "status": status,
-        "lines": [
-            {"description": "Fit-out", "quantity": "2", "unitAmount": "60.50", "accountId": account}
-        ],
-        **extra,
-    }
-
-
-_ROLE = {"INCOME": ("customer", "item"), "EXPENSE": ("vendor", "account")}
-
-
-async def rl_approved(stack: Stack, company: str, ids: dict[str, str], kind: str) -> Any:
-    """An APPROVED Re-Leased document of ``kind`` (INCOME, EXPENSE, INCOME_CREDIT,
-    EXPENSE_CREDIT) on the contact and account ``seed_links`` linked."""
-    contact, account = _ROLE[kind.removesuffix("_CREDIT")]
-    path = "/credit-notes" if kind.endswith("_CREDIT") else "/invoices"
-    body = rl_body(kind, ids[contact], ids[account], "APPROVED")
-    return await as_user(stack, company, "POST", path, body)
-
-
-async def qbo_writes(stack: Stack, realm: str, entity: str) -> int:
-    """How many writes of ``entity`` the QBO realm received through its API."""
-    url = f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity={entity}"
-    return len([r for r in (await stack.call("GET", url))["requests"] if r["write"]])
-
-
-async def as_user(stack: Stack, company: str, method: str, path: str, body: Any = None) -> Any:
-    url = f"{stack.released_base}/_sandbox/companies/{company}/as-user{path}"
-    return (
-        await stack.call(method, url, json=body)
-        if body is not None
-        else await stack.call(method, url)
-    )
-
-
-async def settle(seconds: float = 2.0) -> None:
-    await asyncio.sleep(seconds)
-
-
-def same_lines(qbo_doc: dict[str, Any], rl: dict[str, Any]) -> None:
-    qbo_lines = [ln for ln in qbo_doc["Line"] if ln.get("DetailType") != "SubTotalLineDetail"]
-    assert [Decimal(str(ln["Amount"])) for ln in qbo_lines] == [
-        Decimal(ln["lineAmount"]) for ln in rl["lines"]
-    ]
-    assert Decimal(str(qbo_doc["TotalAmt"])) == Decimal(rl["total"])
 
 
 # -- QBO -> Re-Leased ---------------------------------------------------------------------------
 
 
 async def test_qbo_invoice_creates_updates_and_voids_in_released(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
+        cust = await qbo_customer(linked.qbo)
+        item = await qbo_item_id(linked.qbo)
         made = await qbo_invoice(
-            qbo,
+            linked.qbo,
             cust["Id"],
-            [sales_line(item, "3", "33.33", taxed=True)],
-            TxnTaxDetail={"TxnTaxCodeRef": {"value": await sales_tax_code(qbo)}},
+            [qbo_sales_line(item, "3", "33.33", taxed=True)],
+            TxnTaxDetail={"TxnTaxCodeRef": {"value": await qbo_sales_tax_code_id(linked.qbo)}},
         )
-        rl_id = await linked_released(pool, "Invoice", str(made["Id"]), connection)
-        doc = await rl_doc(stack, company, "/invoices", rl_id)
+        rl_id = await linked_released(pool, "Invoice", str(made["Id"]), linked.connection)
+        doc = await rl_doc(stack, linked.company, "/invoices", rl_id)
         assert doc["number"] == made["DocNumber"], "Re-Leased carries the QBO number"
         assert doc["type"] == "INCOME"
         assert doc["status"] == "APPROVED"
         same_lines(made, doc)
         assert Decimal(doc["totalTax"]) == Decimal(str(made["TxnTaxDetail"]["TotalTax"]))
         # The contact and item were linked first (dependencies before the document).
-        assert await link_of(pool, "Customer", str(cust["Id"]), connection) is not None
-        current = await qbo.get("Invoice", str(made["Id"]))
-        updated = await qbo.write(
+        assert await link_of(pool, "Customer", str(cust["Id"]), linked.connection) is not None
+        current = await linked.qbo.get("Invoice", str(made["Id"]))
+        updated = await linked.qbo.write(
             "Invoice",
             {
                 "Id": made["Id"],
                 "SyncToken": current["SyncToken"],
                 "sparse": True,
-                "Line": [sales_line(item, "2", "45.10", taxed=True)],
+                "Line": [qbo_sales_line(item, "2", "45.10", taxed=True)],
             },
             request_id=unique("upd"),
         )
 
         async def total_is(value: Decimal) -> bool:
-            return Decimal((await rl_doc(stack, company, "/invoices", rl_id))["total"]) == value
+            return (
+                Decimal((await rl_doc(stack, linked.company, "/invoices", rl_id))["total"]) == value
+            )
 
         await eventually(lambda: total_is(Decimal(str(updated["TotalAmt"]))))
-        await qbo.write(
+        await linked.qbo.write(
             "Invoice",
             {"Id": made["Id"], "SyncToken": updated["SyncToken"]},
             request_id=unique("void"),
@@ -280,134 +93,130 @@ async def test_qbo_invoice_creates_updates_and_voids_in_released(
         )
 
         async def voided() -> bool:
-            return bool((await rl_doc(stack, company, "/invoices", rl_id))["status"] == "VOIDED")
+            return bool(
+                (await rl_doc(stack, linked.company, "/invoices", rl_id))["status"] == "VOIDED"
+            )
 
         await eventually(voided)
         await settle()
-    writes = [w for w in await stack.released_writes(company) if w["path"].endswith(rl_id)]
+    writes = [w for w in await stack.released_writes(linked.company) if w["path"].endswith(rl_id)]
     assert len([w for w in writes if w["method"] == "PATCH"]) == 1, "one update, no echo loop"
-    row = await link_of(pool, "Invoice", str(made["Id"]), connection)
+    row = await link_of(pool, "Invoice", str(made["Id"]), linked.connection)
     assert row is not None
     assert row["status"] == "voided"
 
 
+@pytest.mark.usefixtures("engine")
 async def test_qbo_bill_delete_voids_it_in_released(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        vend = await vendor(qbo)
-        bill = await qbo.write(
-            "Bill",
-            {
-                "VendorRef": {"value": vend["Id"]},
-                "TxnDate": TODAY,
-                "Line": [expense_line(await expense_account_id(qbo), "250.75")],
-            },
-            request_id=unique("bill"),
-        )
-        rl_id = await linked_released(pool, "Bill", str(bill["Id"]), connection)
-        doc = await rl_doc(stack, company, "/invoices", rl_id)
-        assert doc["type"] == "EXPENSE"
-        assert doc["total"] == "250.75"
-        assert doc["number"] == (await qbo.get("Bill", str(bill["Id"])))["DocNumber"]
-        current = await qbo.get("Bill", str(bill["Id"]))
-        await qbo.write(
-            "Bill",
-            {"Id": bill["Id"], "SyncToken": current["SyncToken"]},
-            request_id=unique("del"),
-            operation="delete",
-        )
+    vend = await qbo_vendor(linked.qbo)
+    bill = await linked.qbo.write(
+        "Bill",
+        {
+            "VendorRef": {"value": vend["Id"]},
+            "TxnDate": TODAY,
+            "Line": [qbo_expense_line(await qbo_expense_account_id(linked.qbo), "250.75")],
+        },
+        request_id=unique("bill"),
+    )
+    rl_id = await linked_released(pool, "Bill", str(bill["Id"]), linked.connection)
+    doc = await rl_doc(stack, linked.company, "/invoices", rl_id)
+    assert doc["type"] == "EXPENSE"
+    assert doc["total"] == "250.75"
+    assert doc["number"] == (await linked.qbo.get("Bill", str(bill["Id"])))["DocNumber"]
+    current = await linked.qbo.get("Bill", str(bill["Id"]))
+    await linked.qbo.write(
+        "Bill",
+        {"Id": bill["Id"], "SyncToken": current["SyncToken"]},
+        request_id=unique("del"),
+        operation="delete",
+    )
 
-        async def voided() -> bool:
-            return bool((await rl_doc(stack, company, "/invoices", rl_id))["status"] == "VOIDED")
+    async def voided() -> bool:
+        return bool((await rl_doc(stack, linked.company, "/invoices", rl_id))["status"] == "VOIDED")
 
-        await eventually(voided)
+    await eventually(voided)
 
 
+@pytest.mark.usefixtures("engine")
 async def test_qbo_credit_memo_ui_void_voids_the_credit_note(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        cust = await customer(qbo)
-        memo = await qbo.write(
-            "CreditMemo",
-            {
-                "CustomerRef": {"value": cust["Id"]},
-                "TxnDate": TODAY,
-                "Line": [sales_line(await item_id(qbo), "1", "80.00")],
-            },
-            request_id=unique("cm"),
+    cust = await qbo_customer(linked.qbo)
+    memo = await linked.qbo.write(
+        "CreditMemo",
+        {
+            "CustomerRef": {"value": cust["Id"]},
+            "TxnDate": TODAY,
+            "Line": [qbo_sales_line(await qbo_item_id(linked.qbo), "1", "80.00")],
+        },
+        request_id=unique("cm"),
+    )
+    rl_id = await linked_released(pool, "CreditMemo", str(memo["Id"]), linked.connection)
+    note = await rl_doc(stack, linked.company, "/credit-notes", rl_id)
+    assert note["type"] == "INCOME_CREDIT"
+    assert note["total"] == "80.00"
+    await stack.call(
+        "POST", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/ui/creditmemo/{memo['Id']}/void"
+    )
+
+    async def voided() -> bool:
+        return bool(
+            (await rl_doc(stack, linked.company, "/credit-notes", rl_id))["status"] == "VOIDED"
         )
-        rl_id = await linked_released(pool, "CreditMemo", str(memo["Id"]), connection)
-        note = await rl_doc(stack, company, "/credit-notes", rl_id)
-        assert note["type"] == "INCOME_CREDIT"
-        assert note["total"] == "80.00"
-        await stack.call(
-            "POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/creditmemo/{memo['Id']}/void"
-        )
 
-        async def voided() -> bool:
-            return bool(
-                (await rl_doc(stack, company, "/credit-notes", rl_id))["status"] == "VOIDED"
-            )
-
-        await eventually(voided)
+    await eventually(voided)
 
 
+@pytest.mark.usefixtures("engine")
 async def test_qbo_vendor_credit_reaches_released(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        vend = await vendor(qbo)
-        made = await qbo.write(
-            "VendorCredit",
-            {
-                "VendorRef": {"value": vend["Id"]},
-                "TxnDate": TODAY,
-                "Line": [expense_line(await expense_account_id(qbo), "19.99")],
-            },
-            request_id=unique("vc"),
-        )
-        rl_id = await linked_released(pool, "VendorCredit", str(made["Id"]), connection)
-    note = await rl_doc(stack, company, "/credit-notes", rl_id)
+    vend = await qbo_vendor(linked.qbo)
+    made = await linked.qbo.write(
+        "VendorCredit",
+        {
+            "VendorRef": {"value": vend["Id"]},
+            "TxnDate": TODAY,
+            "Line": [qbo_expense_line(await qbo_expense_account_id(linked.qbo), "19.99")],
+        },
+        request_id=unique("vc"),
+    )
+    rl_id = await linked_released(pool, "VendorCredit", str(made["Id"]), linked.connection)
+    note = await rl_doc(stack, linked.company, "/credit-notes", rl_id)
     assert note["type"] == "EXPENSE_CREDIT"
     assert note["total"] == "19.99"
 
 
 async def test_unsupported_qbo_content_is_a_per_record_error_with_a_remedy(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
+        cust = await qbo_customer(linked.qbo)
+        item = await qbo_item_id(linked.qbo)
         discount = {
             "Amount": "5",
             "DetailType": "DiscountLineDetail",
             "DiscountLineDetail": {"PercentBased": False},
         }
-        bad = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "50"), discount])
+        bad = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "50"), discount])
         foreign = await qbo_invoice(
-            qbo, cust["Id"], [sales_line(item, "1", "7")], CurrencyRef={"value": "EUR"}
+            linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "7")], CurrencyRef={"value": "EUR"}
         )
-        abroad = await qbo.write(
+        abroad = await linked.qbo.write(
             "Customer",
             {"DisplayName": unique("Euro Tenant"), "CurrencyRef": {"value": "EUR"}},
             request_id=unique("eur"),
         )
-        good = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "20")])
-        await linked_released(pool, "Invoice", str(good["Id"]), connection)
+        good = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "20")])
+        await linked_released(pool, "Invoice", str(good["Id"]), linked.connection)
 
         async def errored(qbo_id: str) -> list[asyncpg.Record]:
             return [
-                r for r in await outcome_rows(pool, qbo_id, connection) if r["outcome"] == "error"
+                r
+                for r in await outcome_rows(pool, qbo_id, linked.connection)
+                if r["outcome"] == "error"
             ]
 
         (discount_error, *_) = await eventually(lambda: errored(str(bad["Id"])))
@@ -415,38 +224,38 @@ async def test_unsupported_qbo_content_is_a_per_record_error_with_a_remedy(
         (contact_error, *_) = await eventually(lambda: errored(str(abroad["Id"])))
     assert "multi-currency" in contact_error["reason"]
     assert contact_error["remedy"]
-    assert await link_of(pool, "Customer", str(abroad["Id"]), connection) is None
+    assert await link_of(pool, "Customer", str(abroad["Id"]), linked.connection) is None
     assert "discount" in discount_error["reason"]
     assert discount_error["remedy"]
     assert "currency" in currency_error["reason"]
     assert currency_error["remedy"]
-    assert await link_of(pool, "Invoice", str(bad["Id"]), connection) is None
-    totals = {d["total"] for d in await rl_docs(stack, company)}
+    assert await link_of(pool, "Invoice", str(bad["Id"]), linked.connection) is None
+    totals = {d["total"] for d in await rl_docs(stack, linked.company)}
     assert "45.00" not in totals
     assert "7.00" not in totals
 
 
 async def test_not_synced_qbo_types_are_ignored_and_never_written(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    (bank,) = await qbo.query_all("Account", "Name = 'Checking'")
+    (bank,) = await linked.qbo.query_all("Account", "Name = 'Checking'")
     async with consumers(stack.settings):
-        purchase = await qbo.write(
+        purchase = await linked.qbo.write(
             "Purchase",
             {
                 "PaymentType": "Cash",
                 "AccountRef": {"value": bank["Id"]},
                 "TxnDate": TODAY,
-                "Line": [expense_line(await expense_account_id(qbo), "12")],
+                "Line": [qbo_expense_line(await qbo_expense_account_id(linked.qbo), "12")],
             },
             request_id=unique("p"),
         )
-        rows = await eventually(lambda: outcome_rows(pool, str(purchase["Id"]), connection))
+        rows = await eventually(lambda: outcome_rows(pool, str(purchase["Id"]), linked.connection))
     assert [(r["outcome"], r["reason"]) for r in rows] == [("ignored", "not_synced_type")]
     writes = [
-        w for w in await stack.released_writes(company) if not w["path"].endswith("/webhooks")
+        w
+        for w in await stack.released_writes(linked.company)
+        if not w["path"].endswith("/webhooks")
     ]
     assert writes == [], writes
 
@@ -455,46 +264,48 @@ async def test_not_synced_qbo_types_are_ignored_and_never_written(
 
 
 async def test_released_invoice_syncs_only_in_synced_statuses_and_takes_the_qbo_number(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        draft = await as_user(
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        draft = await rl_as_user(
             stack,
-            company,
+            linked.company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "DRAFT"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "DRAFT"),
         )
         await settle()
         assert await linked_qbo_id(pool, "invoice", draft["id"]) is None, "DRAFT never syncs"
-        await as_user(stack, company, "POST", f"/invoices/{draft['id']}/submit")
+        await rl_as_user(stack, linked.company, "POST", f"/invoices/{draft['id']}/submit")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", draft["id"]))
-        made = await qbo.get("Invoice", qbo_id)
+        made = await linked.qbo.get("Invoice", qbo_id)
 
         async def numbered() -> bool:
-            doc = await rl_doc(stack, company, "/invoices", draft["id"])
+            doc = await rl_doc(stack, linked.company, "/invoices", draft["id"])
             return bool(doc["number"] == made["DocNumber"])
 
         await eventually(numbered)
-        doc = await rl_doc(stack, company, "/invoices", draft["id"])
+        doc = await rl_doc(stack, linked.company, "/invoices", draft["id"])
         same_lines(made, doc)
         lines = [{**doc["lines"][0], "quantity": "3"}]
-        await as_user(stack, company, "PATCH", f"/invoices/{draft['id']}", {"lines": lines})
+        await rl_as_user(
+            stack, linked.company, "PATCH", f"/invoices/{draft['id']}", {"lines": lines}
+        )
 
         async def qbo_total(value: str) -> bool:
-            return Decimal(str((await qbo.get("Invoice", qbo_id))["TotalAmt"])) == Decimal(value)
+            return Decimal(str((await linked.qbo.get("Invoice", qbo_id))["TotalAmt"])) == Decimal(
+                value
+            )
 
         await eventually(lambda: qbo_total("181.50"))
-        await as_user(stack, company, "POST", f"/invoices/{draft['id']}/approve")
+        await rl_as_user(stack, linked.company, "POST", f"/invoices/{draft['id']}/approve")
         await settle()
     invoice_writes = [
         r
         for r in (
             await stack.call(
-                "GET", f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity=Invoice"
+                "GET", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/requests?entity=Invoice"
             )
         )["requests"]
         if r["write"]
@@ -503,214 +314,151 @@ async def test_released_invoice_syncs_only_in_synced_statuses_and_takes_the_qbo_
     assert len(invoice_writes) == 3
 
 
+@pytest.mark.usefixtures("engine")
 async def test_approved_only_setting_and_sync_from_date_gate_released_documents(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        async with pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE connections SET settings = $2 WHERE id = $1",
-                connection.id,
-                json.loads('{"synced_statuses": ["APPROVED"], "sync_from_date": "2026-01-01"}'),
-            )
-        waiting = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL"),
+    ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE connections SET settings = $2 WHERE id = $1",
+            linked.connection.id,
+            json.loads('{"synced_statuses": ["APPROVED"], "sync_from_date": "2026-01-01"}'),
         )
-        old = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED", date="2025-12-31"),
-        )
-        await eventually(lambda: outcome_rows(pool, old["id"], connection))
-        await settle(1.0)
-        assert await linked_qbo_id(pool, "invoice", waiting["id"]) is None
-        assert await linked_qbo_id(pool, "invoice", old["id"]) is None
-        reasons = [r["reason"] for r in await outcome_rows(pool, old["id"], connection)]
-        assert "dated before the sync-from date" in reasons
-        await as_user(stack, company, "POST", f"/invoices/{waiting['id']}/approve")
-        await eventually(lambda: linked_qbo_id(pool, "invoice", waiting["id"]))
+    waiting = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/invoices",
+        rl_document_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL"),
+    )
+    old = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/invoices",
+        rl_document_body("INCOME", ids["customer"], ids["item"], "APPROVED", date="2025-12-31"),
+    )
+    await eventually(lambda: outcome_rows(pool, old["id"], linked.connection))
+    await settle(1.0)
+    assert await linked_qbo_id(pool, "invoice", waiting["id"]) is None
+    assert await linked_qbo_id(pool, "invoice", old["id"]) is None
+    reasons = [r["reason"] for r in await outcome_rows(pool, old["id"], linked.connection)]
+    assert "dated before the sync-from date" in reasons
+    await rl_as_user(stack, linked.company, "POST", f"/invoices/{waiting['id']}/approve")
+    await eventually(lambda: linked_qbo_id(pool, "invoice", waiting["id"]))
 
 
 async def test_released_back_to_draft_is_flagged_and_nothing_deleted(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        doc = await rl_as_user(
             stack,
-            company,
+            linked.company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL"),
         )
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
-        await as_user(stack, company, "PATCH", f"/invoices/{doc['id']}", {"status": "DRAFT"})
+        await rl_as_user(
+            stack, linked.company, "PATCH", f"/invoices/{doc['id']}", {"status": "DRAFT"}
+        )
 
         async def flagged() -> bool:
-            return await flags(pool, connection, "invoice") == 1
+            return await flags(pool, linked.connection, "invoice") == 1
 
         await eventually(flagged)
         await settle(1.0)
-    assert Decimal(str((await qbo.get("Invoice", qbo_id))["TotalAmt"])) == Decimal("121.00")
-    assert await flags(pool, connection, "invoice") == 1
+    assert Decimal(str((await linked.qbo.get("Invoice", qbo_id))["TotalAmt"])) == Decimal("121.00")
+    assert await flags(pool, linked.connection, "invoice") == 1
 
 
+@pytest.mark.usefixtures("engine")
 async def test_released_void_voids_invoices_and_deletes_bills_in_qbo(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        inv = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
-        )
-        bill = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("EXPENSE", ids["vendor"], ids["account"], "APPROVED"),
-        )
-        inv_qbo = await eventually(lambda: linked_qbo_id(pool, "invoice", inv["id"]))
-        bill_qbo = await eventually(lambda: linked_qbo_id(pool, "bill", bill["id"]))
-        assert Decimal(str((await qbo.get("Bill", bill_qbo))["TotalAmt"])) == Decimal("121.00")
-        await as_user(stack, company, "POST", f"/invoices/{inv['id']}/void")
-        await as_user(stack, company, "POST", f"/invoices/{bill['id']}/void")
+    ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+    inv = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/invoices",
+        rl_document_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+    )
+    bill = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/invoices",
+        rl_document_body("EXPENSE", ids["vendor"], ids["account"], "APPROVED"),
+    )
+    inv_qbo = await eventually(lambda: linked_qbo_id(pool, "invoice", inv["id"]))
+    bill_qbo = await eventually(lambda: linked_qbo_id(pool, "bill", bill["id"]))
+    assert Decimal(str((await linked.qbo.get("Bill", bill_qbo))["TotalAmt"])) == Decimal("121.00")
+    await rl_as_user(stack, linked.company, "POST", f"/invoices/{inv['id']}/void")
+    await rl_as_user(stack, linked.company, "POST", f"/invoices/{bill['id']}/void")
 
-        async def both_done() -> bool:
-            row = await link_of(pool, "Bill", bill_qbo, connection)
-            invoice = await qbo.get("Invoice", inv_qbo)
-            return bool(row and row["status"] == "voided" and invoice["TotalAmt"] == 0)
+    async def both_done() -> bool:
+        row = await link_of(pool, "Bill", bill_qbo, linked.connection)
+        invoice = await linked.qbo.get("Invoice", inv_qbo)
+        return bool(row and row["status"] == "voided" and invoice["TotalAmt"] == 0)
 
-        await eventually(both_done)
+    await eventually(both_done)
     with pytest.raises(Exception, match="not found"):
-        await qbo.get("Bill", bill_qbo)
+        await linked.qbo.get("Bill", bill_qbo)
 
 
+@pytest.mark.usefixtures("engine")
 async def test_released_credit_notes_reach_qbo_as_credit_memos_and_vendor_credits(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        income = await as_user(
-            stack,
-            company,
-            "POST",
-            "/credit-notes",
-            rl_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
-        )
-        expense = await as_user(
-            stack,
-            company,
-            "POST",
-            "/credit-notes",
-            rl_body("EXPENSE_CREDIT", ids["vendor"], ids["account"], "APPROVED"),
-        )
-        memo = await eventually(lambda: linked_qbo_id(pool, "credit_note", income["id"]))
-        credit = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", expense["id"]))
-    assert Decimal(str((await qbo.get("CreditMemo", memo))["TotalAmt"])) == Decimal("121.00")
-    assert Decimal(str((await qbo.get("VendorCredit", credit))["TotalAmt"])) == Decimal("121.00")
+    ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+    income = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/credit-notes",
+        rl_document_body("INCOME_CREDIT", ids["customer"], ids["item"], "APPROVED"),
+    )
+    expense = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/credit-notes",
+        rl_document_body("EXPENSE_CREDIT", ids["vendor"], ids["account"], "APPROVED"),
+    )
+    memo = await eventually(lambda: linked_qbo_id(pool, "credit_note", income["id"]))
+    credit = await eventually(lambda: linked_qbo_id(pool, "vendor_credit", expense["id"]))
+    assert Decimal(str((await linked.qbo.get("CreditMemo", memo))["TotalAmt"])) == Decimal("121.00")
+    assert Decimal(str((await linked.qbo.get("VendorCredit", credit))["TotalAmt"])) == Decimal(
+        "121.00"
+    )
 
 
 # -- both sides equal, field by field ------------------------------------------------------------
 
 
-async def assert_sides_agree(stack: Stack, connection: Connection, pool: asyncpg.Pool) -> int:
-    """Every linked document: same number, date, party, lines, total, amount due, status; and
-    exactly one Re-Leased document per QBO document (no duplicates). Returns documents checked."""
-    qbo = stack.factory.qbo(connection)
-    company = connection.released_company_id
-    async with pool.acquire() as conn:
-        links = await conn.fetch(
-            "SELECT * FROM links WHERE connection_id = $1 AND entity = ANY($2::text[])",
-            connection.id,
-            ["invoice", "bill", "credit_note", "vendor_credit"],
-        )
-        contacts = {
-            (r["qbo_type"], r["qbo_id"]): r["released_id"]
-            for r in await conn.fetch(
-                "SELECT qbo_type, qbo_id, released_id FROM links WHERE connection_id = $1 "
-                "AND entity = 'contact'",
-                connection.id,
-            )
-        }
-    for link in links:
-        path = "/invoices" if link["entity"] in ("invoice", "bill") else "/credit-notes"
-        rl = await rl_doc(stack, company, path, link["released_id"])
-        if link["status"] == "voided":
-            assert rl["status"] == "VOIDED", link["released_id"]
-            continue
-        doc = await qbo.get(link["qbo_type"], link["qbo_id"])
-        party = "CustomerRef" if "CustomerRef" in doc else "VendorRef"
-        assert rl["number"] == doc["DocNumber"]
-        assert rl["date"] == doc["TxnDate"]
-        assert rl["contactId"] == contacts[(party[:-3], doc[party]["value"])]
-        same_lines(doc, rl)
-        assert Decimal(rl["amountDue"]) == Decimal(str(doc.get("Balance", doc["TotalAmt"])))
-        paid = Decimal(rl["amountDue"]) == 0 and Decimal(rl["total"]) > 0
-        assert (rl["status"] == "PAID") == paid, (rl["status"], rl["amountDue"])
-    documents = (
-        ("/invoices", ("Invoice", "Bill")),
-        ("/credit-notes", ("CreditMemo", "VendorCredit")),
-    )
-    for path, types in documents:
-        # DRAFT never syncs, so it has no link to compare; nor has a document voided before
-        # it ever synced.
-        ever_linked = {lk["released_id"] for lk in links}
-        released = [
-            d
-            for d in await rl_docs(stack, company, path)
-            if d["status"] != "DRAFT" and (d["status"] != "VOIDED" or d["id"] in ever_linked)
-        ]
-        in_qbo = 0
-        for qbo_type in types:
-            in_qbo += len(await qbo.query_all(qbo_type))
-        linked_here = [lk for lk in links if lk["released_id"] in {d["id"] for d in released}]
-        assert len(released) == len(linked_here), f"unlinked or duplicate {path}"
-        assert len({lk["qbo_id"] + lk["qbo_type"] for lk in linked_here}) == len(released)
-        assert in_qbo >= len([lk for lk in linked_here if lk["status"] != "voided"])
-    return len(links)
-
-
 async def test_lifecycle_from_qbo_ends_with_both_sides_equal(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     broker: Any,
 ) -> None:
     from shared.adapters.broker import EventPublisher
     from shared.ingest.reconciler import Reconciler
 
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     publisher = await EventPublisher.open(broker)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
-        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "4", "25.00")])
-        other = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "12.00")])
-        rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
-        (bank,) = await qbo.query_all("Account", "Name = 'Checking'")
+        cust = await qbo_customer(linked.qbo)
+        item = await qbo_item_id(linked.qbo)
+        invoice = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "4", "25.00")])
+        other = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "12.00")])
+        rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
+        (bank,) = await linked.qbo.query_all("Account", "Name = 'Checking'")
         for amount in ("40.00", "60.00"):  # partial, then the rest
-            await qbo.write(
+            await linked.qbo.write(
                 "Payment",
                 {
                     "CustomerRef": {"value": cust["Id"]},
@@ -726,7 +474,7 @@ async def test_lifecycle_from_qbo_ends_with_both_sides_equal(
                 },
                 request_id=unique("lp"),
             )
-        await qbo.upload(
+        await linked.qbo.upload(
             {
                 "AttachableRef": [{"EntityRef": {"type": "Invoice", "value": invoice["Id"]}}],
                 "FileName": "lease.pdf",
@@ -737,9 +485,9 @@ async def test_lifecycle_from_qbo_ends_with_both_sides_equal(
             content_type="application/pdf",
             request_id=unique("lu")[:40],
         )
-        other_rl = await linked_released(pool, "Invoice", str(other["Id"]), connection)
-        current = await qbo.get("Invoice", str(other["Id"]))
-        await qbo.write(
+        other_rl = await linked_released(pool, "Invoice", str(other["Id"]), linked.connection)
+        current = await linked.qbo.get("Invoice", str(other["Id"]))
+        await linked.qbo.write(
             "Invoice",
             {"Id": other["Id"], "SyncToken": current["SyncToken"]},
             request_id=unique("lv"),
@@ -747,54 +495,54 @@ async def test_lifecycle_from_qbo_ends_with_both_sides_equal(
         )
 
         async def done() -> bool:
-            paid = (await rl_doc(stack, company, "/invoices", rl_id))["status"] == "PAID"
-            voided = (await rl_doc(stack, company, "/invoices", other_rl))["status"] == "VOIDED"
+            paid = (await rl_doc(stack, linked.company, "/invoices", rl_id))["status"] == "PAID"
+            voided = (await rl_doc(stack, linked.company, "/invoices", other_rl))[
+                "status"
+            ] == "VOIDED"
             return bool(paid and voided)
 
         await eventually(done)
         await Reconciler(pool, publisher).reconcile(
-            connection, qbo, stack.factory.released(connection)
+            linked.connection, linked.qbo, stack.factory.released(linked.connection)
         )
 
         async def attached() -> Any:
-            page = await stack.released_api(company, "GET", f"/invoices/{rl_id}/attachments")
+            page = await stack.released_api(linked.company, "GET", f"/invoices/{rl_id}/attachments")
             return page["items"]
 
         await eventually(attached)
         await settle()
     await publisher.close()
-    assert await assert_sides_agree(stack, connection, pool) == 2
+    assert await assert_sides_agree(stack, linked.connection, pool) == 2
 
 
 async def test_lifecycle_from_released_ends_with_both_sides_equal(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        doc = await rl_as_user(
             stack,
-            company,
+            linked.company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "DRAFT"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "DRAFT"),
         )
-        other = await as_user(
+        other = await rl_as_user(
             stack,
-            company,
+            linked.company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
         )
-        await as_user(stack, company, "POST", f"/invoices/{doc['id']}/approve")
+        await rl_as_user(stack, linked.company, "POST", f"/invoices/{doc['id']}/approve")
         qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
-        banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        banks = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
         bank = next(a for a in banks["items"] if a["type"] == "BANK")
         for amount in ("21.00", "100.00"):  # partial, then the rest
-            await as_user(
+            await rl_as_user(
                 stack,
-                company,
+                linked.company,
                 "POST",
                 "/payments",
                 {
@@ -810,45 +558,47 @@ async def test_lifecycle_from_released_ends_with_both_sides_equal(
         )
         await stack.call(
             "POST",
-            f"{stack.released_base}/_sandbox/companies/{company}/as-user"
+            f"{stack.released_base}/_sandbox/companies/{linked.company}/as-user"
             f"/invoices/{doc['id']}/attachments",
             data=form,
         )
         other_qbo = await eventually(lambda: linked_qbo_id(pool, "invoice", other["id"]))
-        await as_user(stack, company, "POST", f"/invoices/{other['id']}/void")
+        await rl_as_user(stack, linked.company, "POST", f"/invoices/{other['id']}/void")
 
         async def done() -> bool:
-            paid = Decimal(str((await qbo.get("Invoice", qbo_id))["Balance"])) == 0
-            voided = (await qbo.get("Invoice", other_qbo))["TotalAmt"] == 0
-            files = await qbo.query_all("Attachable", f"AttachableRef.EntityRef.value = '{qbo_id}'")
+            paid = Decimal(str((await linked.qbo.get("Invoice", qbo_id))["Balance"])) == 0
+            voided = (await linked.qbo.get("Invoice", other_qbo))["TotalAmt"] == 0
+            files = await linked.qbo.query_all(
+                "Attachable", f"AttachableRef.EntityRef.value = '{qbo_id}'"
+            )
             return paid and voided and len(files) == 1
 
         await eventually(done)
         await settle()
-    assert await assert_sides_agree(stack, connection, pool) == 4  # with the seed invoice and bill
+    assert (
+        await assert_sides_agree(stack, linked.connection, pool) == 4
+    )  # with the seed invoice and bill
 
 
 async def test_concurrent_edits_merge_field_by_field_and_qbo_wins_a_clash(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
-        made = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "30.00")])
-        rl_id = await linked_released(pool, "Invoice", str(made["Id"]), connection)
+        cust = await qbo_customer(linked.qbo)
+        item = await qbo_item_id(linked.qbo)
+        made = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "30.00")])
+        rl_id = await linked_released(pool, "Invoice", str(made["Id"]), linked.connection)
         await settle(1.0)
     # Both sides edit while the engine is down: the lines clash, the due date does not.
     await stack.call(
         "POST",
-        f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/invoice",
-        json={"Id": made["Id"], "Line": [sales_line(item, "1", "50.00")]},
+        f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/ui/invoice",
+        json={"Id": made["Id"], "Line": [qbo_sales_line(item, "1", "50.00")]},
     )
-    doc = await rl_doc(stack, company, "/invoices", rl_id)
-    await as_user(
+    doc = await rl_doc(stack, linked.company, "/invoices", rl_id)
+    await rl_as_user(
         stack,
-        company,
+        linked.company,
         "PATCH",
         f"/invoices/{rl_id}",
         {"dueDate": "2027-01-31", "lines": [{**doc["lines"][0], "unitAmount": "77.00"}]},
@@ -856,8 +606,8 @@ async def test_concurrent_edits_merge_field_by_field_and_qbo_wins_a_clash(
     async with consumers(stack.settings):
 
         async def merged() -> bool:
-            rl = await rl_doc(stack, company, "/invoices", rl_id)
-            current = await qbo.get("Invoice", str(made["Id"]))
+            rl = await rl_doc(stack, linked.company, "/invoices", rl_id)
+            current = await linked.qbo.get("Invoice", str(made["Id"]))
             return bool(
                 rl["total"] == "50.00"
                 and Decimal(str(current["TotalAmt"])) == Decimal("50.00")
@@ -871,40 +621,38 @@ async def test_concurrent_edits_merge_field_by_field_and_qbo_wins_a_clash(
         clashes = await conn.fetch(
             "SELECT fields, winner FROM conflicts WHERE connection_id = $1 "
             "AND kind = 'field_conflict' AND entity = 'invoice'",
-            connection.id,
+            linked.connection.id,
         )
     assert [
         json.loads(r["fields"])["field"] if isinstance(r["fields"], str) else r["fields"]["field"]
         for r in clashes
     ] == ["lines"]
-    assert await assert_sides_agree(stack, connection, pool) == 1
+    assert await assert_sides_agree(stack, linked.connection, pool) == 1
 
 
+@pytest.mark.usefixtures("engine")
 async def test_qbo_void_of_a_released_document_awaiting_approval_voids_it(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
-    async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
-            stack,
-            company,
-            "POST",
-            "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL"),
-        )
-        qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
-        await stack.call(
-            "POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/ui/invoice/{qbo_id}/void"
+    ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+    doc = await rl_as_user(
+        stack,
+        linked.company,
+        "POST",
+        "/invoices",
+        rl_document_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL"),
+    )
+    qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
+    await stack.call(
+        "POST", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/ui/invoice/{qbo_id}/void"
+    )
+
+    async def voided() -> bool:
+        return bool(
+            (await rl_doc(stack, linked.company, "/invoices", doc["id"]))["status"] == "VOIDED"
         )
 
-        async def voided() -> bool:
-            return bool(
-                (await rl_doc(stack, company, "/invoices", doc["id"]))["status"] == "VOIDED"
-            )
-
-        await eventually(voided)
+    await eventually(voided)
 
 
 async def test_initial_import_links_documents_of_both_sides(
@@ -919,10 +667,10 @@ async def test_initial_import_links_documents_of_both_sides(
     made = await stack.call("POST", f"{ui}/customer", json={"DisplayName": unique("Old Tenant")})
     connection = await stack.connect(realm, tokens, company)
     qbo = stack.factory.qbo(connection)
-    item = await item_id(qbo)
+    item = await qbo_item_id(qbo)
     body = {"CustomerRef": {"value": made["Customer"]["Id"]}, "TxnDate": TODAY}
     before = await stack.call(
-        "POST", f"{ui}/invoice", json={**body, "Line": [sales_line(item, "2", "15.00")]}
+        "POST", f"{ui}/invoice", json={**body, "Line": [qbo_sales_line(item, "2", "15.00")]}
     )
     await asyncio.sleep(1.0)
     publisher = await EventPublisher.open(broker)

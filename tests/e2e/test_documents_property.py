@@ -20,25 +20,23 @@ from aio_pika.abc import AbstractRobustConnection
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.broker import EventPublisher
 from shared.domain.connections import Connection
 from shared.domain.mapping.documents import is_qbo_void
-from shared.ingest.reconciler import Reconciler
-from tests.e2e.stack import Stack, consumers
-from tests.e2e.test_documents_e2e import (
+from tests.e2e.agreement import converge, faults_off, faults_on
+from tests.e2e.builders import (
     TODAY,
-    assert_sides_agree,
-    customer,
-    expense_account_id,
-    expense_line,
-    item_id,
-    rl_body,
-    sales_line,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_expense_account_id,
+    qbo_expense_line,
+    qbo_item_id,
+    qbo_sales_line,
+    qbo_vendor,
+    rl_document_body,
     seed_links,
-    settle,
-    vendor,
 )
-from tests.e2e.test_payments_e2e import bank_id
+from tests.e2e.readers import settle
+from tests.e2e.stack import Stack, consumers
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +112,7 @@ class World:
         return f"{self.stack.released_base}/_sandbox/companies/{self.company}/as-user{path}"
 
     async def qbo_lines(self, qbo_id: str, amount: str) -> None:
-        body = {"Id": qbo_id, "Line": [sales_line(self.item, "1", amount)]}
+        body = {"Id": qbo_id, "Line": [qbo_sales_line(self.item, "1", amount)]}
         await tolerant(self.stack, "POST", self.qbo_ui("invoice"), body)
 
     async def rl_lines(self, rl_id: str, amount: str) -> None:
@@ -145,7 +143,7 @@ class World:
                 self.stack,
                 "POST",
                 self.qbo_ui("creditmemo"),
-                {**body, "Line": [sales_line(self.item, "1", str(used))]},
+                {**body, "Line": [qbo_sales_line(self.item, "1", str(used))]},
             )
             if not memo:
                 return False
@@ -175,7 +173,9 @@ class World:
         if credit is None:
             body = {"documentId": rl_id, "date": TODAY, "amount": owed, "bankAccountId": self.bank}
             return bool(await tolerant(self.stack, "POST", self.rl_user("/payments"), body))
-        note_body = rl_body("INCOME_CREDIT", self.ids["customer"], self.ids["item"], "APPROVED")
+        note_body = rl_document_body(
+            "INCOME_CREDIT", self.ids["customer"], self.ids["item"], "APPROVED"
+        )
         note_body["lines"][0].update(
             quantity="1", unitAmount=str(min(Decimal(credit), Decimal(owed)))
         )
@@ -194,7 +194,7 @@ class World:
         body = {
             "CustomerRef": {"value": self.customer},
             "TxnDate": TODAY,
-            "Line": [sales_line(self.item, "1", amount)],
+            "Line": [qbo_sales_line(self.item, "1", amount)],
         }
         made = await tolerant(self.stack, "POST", self.qbo_ui("invoice"), body)
         if made:
@@ -203,7 +203,7 @@ class World:
 
     async def rl_new(self, pick: int, amount: str, *_: Any) -> bool:
         status = ("DRAFT", "AWAITING_APPROVAL", "APPROVED")[pick % 3]
-        body = rl_body("INCOME", self.ids["customer"], self.ids["item"], status)
+        body = rl_document_body("INCOME", self.ids["customer"], self.ids["item"], status)
         made = await tolerant(self.stack, "POST", self.rl_user("/invoices"), body)
         if made:
             self.rl_docs.append(str(made["id"]))
@@ -263,7 +263,7 @@ class World:
         body = {
             "VendorRef": {"value": self.vendor},
             "TxnDate": TODAY,
-            "Line": [expense_line(self.expense_account, amount)],
+            "Line": [qbo_expense_line(self.expense_account, amount)],
         }
         made = await tolerant(self.stack, "POST", self.qbo_ui("bill"), body)
         if made:
@@ -290,7 +290,7 @@ class World:
         return bool(await tolerant(self.stack, "POST", self.qbo_ui("billpayment"), payment))
 
     async def rl_bill(self, pick: int, *_: Any) -> bool:
-        body = rl_body("EXPENSE", self.ids["vendor"], self.ids["account"], "APPROVED")
+        body = rl_document_body("EXPENSE", self.ids["vendor"], self.ids["account"], "APPROVED")
         made = await tolerant(self.stack, "POST", self.rl_user("/invoices"), body)
         if made:
             self.rl_bills.append(str(made["id"]))
@@ -304,7 +304,9 @@ class World:
         bill = await tolerant(self.stack, "GET", self.rl_user(f"/invoices/{bill_id}"))
         if not bill or bill["status"] != "APPROVED":
             return False
-        body = rl_body("EXPENSE_CREDIT", self.ids["vendor"], self.ids["account"], "APPROVED")
+        body = rl_document_body(
+            "EXPENSE_CREDIT", self.ids["vendor"], self.ids["account"], "APPROVED"
+        )
         credit = min(Decimal(amount), Decimal(half(bill["amountDue"])))
         body["lines"][0].update(quantity="1", unitAmount=str(credit))
         note = await tolerant(self.stack, "POST", self.rl_user("/credit-notes"), body)
@@ -319,85 +321,6 @@ class World:
             return False
         doc = self.rl_docs[pick % len(self.rl_docs)]
         return bool(await tolerant(self.stack, "POST", self.rl_user(f"/invoices/{doc}/void")))
-
-
-async def faults_on(stack: Stack, realm: str, company: str) -> None:
-    await stack.call(
-        "PUT",
-        f"{stack.qbo_base}/_sandbox/realms/{realm}/faults",
-        json={
-            "error_503_rate": 0.1,
-            "webhook_drop_rate": 0.3,
-            "webhook_duplicate_rate": 0.3,
-            "webhook_reorder": True,
-        },
-    )
-    await stack.call(
-        "PUT",
-        f"{stack.released_base}/_sandbox/companies/{company}/faults",
-        json={
-            "errorRate": 0.1,
-            "errorStatus": 503,
-            "rateLimitRate": 0.1,
-            "deliveries": {"duplicateRate": 0.3, "dropRate": 0.3, "reorder": True},
-        },
-    )
-
-
-async def faults_off(stack: Stack, realm: str, company: str) -> None:
-    """The checks read both sandboxes themselves: no injected failures for them."""
-    await stack.call(
-        "PUT",
-        f"{stack.qbo_base}/_sandbox/realms/{realm}/faults",
-        json={"error_503_rate": 0.0, "webhook_drop_rate": 0.0, "webhook_duplicate_rate": 0.0},
-    )
-    await stack.call(
-        "PUT",
-        f"{stack.released_base}/_sandbox/companies/{company}/faults",
-        json={"errorRate": 0.0, "rateLimitRate": 0.0, "deliveries": {"dropRate": 0.0}},
-    )
-
-
-async def converge(stack: Stack, connection: Connection, pool: asyncpg.Pool, broker: Any) -> None:
-    """Reconcile until both sides agree (dropped webhooks are only healed this way)."""
-    publisher = await EventPublisher.open(broker)
-    reconciler = Reconciler(pool, publisher)
-    qbo, released = stack.factory.qbo(connection), stack.factory.released(connection)
-    try:
-        for attempt in range(8):
-            await reconciler.reconcile(connection, qbo, released)
-            await settle(2.0)
-            try:
-                await assert_sides_agree(stack, connection, pool)
-                return
-            except AssertionError as exc:
-                if attempt == 7:
-                    raise AssertionError(f"{exc}\n{await trail(pool, connection)}") from exc
-    finally:
-        await publisher.close()
-
-
-async def trail(pool: asyncpg.Pool, connection: Connection) -> str:
-    """What the engine did that was not a plain apply: dead letters and every outcome other
-    than applied/echo, so a failure in CI says why without a rerun."""
-    async with pool.acquire() as conn:
-        dead = await conn.fetch(
-            "SELECT routing_key, event->>'entity_id' AS id, error, attempts FROM dead_letters "
-            "WHERE connection_id = $1 ORDER BY id",
-            connection.id,
-        )
-        odd = await conn.fetch(
-            "SELECT direction, entity, source_id, target_id, outcome, reason FROM sync_outcomes "
-            "WHERE connection_id = $1 AND outcome NOT IN ('applied', 'echo') ORDER BY id",
-            connection.id,
-        )
-        payments = await conn.fetch(
-            "SELECT qbo_type, qbo_id, released_id, status FROM links WHERE connection_id = $1 "
-            "AND entity IN ('payment', 'bill_payment') ORDER BY id",
-            connection.id,
-        )
-    lines = [f"dead: {dict(r)}" for r in dead] + [f"outcome: {dict(r)}" for r in odd]
-    return "\n".join(lines + [f"payment link: {dict(r)}" for r in payments])
 
 
 @settings(
@@ -420,12 +343,12 @@ async def test_random_edits_under_faults_converge_without_duplicates(
     qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
         world = World(stack, realm, company, await seed_links(stack, qbo, pool, connection))
-        world.customer, world.item = str((await customer(qbo))["Id"]), await item_id(qbo)
+        world.customer, world.item = str((await qbo_customer(qbo))["Id"]), await qbo_item_id(qbo)
         world.vendor, world.expense_account = (
-            str((await vendor(qbo))["Id"]),
-            await expense_account_id(qbo),
+            str((await qbo_vendor(qbo))["Id"]),
+            await qbo_expense_account_id(qbo),
         )
-        world.qbo_bank = await bank_id(qbo)
+        world.qbo_bank = await qbo_bank_account_id(qbo)
         accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
         world.bank = next(a["id"] for a in accounts["items"] if a["type"] == "BANK")
         await faults_on(stack, realm, company)

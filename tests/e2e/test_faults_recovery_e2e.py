@@ -14,6 +14,7 @@ from shared.adapters.qbo.client import QboClient
 from shared.adapters.qbo.tokens import QboTokens
 from shared.delivery import parking
 from shared.domain.errors import PermanentError
+from tests.e2e.conftest import Linked
 from tests.e2e.stack import Stack, consumers, eventually
 from tests.integration.admin_helpers import running_admin, stack_settings
 
@@ -35,59 +36,59 @@ async def dead_letters(pool: asyncpg.Pool, connection_id: uuid.UUID) -> list[asy
 
 
 async def test_a_revoked_grant_parks_work_without_burning_attempts_and_reconnect_resumes(
-    stack: Stack, pool: asyncpg.Pool, linked: tuple[str, str, Any]
+    stack: Stack, pool: asyncpg.Pool, linked: Linked
 ) -> None:
-    realm, company, connection = linked
     tag = uuid.uuid4().hex[:5]
     before, during = f"Before {tag}", [f"During {tag} {n}" for n in range(3)]
     async with consumers(stack.settings), running_admin(stack_settings(stack)) as admin:
-        await stack.released_api(company, "POST", "/contacts", json={"name": before})
-        await eventually(lambda: customers(stack, connection, before))
+        await stack.released_api(linked.company, "POST", "/contacts", json={"name": before})
+        await eventually(lambda: customers(stack, linked.connection, before))
 
-        await stack.call("POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/tokens/revoke")
+        await stack.call("POST", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/tokens/revoke")
         for name in during:
-            await stack.released_api(company, "POST", "/contacts", json={"name": name})
+            await stack.released_api(linked.company, "POST", "/contacts", json={"name": name})
 
         async def all_parked() -> bool:
             async with pool.acquire() as conn:
-                return await parking.count(conn, connection.id) >= len(during)
+                return await parking.count(conn, linked.connection.id) >= len(during)
 
         await eventually(all_parked, timeout=30)
-        _, details = await admin.api("GET", f"/api/connections/{connection.id}")
+        _, details = await admin.api("GET", f"/api/connections/{linked.connection.id}")
         assert details["status"] == "paused"
         assert details["status_reason"].startswith(parking.NEEDS_REAUTH)
         async with pool.acquire() as conn:
             attempts = await conn.fetch(
                 "SELECT (event ->> 'attempt')::int AS attempt FROM parked_events "
                 "WHERE connection_id = $1",
-                connection.id,
+                linked.connection.id,
             )
         assert {r["attempt"] for r in attempts} == {0}, "parking spends no attempt"
-        assert await dead_letters(pool, connection.id) == []
+        assert await dead_letters(pool, linked.connection.id) == []
 
         # The person reconnects (new grant), then resumes: parked work runs, in order.
-        fresh = await stack.call("POST", f"{stack.qbo_base}/_sandbox/realms/{realm}/tokens")
-        await stack.factory.tokens.save(connection.id, QboTokens.from_response(fresh))
-        status, body = await admin.api("POST", f"/api/connections/{connection.id}/resume")
+        fresh = await stack.call("POST", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/tokens")
+        await stack.factory.tokens.save(linked.connection.id, QboTokens.from_response(fresh))
+        status, body = await admin.api("POST", f"/api/connections/{linked.connection.id}/resume")
         assert status == 200, body
         assert body["released"] >= len(during)
         for name in during:
-            await eventually(functools.partial(customers, stack, connection, name), timeout=30)
+            await eventually(
+                functools.partial(customers, stack, linked.connection, name), timeout=30
+            )
         await asyncio.sleep(1.5)
     for name in [before, *during]:
-        assert len(await customers(stack, connection, name)) == 1
+        assert len(await customers(stack, linked.connection, name)) == 1
     async with pool.acquire() as conn:
-        assert await parking.count(conn, connection.id) == 0
-    assert await dead_letters(pool, connection.id) == []
+        assert await parking.count(conn, linked.connection.id) == 0
+    assert await dead_letters(pool, linked.connection.id) == []
 
 
 async def test_a_fixed_failure_replays_to_convergence_and_a_second_replay_is_harmless(
     stack: Stack,
     pool: asyncpg.Pool,
-    linked: tuple[str, str, Any],
+    linked: Linked,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, company, connection = linked
     name = f"Replayed {uuid.uuid4().hex[:5]}"
     broken = True
     original = QboClient.write
@@ -99,33 +100,33 @@ async def test_a_fixed_failure_replays_to_convergence_and_a_second_replay_is_har
 
     monkeypatch.setattr(QboClient, "write", failing_write)
     async with consumers(stack.settings), running_admin(stack_settings(stack)) as admin:
-        await stack.released_api(company, "POST", "/contacts", json={"name": name})
-        letters = await eventually(lambda: dead_letters(pool, connection.id), timeout=30)
+        await stack.released_api(linked.company, "POST", "/contacts", json={"name": name})
+        letters = await eventually(lambda: dead_letters(pool, linked.connection.id), timeout=30)
         assert [r["error_class"] for r in letters] == ["PermanentError"]
-        assert await customers(stack, connection, name) == []
+        assert await customers(stack, linked.connection, name) == []
 
         broken = False  # the operator fixed the mapping
-        cid = str(connection.id)
+        cid = str(linked.connection.id)
         status, plan = await admin.api(
             "POST", "/api/dlq/replay", json={"connection_id": cid, "dry_run": True}
         )
         assert (status, plan["matched"]) == (200, 1)
         status, first = await admin.api("POST", "/api/dlq/replay", json={"connection_id": cid})
         assert (status, len(first["replayed"])) == (200, 1)
-        await eventually(lambda: customers(stack, connection, name), timeout=30)
+        await eventually(lambda: customers(stack, linked.connection, name), timeout=30)
 
         letter_id = letters[0]["id"]
         status, second = await admin.api("POST", f"/api/dlq/{letter_id}/replay")
         assert status == 200, second
         await asyncio.sleep(3)  # the second copy is applied (or recognised) by now
-    assert len(await customers(stack, connection, name)) == 1, "replaying twice is harmless"
-    (after,) = await dead_letters(pool, connection.id)
+    assert len(await customers(stack, linked.connection, name)) == 1, "replaying twice is harmless"
+    (after,) = await dead_letters(pool, linked.connection.id)
     assert (after["status"], after["replay_count"]) == ("replayed", 2)
     async with pool.acquire() as conn:
         outcomes = await conn.fetch(
             "SELECT outcome FROM sync_outcomes WHERE connection_id = $1 AND entity = 'contact' "
             "AND event_id LIKE 'replay-%' ORDER BY id",
-            connection.id,
+            linked.connection.id,
         )
     assert outcomes, "the replays were handled by the engine"
     assert outcomes[0]["outcome"] == "applied"

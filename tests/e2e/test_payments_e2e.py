@@ -4,80 +4,64 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import pytest
 
-from shared.adapters.qbo.client import QboClient
-from shared.domain.connections import Connection
-from tests.e2e.stack import Stack, consumers, eventually, unique
-from tests.e2e.test_documents_e2e import (
+from tests.e2e.builders import (
     TODAY,
-    as_user,
-    customer,
-    expense_account_id,
-    expense_line,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_expense_account_id,
+    qbo_expense_line,
+    qbo_invoice,
+    qbo_item_id,
+    qbo_payment_lines,
+    qbo_sales_line,
+    qbo_vendor,
+    rl_as_user,
+    rl_document_body,
+    seed_links,
+)
+from tests.e2e.conftest import Linked
+from tests.e2e.readers import (
     flags,
-    item_id,
     linked_qbo_id,
     linked_released,
-    qbo_invoice,
     qbo_writes,
-    rl_body,
     rl_doc,
-    sales_line,
-    seed_links,
+    rl_payments,
     settle,
-    vendor,
 )
+from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
 
 
-async def rl_payments(stack: Stack, company: str, doc_id: str) -> list[dict[str, Any]]:
-    page = await stack.released_api(company, "GET", "/payments?pageSize=1000")
-    return [p for p in page["items"] if p["documentId"] == doc_id]
-
-
-async def bank_id(qbo: QboClient) -> str:
-    (bank,) = await qbo.query_all("Account", "Name = 'Checking'")
-    return str(bank["Id"])
-
-
-def pay_lines(allocations: dict[str, str], txn_type: str = "Invoice") -> list[dict[str, Any]]:
-    return [
-        {"Amount": amount, "LinkedTxn": [{"TxnId": doc, "TxnType": txn_type}]}
-        for doc, amount in allocations.items()
-    ]
-
-
 async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        item = await item_id(qbo)
-        first = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "100.00")])
-        second = await qbo_invoice(qbo, cust["Id"], [sales_line(item, "1", "40.00")])
-        payment = await qbo.write(
+        cust = await qbo_customer(linked.qbo)
+        item = await qbo_item_id(linked.qbo)
+        first = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "100.00")])
+        second = await qbo_invoice(linked.qbo, cust["Id"], [qbo_sales_line(item, "1", "40.00")])
+        payment = await linked.qbo.write(
             "Payment",
             {
                 "CustomerRef": {"value": cust["Id"]},
                 "TotalAmt": "70.00",
                 "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await bank_id(qbo)},
-                "Line": pay_lines({first["Id"]: "30.00", second["Id"]: "40.00"}),
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(linked.qbo)},
+                "Line": qbo_payment_lines({first["Id"]: "30.00", second["Id"]: "40.00"}),
             },
             request_id=unique("pay"),
         )
-        rl_first = await linked_released(pool, "Invoice", str(first["Id"]), connection)
-        rl_second = await linked_released(pool, "Invoice", str(second["Id"]), connection)
+        rl_first = await linked_released(pool, "Invoice", str(first["Id"]), linked.connection)
+        rl_second = await linked_released(pool, "Invoice", str(second["Id"]), linked.connection)
 
         async def state(doc: str, path: str = "/invoices") -> tuple[str, str]:
-            found = await rl_doc(stack, company, path, doc)
+            found = await rl_doc(stack, linked.company, path, doc)
             return found["status"], found["amountDue"]
 
         async def reached(doc: str, wanted: tuple[str, str]) -> bool:
@@ -85,21 +69,21 @@ async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
 
         await eventually(lambda: reached(rl_first, ("APPROVED", "70.00")))
         await eventually(lambda: reached(rl_second, ("PAID", "0.00")))
-        current = await qbo.get("Payment", str(payment["Id"]))
-        changed = await qbo.write(
+        current = await linked.qbo.get("Payment", str(payment["Id"]))
+        changed = await linked.qbo.write(
             "Payment",
             {
                 "Id": payment["Id"],
                 "SyncToken": current["SyncToken"],
                 "sparse": True,
                 "TotalAmt": "100.00",
-                "Line": pay_lines({first["Id"]: "100.00"}),
+                "Line": qbo_payment_lines({first["Id"]: "100.00"}),
             },
             request_id=unique("pay2"),
         )
         await eventually(lambda: reached(rl_first, ("PAID", "0.00")))
         await eventually(lambda: reached(rl_second, ("APPROVED", "40.00")))
-        await qbo.write(
+        await linked.qbo.write(
             "Payment",
             {"Id": payment["Id"], "SyncToken": changed["SyncToken"]},
             request_id=unique("pay3"),
@@ -107,83 +91,85 @@ async def test_qbo_payment_allocations_change_and_void_mirror_as_reversals(
         )
         await eventually(lambda: reached(rl_first, ("APPROVED", "100.00")))
         await settle()
-    statuses = [p["status"] for p in await rl_payments(stack, company, rl_first)]
+    statuses = [p["status"] for p in await rl_payments(stack, linked.company, rl_first)]
     assert sorted(statuses) == ["REVERSED", "REVERSED"], "old reversed, new reversed by the void"
-    assert [p["reversalSource"] for p in await rl_payments(stack, company, rl_second)] == [
+    assert [p["reversalSource"] for p in await rl_payments(stack, linked.company, rl_second)] == [
         "ACCOUNTING"
     ]
     payment_writes = (
-        await stack.call("GET", f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity=Payment")
+        await stack.call(
+            "GET", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/requests?entity=Payment"
+        )
     )["requests"]
     assert len([r for r in payment_writes if r["write"]]) == 3, "nothing bounced back to QBO"
 
 
 async def test_qbo_bill_payment_is_recorded_and_its_delete_reverses(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        vend = await vendor(qbo)
-        bill = await qbo.write(
+        vend = await qbo_vendor(linked.qbo)
+        bill = await linked.qbo.write(
             "Bill",
             {
                 "VendorRef": {"value": vend["Id"]},
                 "TxnDate": TODAY,
-                "Line": [expense_line(await expense_account_id(qbo), "300.00")],
+                "Line": [qbo_expense_line(await qbo_expense_account_id(linked.qbo), "300.00")],
             },
             request_id=unique("bill"),
         )
-        paid = await qbo.write(
+        paid = await linked.qbo.write(
             "BillPayment",
             {
                 "VendorRef": {"value": vend["Id"]},
                 "PayType": "Check",
-                "CheckPayment": {"BankAccountRef": {"value": await bank_id(qbo)}},
+                "CheckPayment": {
+                    "BankAccountRef": {"value": await qbo_bank_account_id(linked.qbo)}
+                },
                 "TotalAmt": "120.50",
                 "TxnDate": TODAY,
-                "Line": pay_lines({bill["Id"]: "120.50"}, "Bill"),
+                "Line": qbo_payment_lines({bill["Id"]: "120.50"}, "Bill"),
             },
             request_id=unique("bp"),
         )
-        rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), connection)
+        rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), linked.connection)
 
         async def due(value: str) -> bool:
-            return bool((await rl_doc(stack, company, "/invoices", rl_bill))["amountDue"] == value)
+            return bool(
+                (await rl_doc(stack, linked.company, "/invoices", rl_bill))["amountDue"] == value
+            )
 
         await eventually(lambda: due("179.50"))
-        current = await qbo.get("BillPayment", str(paid["Id"]))
-        await qbo.write(
+        current = await linked.qbo.get("BillPayment", str(paid["Id"]))
+        await linked.qbo.write(
             "BillPayment",
             {"Id": paid["Id"], "SyncToken": current["SyncToken"]},
             request_id=unique("bpdel"),
             operation="delete",
         )
         await eventually(lambda: due("300.00"))
-    (payment,) = await rl_payments(stack, company, rl_bill)
+    (payment,) = await rl_payments(stack, linked.company, rl_bill)
     assert payment["status"] == "REVERSED"
 
 
 async def test_released_payment_reaches_qbo_and_a_released_reversal_is_only_flagged(
-    stack: Stack, linked: tuple[str, str, Connection], pool: asyncpg.Pool
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     async with consumers(stack.settings):
-        ids = await seed_links(stack, qbo, pool, connection)
-        doc = await as_user(
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        doc = await rl_as_user(
             stack,
-            company,
+            linked.company,
             "POST",
             "/invoices",
-            rl_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
+            rl_document_body("INCOME", ids["customer"], ids["item"], "APPROVED"),
         )
         qbo_invoice_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]))
-        banks = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+        banks = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
         bank = next(a for a in banks["items"] if a["type"] == "BANK")
-        payment = await as_user(
+        payment = await rl_as_user(
             stack,
-            company,
+            linked.company,
             "POST",
             "/payments",
             {
@@ -196,29 +182,31 @@ async def test_released_payment_reaches_qbo_and_a_released_reversal_is_only_flag
         qbo_payment = await eventually(lambda: linked_qbo_id(pool, "payment", payment["id"]))
 
         async def balance() -> Decimal:
-            return Decimal(str((await qbo.get("Invoice", qbo_invoice_id))["Balance"]))
+            return Decimal(str((await linked.qbo.get("Invoice", qbo_invoice_id))["Balance"]))
 
         assert await balance() == Decimal("100.00")
         # Not connected to an accounting system in the sandbox, so Re-Leased lets a user reverse.
-        await as_user(stack, company, "POST", f"/payments/{payment['id']}/reverse")
+        await rl_as_user(stack, linked.company, "POST", f"/payments/{payment['id']}/reverse")
 
         async def flagged() -> bool:
-            return await flags(pool, connection, "payment") == 1
+            return await flags(pool, linked.connection, "payment") == 1
 
         await eventually(flagged)
         await settle()
     assert await balance() == Decimal("100.00"), "the reversal never reached QBO"
-    made = await qbo.get("Payment", qbo_payment)
+    made = await linked.qbo.get("Payment", qbo_payment)
     assert Decimal(str(made["TotalAmt"])) == Decimal("21.00")
     payment_writes = (
-        await stack.call("GET", f"{stack.qbo_base}/_sandbox/realms/{realm}/requests?entity=Payment")
+        await stack.call(
+            "GET", f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/requests?entity=Payment"
+        )
     )["requests"]
     assert len([r for r in payment_writes if r["write"]]) == 1
 
 
 async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_back(
     stack: Stack,
-    linked: tuple[str, str, Connection],
+    linked: Linked,
     pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -226,8 +214,6 @@ async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_bac
     recognised as ours (retried until the link is there), never recorded in QBO again."""
     from shared.sync.context import SyncContext
 
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     original = SyncContext.lock
 
     async def late_lock(self: SyncContext, *parts: str) -> None:
@@ -236,28 +222,30 @@ async def test_our_released_payment_seen_before_its_link_commits_is_not_sent_bac
         await original(self, *parts)
 
     async with consumers(stack.settings):
-        cust = await customer(qbo)
-        invoice = await qbo_invoice(qbo, cust["Id"], [sales_line(await item_id(qbo), "1", "80.00")])
-        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+        cust = await qbo_customer(linked.qbo)
+        invoice = await qbo_invoice(
+            linked.qbo, cust["Id"], [qbo_sales_line(await qbo_item_id(linked.qbo), "1", "80.00")]
+        )
+        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
         monkeypatch.setattr(SyncContext, "lock", late_lock)
-        await qbo.write(
+        await linked.qbo.write(
             "Payment",
             {
                 "CustomerRef": {"value": cust["Id"]},
                 "TotalAmt": "30.00",
                 "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await bank_id(qbo)},
-                "Line": pay_lines({invoice["Id"]: "30.00"}),
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(linked.qbo)},
+                "Line": qbo_payment_lines({invoice["Id"]: "30.00"}),
             },
             request_id=unique("pay"),
         )
 
         async def recorded() -> bool:
-            return len(await rl_payments(stack, company, rl_invoice)) == 1
+            return len(await rl_payments(stack, linked.company, rl_invoice)) == 1
 
         await eventually(recorded)
         await settle(6.0)
-    assert await qbo_writes(stack, realm, "Payment") == 1, "never sent back to QBO"
-    assert Decimal(str((await qbo.get("Invoice", str(invoice["Id"])))["Balance"])) == Decimal(
-        "50.00"
-    )
+    assert await qbo_writes(stack, linked.realm, "Payment") == 1, "never sent back to QBO"
+    assert Decimal(
+        str((await linked.qbo.get("Invoice", str(invoice["Id"])))["Balance"])
+    ) == Decimal("50.00")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import asyncpg
 import pytest
@@ -12,6 +11,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import QBO_TO_RELEASED, RELEASED_TO_QBO, EventPublisher
 from shared.ingest.reconciler import Reconciler
+from tests.e2e.conftest import Linked
 from tests.e2e.stack import Stack, unique
 
 pytestmark = pytest.mark.e2e
@@ -95,24 +95,26 @@ async def test_reconciler_repairs_what_webhooks_dropped(
 
 
 async def test_cdc_cap_is_paged_through_queries(
-    stack: Stack, broker: AbstractRobustConnection, pool: asyncpg.Pool, linked: Any
+    stack: Stack, broker: AbstractRobustConnection, pool: asyncpg.Pool, linked: Linked
 ) -> None:
     """More than CDC's 1,000 objects changed: every one is still examined (and none lost)."""
-    realm, company, connection = linked
-    qbo = stack.factory.qbo(connection)
     await stack.call(
-        "PUT", f"{stack.qbo_base}/_sandbox/realms/{realm}/faults", json={"webhook_drop_rate": 1.0}
+        "PUT",
+        f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/faults",
+        json={"webhook_drop_rate": 1.0},
     )
     sem = asyncio.Semaphore(8)
 
     async def make(i: int) -> None:
         async with sem:
-            await qbo.write("Customer", {"DisplayName": f"Bulk {i:04d}"}, request_id=f"bulk{i}")
+            await linked.qbo.write(
+                "Customer", {"DisplayName": f"Bulk {i:04d}"}, request_id=f"bulk{i}"
+            )
 
     await asyncio.gather(*(make(i) for i in range(1005)))
     publisher = await EventPublisher.open(broker)
     report = await Reconciler(pool, publisher).reconcile(
-        connection, qbo, stack.factory.released(connection)
+        linked.connection, linked.qbo, stack.factory.released(linked.connection)
     )
     await publisher.close()
     assert report.examined["qbo_cdc"] >= 1005

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
 
 import aio_pika
 import asyncpg
 import pytest
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import (
     DEAD_QUEUE,
@@ -24,22 +22,9 @@ from shared.domain.errors import PermanentError, TransientError
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
 from tests.conftest import TEST_TOPOLOGY
+from tests.integration.broker_helpers import get_one, make_event, queue_depth
 
 pytestmark = pytest.mark.integration
-
-
-def make_event(n: int = 1, **changes: Any) -> ChangeEvent:
-    base: dict[str, Any] = {
-        "event_id": f"evt-{n}-{datetime.now(UTC).timestamp()}",
-        "source": "qbo",
-        "account_id": "9130",
-        "entity": "invoice",
-        "entity_id": str(n),
-        "operation": "update",
-        "occurred_at": datetime.now(UTC),
-    }
-    base.update(changes)
-    return ChangeEvent(**base)
 
 
 @pytest.fixture
@@ -62,29 +47,6 @@ async def scratch_table(pool: asyncpg.Pool) -> AsyncIterator[str]:
     yield name
     async with pool.acquire() as conn:
         await conn.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-async def get_one(
-    broker: AbstractRobustConnection, queue_name: str, timeout: float = 10.0
-) -> AbstractIncomingMessage:
-    channel = await broker.channel()
-    queue = await channel.get_queue(queue_name)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is not None:
-            return message
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"nothing arrived on {queue_name} within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
-async def queue_depth(broker: AbstractRobustConnection, name: str) -> int:
-    channel = await broker.channel()
-    declared = await channel.declare_queue(name, passive=True)
-    await channel.close()
-    count = declared.declaration_result.message_count
-    return int(count or 0)
 
 
 async def run_consumer(

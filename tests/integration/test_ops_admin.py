@@ -21,8 +21,8 @@ from shared.delivery import parking
 from shared.ops import status
 from tests.conftest import TEST_TOPOLOGY
 from tests.integration.admin_helpers import ADMIN_TOKEN, Admin, running_admin, standalone_settings
-from tests.integration.test_broker import make_event, queue_depth
-from tests.integration.test_ops_replay import seed_letters
+from tests.integration.broker_helpers import make_event, queue_depth
+from tests.integration.ops_helpers import seed_letters
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import pytest
@@ -21,8 +20,8 @@ from shared.infra.db import DbConnection
 from shared.ops import dead_letters, replay
 from shared.ops.dead_letters import DeadLetterFilter
 from shared.ops.replay import Throttle
-from tests.integration.test_broker import make_event, queue_depth
-from tests.integration.test_ops_routing import Running, dead_letter, wait_for
+from tests.integration.broker_helpers import make_event, queue_depth
+from tests.integration.ops_helpers import Running, dead_letter, seed_letters, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -100,38 +99,6 @@ async def _count(pool: asyncpg.Pool, table: str, key: str) -> int:
 
 async def _settled(seen: list[ChangeEvent], n: int) -> bool:
     return len(seen) >= n
-
-
-async def seed_letters(pool: asyncpg.Pool, specs: list[dict[str, Any]]) -> uuid.UUID:
-    """Dead letters for a fresh connection; each spec may set entity, error_class, age_h."""
-    async with pool.acquire() as conn:
-        connection_id: uuid.UUID = await conn.fetchval(
-            "INSERT INTO connections (released_company_id) VALUES ($1) RETURNING id",
-            f"co-{uuid.uuid4().hex[:8]}",
-        )
-        repo = DeadLetterRepository(conn)
-        for n, spec in enumerate(specs):
-            event = make_event(300 + n, entity=spec.get("entity", "invoice"))
-            letter_id = await repo.record(
-                DeadLetter(
-                    event_id=event.event_id,
-                    routing_key=event.routing_key,
-                    queue=QBO_TO_RELEASED,
-                    event=event.model_dump(mode="json"),
-                    error_class=spec.get("error_class", "PermanentError"),
-                    error="seeded",
-                    remedy=None,
-                    attempts=1,
-                    connection_id=str(connection_id),
-                )
-            )
-            age = timedelta(hours=spec.get("age_h", 0))
-            await conn.execute(
-                "UPDATE dead_letters SET created_at = now() - $2::interval WHERE id = $1",
-                letter_id,
-                age,
-            )
-    return connection_id
 
 
 async def test_filters_select_by_connection_entity_error_class_and_time(pool: asyncpg.Pool) -> None:

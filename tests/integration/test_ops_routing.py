@@ -30,7 +30,8 @@ from shared.domain.errors import (
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
 from tests.conftest import TEST_TOPOLOGY
-from tests.integration.test_broker import get_one, make_event, queue_depth
+from tests.integration.broker_helpers import get_one, make_event, queue_depth
+from tests.integration.ops_helpers import Running, dead_letter, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -80,47 +81,6 @@ async def publisher(broker: AbstractRobustConnection) -> AsyncIterator[EventPubl
     pub = await EventPublisher.open(broker)
     yield pub
     await pub.close()
-
-
-class Running:
-    """A consumer on the work queue for the duration of a ``with`` block."""
-
-    def __init__(
-        self, broker: AbstractRobustConnection, consumer: EventConsumer, prefetch: int = 4
-    ) -> None:
-        self.broker = broker
-        self.consumer = consumer
-        self.prefetch = prefetch
-
-    async def __aenter__(self) -> Running:
-        self.channel = await self.broker.channel()
-        await self.channel.set_qos(prefetch_count=self.prefetch)
-        self.queue, self.tag = await self.consumer.start(self.channel)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.queue.cancel(self.tag)
-        await self.consumer.drain(5)
-        await self.channel.close()
-
-
-async def wait_for(check: Any, timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
-async def dead_letter(pool: asyncpg.Pool, event_id: str) -> asyncpg.Record | None:
-    async with pool.acquire() as conn:
-        row: asyncpg.Record | None = await conn.fetchrow(
-            "SELECT * FROM dead_letters WHERE event_id = $1", event_id
-        )
-        return row
 
 
 async def test_attempt_limit_holds_and_the_poison_message_keeps_its_history(

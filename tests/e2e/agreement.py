@@ -1,0 +1,166 @@
+"""Both sides agree: every linked document checked field by field, and converging on that after
+faults (the fault switches off, the reconciler run until the check passes)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from shared.adapters.broker import EventPublisher
+from shared.domain.connections import Connection
+from shared.ingest.reconciler import Reconciler
+from tests.e2e.readers import rl_doc, rl_docs, settle
+from tests.e2e.stack import Stack
+
+# -- the check ----------------------------------------------------------------------------------
+
+
+def same_lines(qbo_doc: dict[str, Any], rl: dict[str, Any]) -> None:
+    """A QBO document and its Re-Leased twin have the same line amounts and the same total."""
+    qbo_lines = [ln for ln in qbo_doc["Line"] if ln.get("DetailType") != "SubTotalLineDetail"]
+    assert [Decimal(str(ln["Amount"])) for ln in qbo_lines] == [
+        Decimal(ln["lineAmount"]) for ln in rl["lines"]
+    ]
+    assert Decimal(str(qbo_doc["TotalAmt"])) == Decimal(rl["total"])
+
+
+async def assert_sides_agree(stack: Stack, connection: Connection, pool: asyncpg.Pool) -> int:
+    """Every linked document: same number, date, party, lines, total, amount due, status; and
+    exactly one Re-Leased document per QBO document (no duplicates). Returns documents checked."""
+    qbo = stack.factory.qbo(connection)
+    company = connection.released_company_id
+    async with pool.acquire() as conn:
+        links = await conn.fetch(
+            "SELECT * FROM links WHERE connection_id = $1 AND entity = ANY($2::text[])",
+            connection.id,
+            ["invoice", "bill", "credit_note", "vendor_credit"],
+        )
+        contacts = {
+            (r["qbo_type"], r["qbo_id"]): r["released_id"]
+            for r in await conn.fetch(
+                "SELECT qbo_type, qbo_id, released_id FROM links WHERE connection_id = $1 "
+                "AND entity = 'contact'",
+                connection.id,
+            )
+        }
+    for link in links:
+        path = "/invoices" if link["entity"] in ("invoice", "bill") else "/credit-notes"
+        rl = await rl_doc(stack, company, path, link["released_id"])
+        if link["status"] == "voided":
+            assert rl["status"] == "VOIDED", link["released_id"]
+            continue
+        doc = await qbo.get(link["qbo_type"], link["qbo_id"])
+        party = "CustomerRef" if "CustomerRef" in doc else "VendorRef"
+        assert rl["number"] == doc["DocNumber"]
+        assert rl["date"] == doc["TxnDate"]
+        assert rl["contactId"] == contacts[(party[:-3], doc[party]["value"])]
+        same_lines(doc, rl)
+        assert Decimal(rl["amountDue"]) == Decimal(str(doc.get("Balance", doc["TotalAmt"])))
+        paid = Decimal(rl["amountDue"]) == 0 and Decimal(rl["total"]) > 0
+        assert (rl["status"] == "PAID") == paid, (rl["status"], rl["amountDue"])
+    documents = (
+        ("/invoices", ("Invoice", "Bill")),
+        ("/credit-notes", ("CreditMemo", "VendorCredit")),
+    )
+    for path, types in documents:
+        # DRAFT never syncs, so it has no link to compare; nor has a document voided before
+        # it ever synced.
+        ever_linked = {lk["released_id"] for lk in links}
+        released = [
+            d
+            for d in await rl_docs(stack, company, path)
+            if d["status"] != "DRAFT" and (d["status"] != "VOIDED" or d["id"] in ever_linked)
+        ]
+        in_qbo = 0
+        for qbo_type in types:
+            in_qbo += len(await qbo.query_all(qbo_type))
+        linked_here = [lk for lk in links if lk["released_id"] in {d["id"] for d in released}]
+        assert len(released) == len(linked_here), f"unlinked or duplicate {path}"
+        assert len({lk["qbo_id"] + lk["qbo_type"] for lk in linked_here}) == len(released)
+        assert in_qbo >= len([lk for lk in linked_here if lk["status"] != "voided"])
+    return len(links)
+
+
+# -- faults and convergence ---------------------------------------------------------------------
+
+
+async def faults_on(stack: Stack, realm: str, company: str) -> None:
+    """Both sandboxes fail some requests and drop, duplicate and reorder webhooks."""
+    await stack.call(
+        "PUT",
+        f"{stack.qbo_base}/_sandbox/realms/{realm}/faults",
+        json={
+            "error_503_rate": 0.1,
+            "webhook_drop_rate": 0.3,
+            "webhook_duplicate_rate": 0.3,
+            "webhook_reorder": True,
+        },
+    )
+    await stack.call(
+        "PUT",
+        f"{stack.released_base}/_sandbox/companies/{company}/faults",
+        json={
+            "errorRate": 0.1,
+            "errorStatus": 503,
+            "rateLimitRate": 0.1,
+            "deliveries": {"duplicateRate": 0.3, "dropRate": 0.3, "reorder": True},
+        },
+    )
+
+
+async def faults_off(stack: Stack, realm: str, company: str) -> None:
+    """The checks read both sandboxes themselves: no injected failures for them."""
+    await stack.call(
+        "PUT",
+        f"{stack.qbo_base}/_sandbox/realms/{realm}/faults",
+        json={"error_503_rate": 0.0, "webhook_drop_rate": 0.0, "webhook_duplicate_rate": 0.0},
+    )
+    await stack.call(
+        "PUT",
+        f"{stack.released_base}/_sandbox/companies/{company}/faults",
+        json={"errorRate": 0.0, "rateLimitRate": 0.0, "deliveries": {"dropRate": 0.0}},
+    )
+
+
+async def converge(stack: Stack, connection: Connection, pool: asyncpg.Pool, broker: Any) -> None:
+    """Reconcile until both sides agree (dropped webhooks are only healed this way)."""
+    publisher = await EventPublisher.open(broker)
+    reconciler = Reconciler(pool, publisher)
+    qbo, released = stack.factory.qbo(connection), stack.factory.released(connection)
+    try:
+        for attempt in range(8):
+            await reconciler.reconcile(connection, qbo, released)
+            await settle(2.0)
+            try:
+                await assert_sides_agree(stack, connection, pool)
+                return
+            except AssertionError as exc:
+                if attempt == 7:
+                    raise AssertionError(f"{exc}\n{await trail(pool, connection)}") from exc
+    finally:
+        await publisher.close()
+
+
+async def trail(pool: asyncpg.Pool, connection: Connection) -> str:
+    """What the engine did that was not a plain apply: dead letters and every outcome other
+    than applied/echo, so a failure in CI says why without a rerun."""
+    async with pool.acquire() as conn:
+        dead = await conn.fetch(
+            "SELECT routing_key, event->>'entity_id' AS id, error, attempts FROM dead_letters "
+            "WHERE connection_id = $1 ORDER BY id",
+            connection.id,
+        )
+        odd = await conn.fetch(
+            "SELECT direction, entity, source_id, target_id, outcome, reason FROM sync_outcomes "
+            "WHERE connection_id = $1 AND outcome NOT IN ('applied', 'echo') ORDER BY id",
+            connection.id,
+        )
+        payments = await conn.fetch(
+            "SELECT qbo_type, qbo_id, released_id, status FROM links WHERE connection_id = $1 "
+            "AND entity IN ('payment', 'bill_payment') ORDER BY id",
+            connection.id,
+        )
+    lines = [f"dead: {dict(r)}" for r in dead] + [f"outcome: {dict(r)}" for r in odd]
+    return "\n".join(lines + [f"payment link: {dict(r)}" for r in payments])
