@@ -1,7 +1,8 @@
 """The sandbox control API under /_sandbox (tests and demo only; see docs/qbo_sandbox.md).
 
-The fixed routes of qbo-api.md come first; the rest set webhooks and faults, inspect logs, and act
-as a QBO user doing what only the UI can (void a credit memo, merge customers, spend money).
+The fixed routes (docs/qbo_sandbox.md, "Control API") come first; the rest set webhooks and
+faults, inspect logs, and act as a QBO user doing what only the UI can (void a credit memo, merge
+customers, spend money).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """What the sandbox knows about each QBO entity: kind, rules for delete and void, webhooks.
 
-Facts from reference/qbo.md §1.6 (which operations notify) and §3 (delete and void rules).
+Facts from Intuit's pages: which operations notify
+(https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks) and the delete and void rules
+of each entity's API reference (e.g.
+https://developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/invoice).
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ def canonical(name: str) -> str | None:
     return _BY_LOWER.get(name.lower())
 
 
-# CloudEvents operation words (qbo-api.md); the void spelling is UNCONFIRMED, we send "voided".
+# CloudEvents operation words (https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks/data-objects);
+# Intuit does not spell out the void word, we send "voided".
 CE_OPERATION = {
     "Create": "created",
     "Update": "updated",

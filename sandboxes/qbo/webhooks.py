@@ -1,8 +1,8 @@
 """Webhook payloads and signatures, pure and I/O-free (the dispatcher does the sending).
 
-Formats per reference/qbo.md §1.1-1.3: CloudEvents (a JSON array) by default, the legacy
-``eventNotifications`` envelope when switched; ``intuit-signature`` is
-base64(HMAC-SHA256(verifier token, raw body)).
+Formats per Intuit (https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks):
+CloudEvents (a JSON array) by default, the legacy ``eventNotifications`` envelope when switched;
+``intuit-signature`` is base64(HMAC-SHA256(verifier token, raw body)).
 """
 
 from __future__ import annotations

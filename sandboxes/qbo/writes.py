@@ -1,7 +1,8 @@
 """Create, update, delete and void, with QBO's rules (SyncToken, 6240, name lists, voids).
 
 Pure in-memory logic over one realm; every successful write calls ``notify`` with a Change,
-which the webhook dispatcher filters by reference/qbo.md §1.6.
+which the webhook dispatcher filters by Intuit's table of notified operations
+(https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def _update(company: Company, spec: EntitySpec, body: Obj) -> Obj:
     realm.put(entity, obj)
     _after_write(company, entity, existing, obj)
     deactivated = spec.kind is Kind.NAME_LIST and existing.get("Active") and not obj["Active"]
-    # Intuit calls inactivation the "delete" of a name-list record (reference/qbo.md §1.6).
+    # Intuit calls inactivation the "delete" of a name-list record (https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks).
     company.emit(entity, obj["Id"], "Delete" if deactivated else "Update")
     return obj
 

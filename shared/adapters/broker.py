@@ -1,6 +1,6 @@
 """RabbitMQ: connection, topology and a publisher that never drops silently.
 
-Topology (architecture.md):
+Topology (README, "Messaging"):
 - ``sync.events``: durable topic exchange; routing key ``<source>.<entity>.<operation>``.
 - ``sync.qbo_to_released`` (``qbo.#``) and ``sync.released_to_qbo`` (``released.#``): quorum work
   queues; failures dead-letter at-least-once to ``sync.dlx`` -> ``sync.dead``; a delivery limit

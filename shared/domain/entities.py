@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# QBO types that map to a canonical entity (ownership.md entity map).
+# QBO types that map to a canonical entity (see ``shared.domain.ownership``).
 QBO_SYNCED_TYPES: tuple[str, ...] = (
     "Customer",
     "Vendor",

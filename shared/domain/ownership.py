@@ -1,4 +1,4 @@
-"""Who manages what: the ownership table of ownership.md, as data.
+"""Who manages what: the ownership table, as data (the rules in words: README, docs/documents.md).
 
 Every change that reaches the engine is described by (canonical entity, semantic operation,
 origin side). The policy looks that triple up in one table and answers with an outcome; nothing

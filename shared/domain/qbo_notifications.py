@@ -1,6 +1,7 @@
 """QBO webhook bodies -> change events. Pure: bytes in, events out.
 
-Two formats, told apart by shape (reference/qbo.md §1.1-1.2):
+Two formats, told apart by shape (Intuit's webhook pages: https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks,
+its managing-webhooks-notifications and data-objects pages):
 - CloudEvents: a JSON array of ``{"specversion", "id", "type": "qbo.<entity>.<op>.v1", "time",
   "intuitentityid", "intuitaccountid", "data"?}``; may mix realms; up to 100 events.
 - legacy: ``{"eventNotifications": [{"realmId", "dataChangeEvent": {"entities": [...]}}]}``.

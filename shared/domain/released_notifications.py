@@ -1,8 +1,9 @@
 """Re-Leased webhook bodies -> change events. Pure: bytes in, events out.
 
-Body (released-api.md): ``{"events": [{eventId, eventCategory, eventType, eventName, resourceId,
-resourceUrl, companyId, resourceVersion, eventDateUtc}], "firstEventSequence",
-"lastEventSequence", "entropy"}``. An empty ``events`` array is the intent-to-receive handshake.
+Body (our Re-Leased contract: docs/released_sandbox.md): ``{"events": [{eventId, eventCategory,
+eventType, eventName, resourceId, resourceUrl, companyId, resourceVersion, eventDateUtc}],
+"firstEventSequence", "lastEventSequence", "entropy"}``. An empty ``events`` array is the
+intent-to-receive handshake.
 """
 
 from __future__ import annotations

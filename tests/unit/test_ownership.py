@@ -15,7 +15,8 @@ from shared.domain.ownership import (
 
 policy = OwnershipPolicy()
 
-# (entity, operation, origin) -> outcome, transcribed from ownership.md by hand.
+# (entity, operation, origin) -> outcome, written out by hand from the rules in words (README,
+# docs/documents.md), apart from the table in code.
 EXPECTED = [
     *[(e, op, "qbo", Outcome.APPLY) for e in MASTER_DATA for op in (Op.UPSERT, Op.ARCHIVE)],
     *[(e, op, "released", Outcome.REVERT) for e in MASTER_DATA for op in (Op.UPSERT, Op.ARCHIVE)],

@@ -83,11 +83,6 @@ def classify(status: int, body: Any, retry_after: float | None) -> Exception:
     return PermanentError(f"QBO rejected the request ({status}, code {code}): {message}")
 
 
-def query_literal(text: str) -> str:
-    """``text`` safe inside a quoted literal of a QBO query."""
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
 def qbo_timestamp(moment: datetime) -> str:
     """UTC with ``Z``: no ``+`` for a query string to mangle into a space."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -26,7 +26,9 @@ TRANSACTIONS = frozenset(
 NAME_LISTS = frozenset(
     {"Account", "Class", "Customer", "Employee", "Item", "TaxCode", "TaxRate", "Vendor"}
 )
-# reference/qbo.md §5.3: sources say 10, 30 or 50 payloads per batch; 10 is safe everywhere.
+# Intuit's pages give 10, 30 or 50 payloads per batch (e.g.
+# https://developer.intuit.com/app/developer/qbo/docs/learn/explore-the-quickbooks-online-api/batch);
+# 10 is safe everywhere.
 MAX_BATCH_ITEMS = 10
 # Longer statements go in a POST body rather than the query string.
 MAX_GET_QUERY_CHARS = 1500

@@ -1,4 +1,4 @@
-"""The Re-Leased API client for one company (our contract: released-api.md).
+"""The Re-Leased API client for one company (our contract: docs/released_sandbox.md).
 
 Bearer tokens come from the client-credentials grant and are cached per company until shortly
 before they expire. Requests go through the shared transport (``shared.adapters.http.transport``):

@@ -62,6 +62,18 @@ class FakeReleased:
         record["version"] += 1
         return copy.deepcopy(record)
 
+    def once_before_write(self, method: str, path: str, act: Callable[[], object]) -> None:
+        """Run ``act`` just before the next ``method`` to ``path`` (someone else's edit, or a
+        failure raised from it)."""
+        pending = [True]
+
+        def hook(seen_method: str, seen_path: str, body: Any) -> None:
+            if pending[0] and (seen_method, seen_path) == (method, path):
+                pending[0] = False
+                act()
+
+        self.before_write.append(hook)
+
     def written(self, prefix: str = "") -> list[tuple[str, str]]:
         return [w for w in self.writes if w[1].startswith(prefix)]
 

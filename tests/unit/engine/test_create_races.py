@@ -4,8 +4,6 @@ a create redone after a lost race makes one twin, not two."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from shared.domain.errors import TransientError
@@ -53,14 +51,11 @@ async def test_a_qbo_invoice_made_from_released_is_linked_when_its_notification_
 
 def _fail_number_write(world: World, rl_id: str) -> None:
     """The write of QBO's number back to the Re-Leased invoice fails, once."""
-    failed = [False]
 
-    def hook(method: str, path: str, body: Any) -> None:
-        if method == "PATCH" and path == f"/invoices/{rl_id}" and not failed[0]:
-            failed[0] = True
-            raise TransientError("Re-Leased answered 503")
+    def fail() -> None:
+        raise TransientError("Re-Leased answered 503")
 
-    world.released.before_write.append(hook)
+    world.released.once_before_write("PATCH", f"/invoices/{rl_id}", fail)
 
 
 async def test_a_released_invoice_made_from_qbo_is_linked_when_its_notification_wins() -> None:
@@ -102,15 +97,12 @@ async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_invoice()
     world = World()
     rl_id = await released_approved_invoice(world)
     invoices = len(world.qbo.objects["Invoice"])
-    raced = [False]
-
-    def hook(method: str, path: str, body: Any) -> None:
-        # QBO's number goes back to Re-Leased at the version read: someone edits it first.
-        if method == "PATCH" and path == f"/invoices/{rl_id}" and not raced[0]:
-            raced[0] = True
-            world.released.edit("/invoices", rl_id, dueDate="2026-12-31")
-
-    world.released.before_write.append(hook)
+    # QBO's number goes back to Re-Leased at the version read: someone edits it first.
+    world.released.once_before_write(
+        "PATCH",
+        f"/invoices/{rl_id}",
+        lambda: world.released.edit("/invoices", rl_id, dueDate="2026-12-31"),
+    )
     result = await world.from_released("invoice", rl_id)
     assert result.outcome == "applied", result
     assert len(world.qbo.objects["Invoice"]) == invoices + 1, "one QBO invoice"

@@ -105,25 +105,17 @@ async def test_the_table_is_carried_out(scenario: Scenario) -> None:
         assert _flags(world) == flags_before + 1
 
 
+@pytest.mark.parametrize(("outcome", "flags_added"), [(Outcome.IGNORE, 0), (Outcome.FLAG, 1)])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
-async def test_ignore_writes_nothing(scenario: Scenario) -> None:
+async def test_ignore_or_flag_writes_nothing(
+    scenario: Scenario, outcome: Outcome, flags_added: int
+) -> None:
+    """IGNORE ends the change; FLAG asks a person. Neither writes to either side."""
     world = World()
     event = await scenario.prepare(world)
-    world.table = _with(scenario, Outcome.IGNORE)
+    world.table = _with(scenario, outcome)
     before, flags = _writes(world), _flags(world)
     result = await world.deliver(event)
-    assert result.outcome == "ignored", result
+    assert result.outcome == {"ignore": "ignored", "flag": "flagged"}[outcome.value], result
     assert _writes(world) == before, "nothing written on either side"
-    assert _flags(world) == flags, "nothing flagged"
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
-async def test_flag_asks_a_person_and_writes_nothing(scenario: Scenario) -> None:
-    world = World()
-    event = await scenario.prepare(world)
-    world.table = _with(scenario, Outcome.FLAG)
-    before, flags = _writes(world), _flags(world)
-    result = await world.deliver(event)
-    assert result.outcome == "flagged", result
-    assert _writes(world) == before, "nothing written on either side"
-    assert _flags(world) == flags + 1, "one policy flag for a person"
+    assert _flags(world) == flags + flags_added

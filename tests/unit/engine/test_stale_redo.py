@@ -59,14 +59,11 @@ async def test_a_released_patch_refused_for_its_version_is_redone() -> None:
     world = World()
     qbo_id, rl_id = await linked_invoice(world)
     world.qbo.edit("Invoice", qbo_id, TxnDate="2026-11-25")
-    raced = [False]
-
-    def hook(method: str, path: str, body: Any) -> None:
-        if method == "PATCH" and path == f"/invoices/{rl_id}" and not raced[0]:
-            raced[0] = True
-            world.released.edit("/invoices", rl_id, dueDate="2026-12-31")
-
-    world.released.before_write.append(hook)
+    world.released.once_before_write(
+        "PATCH",
+        f"/invoices/{rl_id}",
+        lambda: world.released.edit("/invoices", rl_id, dueDate="2026-12-31"),
+    )
     result = await world.from_qbo("invoice", qbo_id)
     assert result.outcome == "applied", result
     document = await world.released.get(f"/invoices/{rl_id}")
