@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,7 @@ from shared.infra.settings import (
 )
 from shared.sync.engine import Direction
 from tests.support.servers import serving
+from tests.support.waiting import eventually as eventually
 
 QBO_CLIENT_ID, QBO_SECRET, QBO_VERIFIER = "e2e-qbo-client", "e2e-qbo-secret", "e2e-verifier"
 RL_CLIENT_ID, RL_SECRET, RL_KEY = "e2e-rl-client", "e2e-rl-secret", "e2e-rl-key"
@@ -251,15 +252,3 @@ async def running_stack(
 
 def unique(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:6]}"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Poll until ``check`` returns something truthy (and return it)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)

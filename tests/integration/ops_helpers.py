@@ -3,7 +3,6 @@ block, polling until a condition holds, a dead letter by event id, dead letters 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from shared.adapters.broker import QBO_TO_RELEASED
 from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
 from shared.delivery.consumer import EventConsumer
 from tests.integration.broker_helpers import make_event
+from tests.support.waiting import eventually
 
 
 class Running:
@@ -41,14 +41,7 @@ class Running:
 
 async def wait_for(check: Any, timeout: float = 15.0) -> Any:
     """Poll ``check`` every 0.1 s until it returns something truthy (and return that)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
+    return await eventually(check, timeout, interval=0.1)
 
 
 async def dead_letter(pool: asyncpg.Pool, event_id: str) -> asyncpg.Record | None:
