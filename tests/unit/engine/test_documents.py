@@ -93,3 +93,24 @@ async def test_a_released_edit_below_the_money_qbo_applied_is_reverted_and_flagg
     assert restored["total"] == "100.00", "QBO's version went back over the edit"
     (flag,) = [c for c in world.store.conflicts.rows if c.kind == "policy_flag"]
     assert flag.fields["applied"] == "30.00"
+
+
+async def test_a_qbo_edit_meeting_a_released_cut_below_the_money_applied_restores_qbo() -> None:
+    """QBO changes the due date while Re-Leased cuts the lines below what QBO has applied: the
+    merge would write the cut to QBO, which cannot take it, so QBO's version is restored in
+    Re-Leased and a person is told."""
+    world = World()
+    await linked_payment(world)
+    (qbo_id,) = [i for i, inv in world.qbo.objects["Invoice"].items() if inv.get("_applied")]
+    link = next(lk for lk in world.store.links.of("invoice") if lk.qbo_id == qbo_id)
+    rl_id = str(link.released_id)
+    document = await world.released.get(f"/invoices/{rl_id}")
+    lines = [{**document["lines"][0], "unitAmount": "11.00"}]
+    world.released.edit("/invoices", rl_id, lines=lines, amountPaid="0.00")
+    world.qbo.edit("Invoice", qbo_id, DueDate="2026-12-20")
+    result = await world.from_qbo("invoice", qbo_id)
+    assert result.outcome == "reverted", result
+    assert world.qbo.objects["Invoice"][qbo_id]["TotalAmt"] == "100.00"
+    restored = await world.released.get(f"/invoices/{rl_id}")
+    assert (restored["total"], restored["dueDate"]) == ("100.00", "2026-12-20")
+    assert [c.kind for c in world.store.conflicts.rows] == ["policy_flag"]
