@@ -7,6 +7,9 @@ VOIDED documents refuse edits), payments and credit allocations with their refus
 records, the accounting side (master data, archive/merge, reversals) and attachments. ``writes``
 lists every write that changed something (method, path); ``before_write`` hooks let a test act
 between the engine's read and its write.
+
+One module because it is one fake of one API: its rules (versions, statuses, money applied) act on
+the same records and are easier to check against the real contract read together.
 """
 
 from __future__ import annotations
@@ -73,9 +76,6 @@ class FakeReleased:
                 act()
 
         self.before_write.append(hook)
-
-    def written(self, prefix: str = "") -> list[tuple[str, str]]:
-        return [w for w in self.writes if w[1].startswith(prefix)]
 
     # -- ReleasedApi ---------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.domain.events import ChangeEvent
-from tests.unit.engine.scenarios import linked_customer
+from tests.unit.engine.setups import linked_customer
 from tests.unit.engine.world import World, qbo_event
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from shared.domain.errors import TransientError
 from tests.unit.engine.fake_released import Obj
-from tests.unit.engine.scenarios import (
+from tests.unit.engine.setups import (
     linked_invoice,
     released_approved_invoice,
     released_payment,

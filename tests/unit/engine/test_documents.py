@@ -3,7 +3,7 @@ deletes mirrored, and an edit that would leave less than the money QBO applied."
 
 from __future__ import annotations
 
-from tests.unit.engine.scenarios import (
+from tests.unit.engine.setups import (
     linked_bill,
     linked_invoice,
     linked_payment,

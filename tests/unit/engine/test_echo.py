@@ -4,7 +4,7 @@ changes nothing."""
 
 from __future__ import annotations
 
-from tests.unit.engine.scenarios import linked_customer, linked_invoice, released_approved_invoice
+from tests.unit.engine.setups import linked_customer, linked_invoice, released_approved_invoice
 from tests.unit.engine.world import World
 
 

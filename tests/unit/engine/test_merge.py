@@ -4,7 +4,7 @@ winner, and every clash is recorded for a person."""
 
 from __future__ import annotations
 
-from tests.unit.engine.scenarios import linked_customer, linked_invoice
+from tests.unit.engine.setups import linked_customer, linked_invoice
 from tests.unit.engine.world import World
 
 

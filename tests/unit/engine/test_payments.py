@@ -4,7 +4,7 @@ allocation."""
 
 from __future__ import annotations
 
-from tests.unit.engine.scenarios import linked_invoice, linked_payment, released_payment
+from tests.unit.engine.setups import linked_invoice, linked_payment, released_payment
 from tests.unit.engine.world import TODAY, World
 
 

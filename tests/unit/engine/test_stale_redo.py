@@ -11,7 +11,7 @@ import pytest
 from shared.domain.errors import StaleVersion
 from shared.sync.engine import MAX_STALE_ROUNDS
 from tests.unit.engine.fake_qbo import Obj
-from tests.unit.engine.scenarios import linked_invoice
+from tests.unit.engine.setups import linked_invoice
 from tests.unit.engine.world import World
 
 
