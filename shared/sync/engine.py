@@ -98,6 +98,35 @@ class SyncEngine:
                 ctx.stale_round += 1
                 log.info("sync_stale_redo", event_id=ctx.event.event_id, round=ctx.stale_round)
 
+    def _row(
+        self, event: ChangeEvent, connection: Connection | None, outcome: str, **found: str | None
+    ) -> OutcomeRecord:
+        return OutcomeRecord(
+            connection_id=connection.id if connection else None,
+            event_id=event.event_id,
+            direction=self.direction,
+            entity=event.entity,
+            source_id=event.entity_id,
+            outcome=outcome,
+            **found,
+        )
+
+    def _line(
+        self, event: ChangeEvent, connection: Connection | None, started: float
+    ) -> dict[str, object]:
+        """The fields every ``sync_applied`` line carries (docs/logging.md)."""
+        return {
+            "event_id": event.event_id,
+            "connection_id": str(connection.id) if connection else None,
+            "direction": self.direction,
+            "entity": event.entity,
+            "entity_id": event.entity_id,
+            "operation": event.operation,
+            "origin": event.origin,
+            "attempt": event.attempt,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+
     async def _finish(
         self,
         event: ChangeEvent,
@@ -107,31 +136,20 @@ class SyncEngine:
         started: float,
     ) -> None:
         await store.outcomes.record(
-            OutcomeRecord(
-                connection_id=connection.id if connection else None,
-                event_id=event.event_id,
-                direction=self.direction,
-                entity=event.entity,
-                source_id=event.entity_id,
-                outcome=result.outcome,
+            self._row(
+                event,
+                connection,
+                result.outcome,
                 target_id=result.target_id,
                 reason=result.reason or None,
             )
         )
         log.info(
             "sync_applied",
-            event_id=event.event_id,
-            connection_id=str(connection.id) if connection else None,
-            direction=self.direction,
-            entity=event.entity,
-            entity_id=event.entity_id,
-            operation=event.operation,
-            origin=event.origin,
-            attempt=event.attempt,
+            **self._line(event, connection, started),
             outcome=result.outcome,
             reason=result.reason,
             target_id=result.target_id,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
             lag_ms=round((time.time() - event.received_at.timestamp()) * 1000, 1),
         )
 
@@ -140,29 +158,13 @@ class SyncEngine:
     ) -> None:
         """Outside the message transaction (it rolls back): the error stays visible per record."""
         await self.errors.record(
-            OutcomeRecord(
-                connection_id=connection.id,
-                event_id=event.event_id,
-                direction=self.direction,
-                entity=event.entity,
-                source_id=event.entity_id,
-                outcome="error",
-                reason=str(exc)[:500],
-                remedy=exc.remedy,
-            )
+            self._row(event, connection, "error", reason=str(exc)[:500], remedy=exc.remedy)
         )
         log.warning(
             "sync_applied",
-            event_id=event.event_id,
-            connection_id=str(connection.id),
-            direction=self.direction,
-            entity=event.entity,
-            entity_id=event.entity_id,
-            operation=event.operation,
-            attempt=event.attempt,
+            **self._line(event, connection, started),
             outcome="error",
             error_class=type(exc).__name__,
             reason=str(exc),
             remedy=exc.remedy,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
