@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.connections import Connection, ConnectionSettings
+from shared.domain.errors import TransientError
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.sync.ports import ConflictStore, LinkStore, QboApi, ReleasedApi, SyncStore
@@ -98,3 +99,11 @@ class SyncContext:
     async def try_lock(self, *parts: str) -> bool:
         """``lock`` without waiting: False when another transaction holds it."""
         return await self.store.locks.try_lock(self._lock_key(parts))
+
+    async def lock_or_retry(self, busy: str, *parts: str) -> None:
+        """``lock`` without waiting, or ``TransientError(busy)``: the holder is most likely the
+        handler that made the record, between its write and its commit, and it may be waiting
+        for a lock this handler holds; waiting here could deadlock, so the event comes back
+        later instead."""
+        if not await self.try_lock(*parts):
+            raise TransientError(busy)

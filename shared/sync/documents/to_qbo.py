@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.canonical import canonical_hash
-from shared.domain.errors import NotFound, TransientError
+from shared.domain.errors import NotFound
 from shared.domain.links import Link
 from shared.domain.mapping.document_writes import document_to_qbo
 from shared.domain.mapping.documents import (
@@ -105,10 +105,8 @@ async def _engine_twin(
     )
     if qbo_id is None:
         return None
-    if not await ctx.try_lock("qbo", kind.qbo_word, qbo_id):
-        # Most likely the handler that made one of the two, between its write and its commit;
-        # it may be waiting for this document's lock, which this handler holds: come back.
-        raise TransientError(f"QBO {kind.qbo_type} {qbo_id} is being synced; retry")
+    busy = f"QBO {kind.qbo_type} {qbo_id} is being synced; retry"
+    await ctx.lock_or_retry(busy, "qbo", kind.qbo_word, qbo_id)
     try:
         row = await ctx.qbo.get(kind.qbo_type, qbo_id)
     except NotFound:

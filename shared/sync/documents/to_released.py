@@ -140,10 +140,8 @@ async def _number_to_qbo(
 
 
 async def _released_twin(ctx: SyncContext, kind: DocKind, released_id: str) -> Any:
-    if not await ctx.try_lock("released", kind.released_category, released_id):
-        # Most likely the handler that made one of the two, between its write and its commit;
-        # it may be waiting for this QBO document's lock, which this handler holds: come back.
-        raise TransientError(f"Re-Leased document {released_id} is being synced; retry")
+    busy = f"Re-Leased document {released_id} is being synced; retry"
+    await ctx.lock_or_retry(busy, "released", kind.released_category, released_id)
     try:
         found = await ctx.released.get(f"{kind.released_path}/{released_id}")
     except NotFound:
@@ -163,10 +161,8 @@ async def _adopt(
     the engine made from it, or one carrying its number), then merge whatever differs as an
     update would."""
     released_id = str(found["id"])
-    if not await ctx.try_lock("released", kind.released_category, released_id):
-        # Most likely the handler that made it, between its write and its commit; it may be
-        # waiting for this QBO document's lock, which this handler holds: come back.
-        raise TransientError(f"Re-Leased document {released_id} is being synced; retry")
+    busy = f"Re-Leased document {released_id} is being synced; retry"
+    await ctx.lock_or_retry(busy, "released", kind.released_category, released_id)
     linked = await ctx.links.by_released(ctx.connection.id, kind.entity, released_id)
     if linked and reason == "same_number" and linked[0].qbo_id != str(record["Id"]):
         # Not a twin after all: another QBO document took it. The retry looks again.

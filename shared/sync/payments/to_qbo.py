@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.domain.errors import NotFound, TransientError
+from shared.domain.errors import NotFound
 from shared.domain.links import Link
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.kinds import BY_RELEASED_TYPE
@@ -84,8 +84,8 @@ async def _ours_in_flight(ctx: SyncContext, record: dict[str, Any]) -> list[Link
     match = _OURS.match(str(record.get("reference") or ""))
     if match is None:
         return []
-    if not await ctx.try_lock("qbo", match["type"].lower(), match["id"]):
-        raise TransientError(f"QBO {match['type']} {match['id']} is being recorded; retry")
+    busy = f"QBO {match['type']} {match['id']} is being recorded; retry"
+    await ctx.lock_or_retry(busy, "qbo", match["type"].lower(), match["id"])
     return await _links(ctx, str(record["id"]))
 
 
