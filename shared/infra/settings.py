@@ -30,6 +30,16 @@ class InfraSettings(BaseSettings):
     amqp_prefetch: int = Field(default=8, ge=1, le=1000)
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=5, ge=1)
+    # The ops server of a process without an HTTP port of its own (consumers, reconciler):
+    # /healthz, /readyz and /metrics. Unset means the process's default in OPS_PORT_DEFAULTS;
+    # 0 asks the OS for a free port (tests). Receivers and admin serve them on their own port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int | None = Field(default=None, ge=0, le=65535)
+
+
+# Local defaults of the ops server per process (`make run` runs them side by side on one host;
+# Kubernetes sets OPS_HOST=0.0.0.0 and OPS_PORT=9000 in every pod).
+OPS_PORT_DEFAULTS = {"qbo_to_released": 9001, "released_to_qbo": 9002, "reconciler": 9003}
 
 
 class QboAppSettings(BaseSettings):
