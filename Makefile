@@ -6,22 +6,42 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV_FILE ?= deploy/sandbox.env
+# The lock files (every dependency pinned with hashes); `make lock` writes them with uv.
+LOCK_DEV := requirements/dev.lock
+LOCK_RUNTIME := requirements/runtime.lock
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS ?=
 PYTEST_ARGS ?=
 LINT_PATHS := shared services sandboxes tests bench
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint fmt migrate bench clean
+.PHONY: help install lock run test test-unit lint fmt migrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, each checked against its hash; then the project itself, built by
+# the locked setuptools (no build isolation, so nothing unpinned is fetched).
+$(STAMP): pyproject.toml $(LOCK_DEV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK_DEV)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@touch $(STAMP)
 
-install: $(STAMP) ## create the virtualenv and install dependencies
+install: $(STAMP) ## create the virtualenv and install the locked dependencies
+
+# Keeps the pins already in the files and resolves only what changed in pyproject.toml;
+# `make lock LOCK_FLAGS=--upgrade` moves everything to the newest versions the ranges allow.
+lock: ## re-resolve requirements/*.lock from pyproject.toml (hashes included); commit them
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(VENV)/bin/uv pip compile pyproject.toml requirements/build.in --extra dev $(LOCK_FLAGS) \
+		--generate-hashes --universal --python-version 3.11 --custom-compile-command 'make lock' \
+		--quiet -o $(LOCK_DEV)
+	$(VENV)/bin/uv pip compile pyproject.toml requirements/build.in -c $(LOCK_DEV) \
+		--generate-hashes --universal --python-version 3.11 --custom-compile-command 'make lock' \
+		--quiet -o $(LOCK_RUNTIME)
 
 run: $(STAMP) ## run the whole stack on the sandboxes (Ctrl-C stops it)
 	$(PY) -m services.launcher --env-file $(ENV_FILE)
