@@ -78,9 +78,11 @@ class RecordingProxy:
     def __init__(self, target: str, http: aiohttp.ClientSession) -> None:
         self.target, self.http = target, http
         self.writes: list[tuple[float, int, int]] = []
+        self.calls = 0  # every API call the consumers made through this proxy
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.calls += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         url = self.target + request.path_qs
         async with self.http.request(request.method, url, headers=headers, data=body) as answer:
@@ -318,6 +320,7 @@ async def run_phase(
     await asyncio.sleep(4)
     for proxy in proxies:
         proxy.writes.clear()
+        proxy.calls = 0
     sent: list[Any] = []
     base = 1_000_000 * replicas  # sequence numbers grow across phases too
     cpu0, applied0, started = cpu_seconds(children), await applied_count(bench.pool), time.time()
@@ -330,6 +333,7 @@ async def run_phase(
     await asyncio.gather(*tasks)
     window = time.time() - started
     cpu1, applied1 = cpu_seconds(children), await applied_count(bench.pool)
+    calls = [proxy.calls for proxy in proxies]
     deadline = time.time() + 30
     while time.time() < deadline:
         writes = [w for p in proxies for w in p.writes]
@@ -342,6 +346,12 @@ async def run_phase(
         proc.wait(60)
         children.pop(proc.pid, None)
     report(replicas, sent, proxies, window, (applied1 - applied0) / window, cpu0, cpu1)
+    applied = max(1, applied1 - applied0)
+    consumer_cpu = cpu1["consumers"] - cpu0.get("consumers", 0.0)
+    print(
+        f"    per applied event: {calls[0] / applied:.1f} QBO + {calls[1] / applied:.1f} "
+        f"Re-Leased API calls, {1000 * consumer_cpu / applied:.1f} ms of consumer CPU"
+    )
     twice = await bench.pool.fetchval(
         "SELECT count(*) FROM (SELECT 1 FROM sync_outcomes WHERE outcome = 'applied' "
         "GROUP BY event_id, target_id HAVING count(*) > 1) AS d"
@@ -406,9 +416,21 @@ async def run(env: dict[str, str], children: dict[int, str]) -> None:
         )
         for replicas in REPLICAS:
             await run_phase(bench, replicas, proxies, children)
+        await table_growth(pool)
         for runner in runners:
             await runner.cleanup()
         await pool.close()
+
+
+async def table_growth(pool: asyncpg.Pool) -> None:
+    """Rows and bytes (heap + indexes + TOAST) per table after the run: what each event costs."""
+    events = await pool.fetchval("SELECT count(*) FROM inbox")
+    print(f"tables after the run ({events} events received):")
+    for table in ("inbox", "sync_outcomes", "write_ledger", "links", "api_budgets", "api_slots"):
+        rows = await pool.fetchval(f"SELECT count(*) FROM {table}")
+        size = await pool.fetchval("SELECT pg_total_relation_size($1::regclass)", table)
+        per_row = size / rows if rows else 0
+        print(f"    {table:<14} {rows:>7} rows  {size / 1024:8.0f} KiB  {per_row:6.0f} B/row")
 
 
 async def admin(sql: str) -> None:
