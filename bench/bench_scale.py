@@ -67,6 +67,16 @@ PORTS = {n: free_port() for n in ("qbo", "rl", "qbo_hook", "rl_hook", "qbo_proxy
 BASE = {n: f"http://127.0.0.1:{p}" for n, p in PORTS.items()}
 
 
+def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"port {port} did not open")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
@@ -304,6 +314,15 @@ def latencies(sent: list[Any], writes: list[tuple[float, int, int]]) -> list[flo
     return found
 
 
+async def commits(pool: asyncpg.Pool) -> int:
+    """Transactions committed in the benchmark's database so far (every process's)."""
+    return int(
+        await pool.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+    )
+
+
 async def applied_count(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM sync_outcomes WHERE outcome = 'applied'"))
 
@@ -323,6 +342,7 @@ async def run_phase(
         proxy.calls = 0
     sent: list[Any] = []
     base = 1_000_000 * replicas  # sequence numbers grow across phases too
+    commits0 = await commits(bench.pool)
     cpu0, applied0, started = cpu_seconds(children), await applied_count(bench.pool), time.time()
     tasks = []
     for k in range(int(RATE * SECONDS)):
@@ -334,6 +354,7 @@ async def run_phase(
     window = time.time() - started
     cpu1, applied1 = cpu_seconds(children), await applied_count(bench.pool)
     calls = [proxy.calls for proxy in proxies]
+    committed = await commits(bench.pool) - commits0
     deadline = time.time() + 30
     while time.time() < deadline:
         writes = [w for p in proxies for w in p.writes]
@@ -350,7 +371,8 @@ async def run_phase(
     consumer_cpu = cpu1["consumers"] - cpu0.get("consumers", 0.0)
     print(
         f"    per applied event: {calls[0] / applied:.1f} QBO + {calls[1] / applied:.1f} "
-        f"Re-Leased API calls, {1000 * consumer_cpu / applied:.1f} ms of consumer CPU"
+        f"Re-Leased API calls, {1000 * consumer_cpu / applied:.1f} ms of consumer CPU, "
+        f"{committed / applied:.1f} PostgreSQL transactions (all processes)"
     )
     twice = await bench.pool.fetchval(
         "SELECT count(*) FROM (SELECT 1 FROM sync_outcomes WHERE outcome = 'applied' "
@@ -459,7 +481,8 @@ def main() -> None:
             proc = spawn(module, env)
             procs.append(proc)
             children[proc.pid] = ROLES[module]
-        time.sleep(3)
+        for name in ("qbo", "rl", "qbo_hook", "rl_hook"):
+            wait_port(PORTS[name])
         asyncio.run(run(env, children))
     finally:
         for proc in procs:
