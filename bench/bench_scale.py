@@ -89,20 +89,27 @@ class RecordingProxy:
         self.target, self.http = target, http
         self.writes: list[tuple[float, int, int]] = []
         self.calls = 0  # every API call the consumers made through this proxy
+        self.errors = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.calls += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         url = self.target + request.path_qs
-        async with self.http.request(request.method, url, headers=headers, data=body) as answer:
-            payload = await answer.read()
-            out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP}
-            if request.method != "GET" and answer.status < 300:
-                now = time.time()
-                for record, seq in MARK.findall(body.decode("utf-8", "replace")):
-                    self.writes.append((now, int(record), int(seq)))
-            return web.Response(status=answer.status, body=payload, headers=out)
+        try:
+            async with self.http.request(request.method, url, headers=headers, data=body) as ans:
+                payload = await ans.read()
+                out = {k: v for k, v in ans.headers.items() if k.lower() not in HOP}
+                if request.method != "GET" and ans.status < 300:
+                    now = time.time()
+                    for record, seq in MARK.findall(body.decode("utf-8", "replace")):
+                        self.writes.append((now, int(record), int(seq)))
+                return web.Response(status=ans.status, body=payload, headers=out)
+        except aiohttp.ClientError:
+            # The sandbox closed a kept-alive connection as we reused it: the caller sees a 502
+            # and retries (its writes carry idempotency keys), as it would behind a real proxy.
+            self.errors += 1
+            return web.Response(status=502, text="upstream connection lost")
 
     async def serve(self, port: int) -> web.AppRunner:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -378,7 +385,8 @@ async def run_phase(
         "SELECT count(*) FROM (SELECT 1 FROM sync_outcomes WHERE outcome = 'applied' "
         "GROUP BY event_id, target_id HAVING count(*) > 1) AS d"
     )
-    print(f"    events applied twice (sync_outcomes, whole run so far): {twice}")
+    lost = sum(proxy.errors for proxy in proxies)
+    print(f"    events applied twice (sync_outcomes, whole run so far): {twice}; 502s: {lost}")
 
 
 def report(
