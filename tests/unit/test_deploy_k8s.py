@@ -277,6 +277,18 @@ def test_production_consumers_scale_on_their_own_queue_depth() -> None:
         assert (host["name"], host["key"]) == amqp_ref("production")
 
 
+def test_production_leaves_replica_counts_to_the_autoscalers() -> None:
+    """An apply that sets ``replicas`` on an autoscaled Deployment resets what the HPA or KEDA
+    decided; in production they own the count, so the manifests must not set one."""
+    scaled = {o["spec"]["scaleTargetRef"]["name"] for o in find("production", "ScaledObject")}
+    scaled |= {
+        o["spec"]["scaleTargetRef"]["name"] for o in find("production", "HorizontalPodAutoscaler")
+    }
+    assert scaled >= {k8s_name(p) for p in PRODUCT if p.name not in {"admin", "reconciler"}}
+    for name in scaled:
+        assert "replicas" not in one("production", "Deployment", name)["spec"], name
+
+
 def amqp_ref(overlay: str) -> tuple[str, str]:
     process = next(p for p in PRODUCT if p.name == "reconciler")
     ref = env_of(overlay, container_of(overlay, process))["AMQP_URL"]["valueFrom"]["secretKeyRef"]
