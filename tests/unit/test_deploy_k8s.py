@@ -10,6 +10,7 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -17,6 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.adapters.broker import WORK_QUEUES
+from shared.admin.settings import AdminServiceSettings
 from shared.bootstrap.consumer import run_consumer
 from shared.bootstrap.receiver import QBO_PATH, RELEASED_PATH
 from shared.infra.settings import read_env_file
@@ -36,6 +38,9 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")  # the oldest we claim (preStop sleep
 CRD_SCHEMAS = ROOT / "tests" / "support" / "crd_schemas"
 SECRET_ENV = {"DATABASE_URL", "AMQP_URL"}  # they carry passwords: Secrets only
 Obj = dict[str, Any]
+ADMIN_DUMMY: dict[str, Any] = {
+    name: "x" for name, field in AdminServiceSettings.model_fields.items() if field.is_required()
+}
 
 
 @cache
@@ -242,8 +247,11 @@ def test_the_ingress_routes_the_webhook_paths_and_admin_to_their_ports(overlay: 
     assert routes == {
         (QBO_PATH, "qbo-webhooks"),
         (RELEASED_PATH, "released-webhooks"),
-        ("/", "admin"),
+        ("/api", "admin"),
+        ("/oauth", "admin"),
     }
+    # The OAuth redirect the admin service builds lands on a routed path.
+    assert urlsplit(AdminServiceSettings(**ADMIN_DUMMY).redirect_uri).path.startswith("/oauth/")
     for process in PRODUCT:
         if process.listener[1] == "OPS_PORT":
             continue
