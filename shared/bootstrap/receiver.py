@@ -77,7 +77,12 @@ def create_receiver_app(
             marker = PublishedMarker(pool)
             dispatcher = Dispatcher(publisher, gate, marker)
             relay = OutboxRelay(
-                pool, publisher, gate, interval_s=relay_interval_s, quiet=dispatcher.idle
+                pool,
+                publisher,
+                gate,
+                interval_s=relay_interval_s,
+                quiet=dispatcher.idle,
+                in_flight=lambda: dispatcher.in_flight,
             )
             connection.reconnect_callbacks.add(lambda *_: relay.kick())
             writer = InboxWriter(pool)

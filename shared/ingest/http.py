@@ -121,6 +121,7 @@ class WebhookEndpoint:
             ignored=result.ignored,
             published=result.published,
             queued=result.queued,
+            rejected=result.rejected,
             skipped=len(parsed.skipped),
             skipped_reasons=parsed.skipped[:5],
             stored=result.stored,

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.adapters.broker import UnpublishableError
 from shared.adapters.postgres.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
@@ -36,6 +37,8 @@ class OutboxRelay:
     publish_timeout_s: float = 5.0
     # While the dispatcher still works through fresh events, the relay would only duplicate them.
     quiet: Callable[[], bool] = lambda: True
+    # Ids whose publish is still waiting for a late confirm in this process: not resent.
+    in_flight: Callable[[], set[str]] = set
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def kick(self) -> None:
@@ -60,30 +63,40 @@ class OutboxRelay:
         """Publish pending rows until none is left or the broker stops confirming."""
         total = 0
         while self.gate.available() and (grace_s == 0 or self.quiet()):
-            published, claimed = await self._page(grace_s)
+            published, claimed, settled = await self._page(grace_s)
             total += published
-            if claimed < self.page_size or published < claimed:
+            if claimed < self.page_size or settled < claimed:
                 break
         if total:
             log.info("relay_published", count=total)
         return total
 
-    async def _page(self, grace_s: float) -> tuple[int, int]:
+    async def _page(self, grace_s: float) -> tuple[int, int, int]:
+        """(published, claimed, settled): settled counts published plus quarantined rows."""
         async with self.pool.acquire() as conn, conn.transaction():
             repo = InboxRepository(conn)
-            events = await repo.claim_pending(older_than_s=grace_s, limit=self.page_size)
-            confirmed = await asyncio.gather(*(self._publish(e) for e in events))
-            ids = [e.event_id for e, ok in zip(events, confirmed, strict=True) if ok]
+            claimed = await repo.claim_pending(older_than_s=grace_s, limit=self.page_size)
+            busy = self.in_flight()
+            events = [e for e in claimed if e.event_id not in busy]
+            results = await asyncio.gather(*(self._publish(e) for e in events))
+            ids = [e.event_id for e, result in zip(events, results, strict=True) if result is None]
             if ids:
                 await repo.mark_published(ids)
-        return len(ids), len(events)
+            doomed = [(e, r) for e, r in zip(events, results, strict=True) if r]
+            for event, reason in doomed:
+                log.warning("event_quarantined", event_id=event.event_id[:80], reason=reason)
+                await repo.quarantine(event.event_id, reason)
+        return len(ids), len(claimed), len(ids) + len(doomed)
 
-    async def _publish(self, event: ChangeEvent) -> bool:
+    async def _publish(self, event: ChangeEvent) -> str | None:
+        """None when confirmed; the reason when it can never be published; "" otherwise."""
         try:
             await asyncio.wait_for(self.publisher.publish(event), self.publish_timeout_s)
+        except UnpublishableError as exc:
+            return str(exc)[:200]
         except Exception:  # stays pending; the next pass tries again
-            return False
-        return True
+            return ""
+        return None
 
 
 async def publish_new(
@@ -96,9 +109,20 @@ async def publish_new(
     async with pool.acquire() as conn:
         new_ids = await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in owned])
     fresh = [e for e in owned if e.event_id in new_ids]
+    published: list[ChangeEvent] = []
+    doomed: dict[str, str] = {}
     for event in fresh:
-        await publisher.publish(event)
-    if fresh:
+        try:
+            await publisher.publish(event)
+        except UnpublishableError as exc:
+            doomed[event.event_id] = str(exc)[:200]
+            continue
+        published.append(event)
+    if published or doomed:
         async with pool.acquire() as conn:
-            await InboxRepository(conn).mark_published([e.event_id for e in fresh])
-    return fresh
+            repo = InboxRepository(conn)
+            await repo.mark_published([e.event_id for e in published])
+            for event_id, reason in doomed.items():
+                log.warning("event_quarantined", event_id=event_id[:80], reason=reason)
+                await repo.quarantine(event_id, reason)
+    return published

@@ -11,6 +11,8 @@ from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
 
 PENDING, PUBLISHED, IGNORED = "pending", "published", "ignored"
+# Prefix of ``ignore_reason`` for rows that can never be published.
+QUARANTINED = "quarantined: "
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,16 @@ class InboxRepository:
             list(event_ids),
         )
         return int(result.rsplit(" ", 1)[-1])
+
+    async def quarantine(self, event_id: str, reason: str) -> None:
+        """Take a pending row the broker can never accept out of the relay's way, with why
+        (status ``ignored``, reason prefixed ``quarantined:``; ``syncctl``/SQL can find it)."""
+        await self._conn.execute(
+            "UPDATE inbox SET status = 'ignored', ignore_reason = $2 "
+            "WHERE event_id = $1 AND status = 'pending'",
+            event_id,
+            f"{QUARANTINED}{reason}"[:300],
+        )
 
     async def claim_pending(self, *, older_than_s: float, limit: int) -> list[ChangeEvent]:
         """Lock a page of pending rows for this transaction (other relays skip them)."""
