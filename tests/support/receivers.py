@@ -3,6 +3,7 @@ connection row, ready-made bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,14 +11,35 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import uvicorn
+from starlette.types import ASGIApp
 
+from shared.bootstrap.http_guard import uvicorn_config
 from shared.bootstrap.receiver import create_qbo_receiver, create_released_receiver
 from shared.domain.signatures import sign
-from shared.infra.settings import QboWebhookSettings, ReleasedWebhookSettings
-from tests.support.servers import serving
+from shared.infra.settings import InfraSettings, QboWebhookSettings, ReleasedWebhookSettings
+from tests.support.servers import free_port
 
 VERIFIER = "fuzz-verifier-token"
 RELEASED_KEY = "fuzz-released-key"
+
+
+@asynccontextmanager
+async def served(app: ASGIApp, settings: InfraSettings) -> AsyncIterator[str]:
+    """Like ``serving``, but with the uvicorn settings production uses (limits, deadlines)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, settings))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited during start-up")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
 
 
 @asynccontextmanager
@@ -28,7 +50,7 @@ async def qbo_receiver(database_url: str, amqp_url: str, **extra: Any) -> AsyncI
         qbo_webhook_verifier_token=VERIFIER,
         **extra,
     )
-    async with serving(create_qbo_receiver(settings, relay_interval_s=0.2)) as base:
+    async with served(create_qbo_receiver(settings, relay_interval_s=0.2), settings) as base:
         yield f"{base}/webhooks/qbo"
 
 
@@ -37,7 +59,8 @@ async def released_receiver(database_url: str, amqp_url: str, **extra: Any) -> A
     settings = ReleasedWebhookSettings(
         database_url=database_url, amqp_url=amqp_url, released_webhook_key=RELEASED_KEY, **extra
     )
-    async with serving(create_released_receiver(settings, relay_interval_s=0.2)) as base:
+    app = create_released_receiver(settings, relay_interval_s=0.2)
+    async with served(app, settings) as base:
         yield f"{base}/webhooks/released"
 
 
