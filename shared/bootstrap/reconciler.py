@@ -8,11 +8,11 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-import aiohttp
 import asyncpg
 
 from shared.adapters.broker import EventPublisher, connect_broker, declare_topology
 from shared.adapters.clients import ClientFactory
+from shared.adapters.http.session import outgoing_session
 from shared.bootstrap.serve import run_worker
 from shared.infra.db import create_pool
 from shared.infra.logging import get_logger
@@ -28,7 +28,7 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
     async with (
         create_pool(settings.database_url, max_size=settings.db_pool_max) as pool,
         connect_broker(settings.amqp_url) as connection,
-        aiohttp.ClientSession() as session,
+        outgoing_session() as session,
     ):
         setup = await connection.channel()
         await declare_topology(setup)
