@@ -20,6 +20,7 @@ from shared.infra.settings import ReconcilerSettings
 from shared.ingest.importer import InitialImport
 from shared.ingest.reconciler import Reconciler
 from shared.ingest.schedule import ReconcileRounds
+from shared.ops.retention import RetentionPolicy, run_retention
 
 log = get_logger("reconciler")
 
@@ -42,6 +43,9 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
             settings.reconcile_sweep_at,
         )
         log.info("reconciler_started", interval_s=settings.reconcile_interval_s)
+        retention = asyncio.create_task(
+            run_retention(pool, retention_policy(settings), settings.retention_interval_s, stop)
+        )
         while not stop.is_set():
             try:
                 await rounds.run_round()
@@ -49,8 +53,21 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
                 log.warning("reconcile_round_failed", error=str(exc)[:200])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), settings.reconcile_interval_s)
+        await retention
         await publisher.close()
     log.info("reconciler_stopped")
+
+
+def retention_policy(settings: ReconcilerSettings) -> RetentionPolicy:
+    return RetentionPolicy(
+        inbox_days=settings.retention_inbox_days,
+        inbox_unknown_accounts_days=settings.retention_inbox_unknown_accounts_days,
+        sync_outcomes_days=settings.retention_sync_outcomes_days,
+        write_ledger_days=settings.retention_write_ledger_days,
+        created_twins_days=settings.retention_created_twins_days,
+        dead_letters_days=settings.retention_dead_letters_days,
+        batch_rows=settings.retention_batch_rows,
+    )
 
 
 def main() -> int:

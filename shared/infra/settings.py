@@ -158,7 +158,21 @@ class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
     qbo_coalesce_in_flight: int = Field(default=2, ge=1, le=10)
 
 
-class ReconcilerSettings(EngineSettings):
+class RetentionSettings(BaseSettings):
+    """How long each table keeps rows (days; 0 keeps forever), run by the reconciler every
+    ``retention_interval_s``. docs/retention.md explains each and what is never deleted."""
+
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    retention_inbox_days: float = Field(default=14.0, ge=0)
+    retention_inbox_unknown_accounts_days: float = Field(default=2.0, ge=0)
+    retention_sync_outcomes_days: float = Field(default=30.0, ge=0)
+    retention_write_ledger_days: float = Field(default=30.0, ge=0)
+    retention_created_twins_days: float = Field(default=90.0, ge=0)
+    retention_dead_letters_days: float = Field(default=30.0, ge=0)
+    retention_batch_rows: int = Field(default=5000, ge=1, le=100_000)
+
+
+class ReconcilerSettings(EngineSettings, RetentionSettings):
     reconcile_interval_s: float = Field(default=60.0, gt=0)
     reconcile_overlap_s: float = Field(default=120.0, ge=0)
     # Daily full sweep, HH:MM in UTC.
