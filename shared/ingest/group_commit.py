@@ -7,10 +7,11 @@ idle system commits a lone delivery immediately.
 
 A batch is only as good as its worst row, so a failure that is not the database being away
 (a value PostgreSQL refuses, an event that cannot be serialised) never sinks the batch: the
-writer stores each delivery of it on its own, and within a failing delivery each event on its
-own; an event that cannot be stored even alone is reported back as rejected, with the reason,
-and every other event is stored. Unavailability (connection lost, statement or lock timeout)
-still fails every waiter of the batch, who answers 503 or falls back to the broker.
+writer stores each delivery of it on its own, and splits a failing delivery in halves until
+the bad event stands alone; an event that cannot be stored even alone is reported back as
+rejected, with the reason, and every other event is stored. Unavailability (connection lost,
+statement or lock timeout) still fails every waiter of the batch, who answers 503 or falls back
+to the broker.
 """
 
 from __future__ import annotations
@@ -67,25 +68,22 @@ async def _insert(pool: asyncpg.Pool, entries: list[InboxEntry]) -> set[str]:
 
 
 async def store_isolated(pool: asyncpg.Pool, entries: list[InboxEntry]) -> Stored:
-    """Store ``entries`` together if possible, else one by one; only unavailability raises."""
+    """Store ``entries`` together if possible, else halves of them, down to single events (a
+    handful of statements for one bad event among thousands); only unavailability raises."""
     try:
         return Stored(await _insert(pool, entries))
     except UNAVAILABLE:
         raise
-    except Exception:  # a bad value in the group: find it below
-        if len(entries) == 1:
-            raise
-    stored = Stored()
-    for entry in entries:
-        try:
-            stored.new |= await _insert(pool, [entry])
-        except UNAVAILABLE:
-            raise
-        except Exception as exc:  # this event alone cannot be stored
-            reason = f"{type(exc).__name__}: {exc}"[:200]
-            stored.rejected[entry.event.event_id] = reason
-            log.warning("inbox_event_rejected", event_id=entry.event.event_id[:80], reason=reason)
-    return stored
+    except Exception as exc:  # a bad value in the group: find it below
+        if len(entries) > 1:
+            middle = len(entries) // 2
+            first = await store_isolated(pool, entries[:middle])
+            second = await store_isolated(pool, entries[middle:])
+            return Stored(first.new | second.new, {**first.rejected, **second.rejected})
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        event_id = entries[0].event.event_id
+        log.warning("inbox_event_rejected", event_id=event_id[:80], reason=reason)
+        return Stored(rejected={event_id: reason})
 
 
 @dataclass
@@ -111,21 +109,10 @@ class InboxWriter:
     async def store(self, entries: list[InboxEntry]) -> Stored:
         """Which of ``entries`` were new to the inbox (committed), and which were refused."""
         if not self._tasks:
-            return await self._alone(entries)
+            return await store_isolated(self.pool, entries)
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Request(entries, future))
         return await future
-
-    async def _alone(self, entries: list[InboxEntry]) -> Stored:
-        try:
-            return await store_isolated(self.pool, entries)
-        except UNAVAILABLE:
-            raise
-        except Exception as exc:  # the one entry could not be stored
-            reason = f"{type(exc).__name__}: {exc}"[:200]
-            event_id = entries[0].event.event_id
-            log.warning("inbox_event_rejected", event_id=event_id[:80], reason=reason)
-            return Stored(rejected={event_id: reason})
 
     def _take(self, first: _Request) -> list[_Request]:
         batch, rows = [first], len(first.entries)
@@ -158,7 +145,7 @@ class InboxWriter:
     async def _one_by_one(self, batch: list[_Request]) -> None:
         for request in batch:
             try:
-                result = await self._alone(request.entries)
+                result = await store_isolated(self.pool, request.entries)
             except UNAVAILABLE as exc:
                 _fail(request.done, exc)
                 continue

@@ -196,3 +196,21 @@ async def test_finding2_a_signed_bad_event_among_concurrent_good_deliveries(
     async with pool.acquire() as conn:
         stored = await conn.fetchval("SELECT count(*) FROM inbox WHERE account_id = $1", realm)
     assert stored == 80
+
+
+async def test_finding2_one_bad_event_in_a_large_delivery_costs_only_itself(
+    pool: asyncpg.Pool,
+) -> None:
+    account = f"big-{uuid.uuid4().hex[:8]}"
+    entries = [
+        InboxEntry(raw_event(account, f"{account}-{n}" + ("\u0000" if n == 150 else "")), IGNORED)
+        for n in range(300)
+    ]
+    writer = InboxWriter(pool, writers=1)
+    writer.start()
+    try:
+        stored = await writer.store(entries)
+    finally:
+        await writer.stop()
+    assert len(stored.new) == 299
+    assert list(stored.rejected) == [f"{account}-150\u0000"]
