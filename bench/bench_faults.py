@@ -13,7 +13,9 @@ Afterwards the work queues are drained and compared with what was acknowledged:
 - lost: an event answered 200 that never reached its work queue (must be 0);
 - duplicated: extra copies of an event on the queue (at-least-once; the consumers' idempotency
   absorbs them, counted here so a regression shows);
-- reordered: records whose versions first reached the queue out of the order they were sent;
+- reordered: records whose versions first reached the queue out of the order they were sent
+  (message order; events are thin and the consumer fetches the current record, so an inversion
+  here is not a wrong effect, but it shows how much order the faults cost);
 - webhooks answered non-2xx (retried by the sender), and the time each fault took to recover
   (first 200 after the fault).
 Not covered here: kill -9 of consumers and the reconciler, and the 60 s Re-Leased outage (they
@@ -49,6 +51,8 @@ AMQP = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
 KILLS = int(os.environ.get("BENCH_KILLS", "10"))
+# Events per second over all senders: steady, and slow enough that every fault lands in the load.
+RATE = float(os.environ.get("BENCH_RATE", "120"))
 RESTART_SERVICES = os.environ.get("FAULTS_RESTART_SERVICES") == "1"
 PORTS = {"qbo": 8931, "released": 8932}
 KEYS = {"qbo": "faults-verifier", "released": "faults-rl-key"}
@@ -133,12 +137,15 @@ class Load:
     async def sender(self, session: aiohttp.ClientSession, n: int, count: int) -> None:
         receiver = "qbo" if n % 2 == 0 else "released"
         records = [f"{receiver}-r{n}-{k}" for k in range(5)]
+        interval = CONNECTIONS / RATE
         for i in range(count):
+            next_at = time.monotonic() + interval
             record = records[i % len(records)]
             event_id = f"{receiver}-{uuid.uuid4().hex}"
             await self.deliver(session, receiver, self.body(receiver, record, i, event_id))
             self.acked.add(event_id)
             self.sent_order[record].append(event_id)
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
 async def faults(receivers: Receivers, load: Load, done: asyncio.Event) -> list[str]:
