@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -46,24 +47,28 @@ class OutboxRelay:
         self._kick.set()
 
     async def run(self) -> None:
-        grace = 0.0  # at start-up everything pending is left over from before
+        # At start-up every row received before this moment is left over from before (a crash,
+        # a restart): no grace for those. Rows arriving from now on are this process's own and
+        # its dispatcher is publishing them; resending them too would only duplicate them.
+        grace: float = 0.0
+        before: datetime | None = datetime.now(UTC)
         while True:
             try:
-                await self.drain(grace)
+                await self.drain(grace, received_before=before)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay_pass_failed", error=str(exc)[:200])
             except Exception:  # the relay's outermost boundary: log it, never stop relaying
                 log.exception("relay_pass_crashed")
-            grace = self.grace_s
+            grace, before = self.grace_s, None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.interval_s)
             self._kick.clear()
 
-    async def drain(self, grace_s: float) -> int:
+    async def drain(self, grace_s: float, *, received_before: datetime | None = None) -> int:
         """Publish pending rows until none is left or the broker stops confirming."""
         total = 0
         while self.gate.available() and (grace_s == 0 or self.quiet()):
-            published, claimed, settled = await self._page(grace_s)
+            published, claimed, settled = await self._page(grace_s, received_before)
             total += published
             if claimed < self.page_size or settled < claimed:
                 break
@@ -71,11 +76,13 @@ class OutboxRelay:
             log.info("relay_published", count=total)
         return total
 
-    async def _page(self, grace_s: float) -> tuple[int, int, int]:
+    async def _page(self, grace_s: float, received_before: datetime | None) -> tuple[int, int, int]:
         """(published, claimed, settled): settled counts published plus quarantined rows."""
         async with self.pool.acquire() as conn, conn.transaction():
             repo = InboxRepository(conn)
-            claimed = await repo.claim_pending(older_than_s=grace_s, limit=self.page_size)
+            claimed = await repo.claim_pending(
+                older_than_s=grace_s, limit=self.page_size, received_before=received_before
+            )
             busy = self.in_flight()
             events = [e for e in claimed if e.event_id not in busy]
             results = await asyncio.gather(*(self._publish(e) for e in events))

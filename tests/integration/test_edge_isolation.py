@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
@@ -214,3 +214,28 @@ async def test_finding2_one_bad_event_in_a_large_delivery_costs_only_itself(
         await writer.stop()
     assert len(stored.new) == 299
     assert list(stored.rejected) == [f"{account}-150\u0000"]
+
+
+async def test_finding8_the_start_up_pass_leaves_this_process_its_fresh_rows(
+    pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    """After a restart the relay resends what was left over, not what the new process is
+    already publishing (that made a copy of every event arriving during the start-up pass)."""
+    account = f"boot-{uuid.uuid4().hex[:8]}"
+    started = datetime.now(UTC)
+    left_over = make_event(1, account_id=account, received_at=started - timedelta(seconds=1))
+    fresh = make_event(2, account_id=account)
+    async with pool.acquire() as conn:
+        await InboxRepository(conn).store(
+            [InboxEntry(left_over, PENDING), InboxEntry(fresh, PENDING)]
+        )
+    publisher = await EventPublisher.open(broker)
+    await OutboxRelay(pool, publisher, AlwaysUp()).drain(0, received_before=started)
+    await publisher.close()
+    async with pool.acquire() as conn:
+        found = await conn.fetch(
+            "SELECT entity_id, status FROM inbox WHERE account_id = $1", account
+        )
+        rows = {str(r["entity_id"]): str(r["status"]) for r in found}
+        await conn.execute("UPDATE inbox SET status = 'published' WHERE account_id = $1", account)
+    assert rows == {"1": "published", "2": "pending"}

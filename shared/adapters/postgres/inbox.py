@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -78,18 +79,23 @@ class InboxRepository:
             f"{QUARANTINED}{reason}"[:300],
         )
 
-    async def claim_pending(self, *, older_than_s: float, limit: int) -> list[ChangeEvent]:
-        """Lock a page of pending rows for this transaction (other relays skip them)."""
+    async def claim_pending(
+        self, *, older_than_s: float, limit: int, received_before: datetime | None = None
+    ) -> list[ChangeEvent]:
+        """Lock a page of pending rows for this transaction (other relays skip them): rows
+        older than ``older_than_s`` and, if given, received before ``received_before``."""
         rows = await self._conn.fetch(
             """
             SELECT event_id, event FROM inbox
             WHERE status = 'pending' AND received_at < now() - make_interval(secs => $1)
+              AND ($3::timestamptz IS NULL OR received_at < $3)
             ORDER BY received_at
             LIMIT $2
             FOR UPDATE SKIP LOCKED
             """,
             older_than_s,
             limit,
+            received_before,
         )
         events: list[ChangeEvent] = []
         for row in rows:
