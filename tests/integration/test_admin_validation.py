@@ -164,3 +164,13 @@ async def test_finding7_an_oauth_state_is_accepted_once(
                 "SELECT qbo_tokens FROM connections WHERE id = $1", connection_id
             )
         assert after == tokens
+
+
+async def test_finding10_a_chunked_body_without_length_is_cut_off_too(admin: Admin) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b" " * 65536  # 4 MiB in all, never announced
+
+    status, body = await admin.api("POST", "/api/dlq/purge", data=chunks())
+    assert status == 413
+    assert "larger than" in body["reason"]
