@@ -15,6 +15,9 @@ from sandboxes.qbo.errors import fault_response, injected_server_error
 from sandboxes.qbo.settings import SandboxSettings
 from sandboxes.qbo.state import SandboxState, build_state, sandbox
 from shared.infra.logging import get_logger
+from shared.infra.request_limits import BodyLimit
+
+CONTROL_MAX_BODY = 1024 * 1024
 
 log = get_logger("qbo_sandbox")
 
@@ -53,4 +56,6 @@ def create_app(settings: SandboxSettings) -> Starlette:
     )
     # Handlers read the state from the app, so in-process tests work without a lifespan too.
     app.state.sandbox = state
+    # Token and control bodies are a few hundred bytes; nothing there needs more than this.
+    app.add_middleware(BodyLimit, max_bytes=CONTROL_MAX_BODY, paths=("/oauth2/", "/_sandbox"))
     return app

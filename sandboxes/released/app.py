@@ -27,6 +27,9 @@ from sandboxes.released.routes_documents import all_document_routes
 from sandboxes.released.sandbox import Sandbox
 from sandboxes.released.settings import SandboxSettings
 from shared.infra.logging import get_logger
+from shared.infra.request_limits import BodyLimit
+
+CONTROL_MAX_BODY = 1024 * 1024
 
 log = get_logger(__name__)
 
@@ -72,6 +75,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
     )
     # Tests and the benchmark reach the state through here; nothing else does.
     app.state.sandbox = sandbox
+    # Token and control bodies are small JSON or forms; nothing there needs more than this.
+    app.add_middleware(BodyLimit, max_bytes=CONTROL_MAX_BODY, paths=("/api/v1/oauth/", "/_sandbox"))
     return app
 
 

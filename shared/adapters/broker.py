@@ -13,6 +13,8 @@ Topology (README, "Messaging"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,6 +55,27 @@ RABBITMQ_HINT = (
 
 class UnroutableError(SyncError):
     """The broker returned or refused a publish: nothing is bound to take it."""
+
+
+class UnpublishableError(SyncError):
+    """The message can never be published as it is (a short string over 255 bytes, a value
+    the AMQP encoder refuses): retrying cannot help, the caller quarantines it."""
+
+
+# AMQP 0-9-1 short strings (exchange, routing key, message id, content type) hold 255 bytes.
+SHORTSTR_BYTES = 255
+
+
+def _shortstr_problem(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"{name} is not valid UTF-8"
+    if size > SHORTSTR_BYTES:
+        return f"{name} is {size} bytes, more than AMQP's {SHORTSTR_BYTES}"
+    return None
 
 
 def retry_exchange(seconds: int) -> str:
@@ -128,20 +151,52 @@ async def declare_topology(channel: AbstractChannel, topology: Topology | None =
         await queue.bind(exchange)
 
 
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class EventPublisher:
     """Publishes with confirms and ``mandatory``: a publish returns only once the broker owns it.
 
-    An unroutable message raises ``UnroutableError``; a lost connection raises ``TransientError``.
+    An unroutable message raises ``UnroutableError``; a lost connection raises ``TransientError``;
+    a message that can never be sent raises ``UnpublishableError``. Short strings are checked
+    in bytes before the channel sees the message: the AMQP client counts a publish for confirms
+    before it encodes the frames, so an encoding failure inside it would shift every later
+    confirm on that channel onto the wrong message. Should the client still fail that way, the
+    channel is replaced before anything else is published on it.
     """
 
-    def __init__(self, channel: AbstractChannel) -> None:
+    def __init__(
+        self, channel: AbstractChannel, connection: AbstractRobustConnection | None = None
+    ) -> None:
         self._channel = channel
+        self._connection = connection
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._reopening: asyncio.Lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, connection: AbstractRobustConnection) -> EventPublisher:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel)
+        return cls(channel, connection)
+
+    async def _replace_channel(self, broken: AbstractChannel) -> None:
+        """A fresh channel (confirm counting starts over) in place of one that may be out of
+        step; publishes already waiting on the old one fail and are retried by their caller."""
+        async with self._reopening:
+            if self._channel is not broken or self._connection is None:
+                return
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            self._exchanges = {}
+        with contextlib.suppress(Exception):
+            # The miscounted confirm waits of the old channel fail on close; nobody awaits them.
+            underlay = await broken.get_underlay_channel()
+            for waiter in list(getattr(underlay, "confirmations", {}).values()):
+                waiter.add_done_callback(_consume)
+        with contextlib.suppress(Exception):
+            await broken.close()
 
     async def close(self) -> None:
         await self._channel.close()
@@ -172,6 +227,14 @@ class EventPublisher:
         headers: dict[str, Any] | None = None,
         expiration: float | None = None,
     ) -> None:
+        for name, value in (
+            ("exchange", exchange),
+            ("routing key", routing_key),
+            ("message id", message_id),
+        ):
+            problem = _shortstr_problem(name, value)
+            if problem:
+                raise UnpublishableError(problem)
         message = aio_pika.Message(
             body,
             content_type="application/json",
@@ -180,6 +243,7 @@ class EventPublisher:
             headers=headers or {},
             expiration=expiration,
         )
+        channel = self._channel
         try:
             target = await self._exchange(exchange)
             await target.publish(message, routing_key=routing_key, mandatory=True)
@@ -189,6 +253,10 @@ class EventPublisher:
             ) from exc
         except (AMQPError, aiormq.exceptions.AMQPError, OSError, RuntimeError) as exc:
             raise TransientError(f"publish to {exchange!r} failed: {exc}") from exc
+        except (ValueError, TypeError, UnicodeError, struct.error) as exc:
+            # Refused by the encoder after the client may have counted it: start over.
+            await self._replace_channel(channel)
+            raise UnpublishableError(f"AMQP client could not encode the message: {exc}") from exc
 
 
 class ConnectionGate:

@@ -22,6 +22,7 @@ from shared.adapters.qbo.tokens import QboTokens
 from shared.adapters.released.client import ReleasedClient
 from shared.admin.oauth_state import InvalidState, sign_state, verify_state
 from shared.admin.settings import AdminServiceSettings
+from shared.admin.state_uses import claim_state
 from shared.admin.store import AdminConnections, ConnectionRow, fetch_row
 from shared.domain.connections import Connection, effective_settings
 from shared.domain.errors import NotFound, PermanentError, SyncError, TransientError
@@ -92,6 +93,8 @@ class ConnectFlow:
         row = await AdminConnections(self._pool).get(connection_id)
         if row is None:
             raise InvalidState("the connection this grant was started for no longer exists")
+        if not await claim_state(self._pool, state, self._settings.oauth_state_ttl_s):
+            raise InvalidState("state was used already; start the connect flow again")
         tokens = await self._factory.oauth.exchange_code(code, self._settings.redirect_uri)
         try:
             await self._check_grant_realm(tokens, realm_id)

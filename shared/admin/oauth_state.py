@@ -16,6 +16,8 @@ import time
 from uuid import UUID
 
 _CONTEXT = b"qbo-oauth-state/v1"
+# Ours are about 110 characters; anything much longer is not one of ours.
+MAX_STATE_CHARS = 256
 
 
 class InvalidState(ValueError):
@@ -38,8 +40,16 @@ def sign_state(secret: str, connection_id: UUID, ttl_s: float, now: float | None
     return f"{payload}.{_b64(mac)}"
 
 
+def fingerprint(state: str) -> str:
+    """What the single-use record keeps of a state (never the state itself)."""
+    return hashlib.sha256(state.encode("utf-8", "replace")).hexdigest()
+
+
 def verify_state(secret: str, state: str, now: float | None = None) -> UUID:
-    """The connection id the state was minted for; ``InvalidState`` otherwise."""
+    """The connection id the state was minted for; ``InvalidState`` otherwise. Whether it was
+    used before is the caller's to check (it needs the database)."""
+    if not state.isascii() or len(state) > MAX_STATE_CHARS:
+        raise InvalidState("state is malformed")
     payload, _, signature = state.rpartition(".")
     expected = _b64(
         hmac.new(_key(secret), payload.encode("ascii", "replace"), hashlib.sha256).digest()

@@ -7,7 +7,6 @@ RabbitMQ is down; they answer 503 then, with nothing changed.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from shared.adapters.broker import connect_broker
 from shared.admin.context import OpsContext, admin_state
+from shared.admin.params import BadRequest, _int, _limit, _text, _time, _uuid
 from shared.delivery import parking
 from shared.domain.errors import SyncError
 from shared.infra.errors import InfraUnavailable
@@ -29,43 +29,12 @@ log = get_logger("admin.ops")
 MAX_REPLAY_BATCH = 200
 
 
-class BadRequest(ValueError):
-    """A parameter could not be parsed."""
-
-
 def _ops(request: Request) -> OpsContext:
     return admin_state(request)["ops"]
 
 
 def _error(status_code: int, code: str, reason: str) -> JSONResponse:
     return JSONResponse({"error": code, "reason": reason}, status_code=status_code)
-
-
-def _uuid(raw: Any) -> UUID | None:
-    if raw in (None, ""):
-        return None
-    try:
-        return UUID(str(raw))
-    except ValueError as exc:
-        raise BadRequest(f"not a connection id: {raw!r}") from exc
-
-
-def _time(raw: Any) -> datetime | None:
-    if raw in (None, ""):
-        return None
-    try:
-        return datetime.fromisoformat(str(raw))
-    except ValueError as exc:
-        raise BadRequest(f"not an ISO-8601 time: {raw!r}") from exc
-
-
-def _int(raw: Any, default: int, name: str) -> int:
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"{name} must be an integer") from exc
 
 
 def parse_filter(params: dict[str, Any]) -> DeadLetterFilter:
@@ -76,11 +45,11 @@ def parse_filter(params: dict[str, Any]) -> DeadLetterFilter:
     return DeadLetterFilter(
         ids=tuple(_int(i, 0, "ids") for i in raw_ids),
         connection_id=_uuid(params.get("connection_id")),
-        entity=params.get("entity") or None,
-        error_class=params.get("error_class") or None,
+        entity=_text(params.get("entity"), "entity"),
+        error_class=_text(params.get("error_class"), "error_class"),
         since=_time(params.get("since")),
         until=_time(params.get("until")),
-        status=None if status_value in ("any", "", None) else str(status_value),
+        status=None if status_value in ("any", "", None) else _text(status_value, "status"),
     )
 
 
@@ -113,7 +82,7 @@ async def get_status(request: Request) -> Response:
 async def list_dead_letters(request: Request) -> Response:
     params = dict(request.query_params)
     where = parse_filter(params)
-    limit = _int(params.get("limit"), 100, "limit")
+    limit = _limit(params.get("limit"))
     async with _ops(request).pool.acquire() as conn:
         total = await dead_letters.count(conn, where)
         items = await dead_letters.select(conn, where, limit=limit)
@@ -142,7 +111,7 @@ async def replay_dead_letters(request: Request) -> Response:
     """Bulk replay by filter; ``dry_run`` answers the count and ids and changes nothing."""
     body = await _body(request)
     where = parse_filter(body)
-    limit = min(_int(body.get("limit"), MAX_REPLAY_BATCH, "limit"), MAX_REPLAY_BATCH)
+    limit = min(_limit(body.get("limit"), MAX_REPLAY_BATCH), MAX_REPLAY_BATCH)
     ops = _ops(request)
     async with ops.pool.acquire() as conn:
         matched = await dead_letters.count(conn, where)
@@ -183,14 +152,14 @@ async def list_conflicts(request: Request) -> Response:
             conn,
             _uuid(params.get("connection_id")),
             include_resolved=params.get("all") in ("1", "true"),
-            limit=_int(params.get("limit"), 100, "limit"),
+            limit=_limit(params.get("limit")),
         )
     return JSONResponse({"items": items})
 
 
 async def resolve_conflict(request: Request) -> Response:
     body = await _body(request)
-    by = str(body.get("resolved_by") or "admin")
+    by = _text(body.get("resolved_by"), "resolved_by") or "admin"
     async with _ops(request).pool.acquire() as conn:
         done = await records.resolve_conflict(conn, _path_int(request), by)
     if not done:
@@ -206,9 +175,9 @@ async def list_links(request: Request) -> Response:
         items = await records.find_links(
             conn,
             connection_id,
-            record_id=params.get("record_id") or None,
-            entity=params.get("entity") or None,
-            limit=_int(params.get("limit"), 100, "limit"),
+            record_id=_text(params.get("record_id"), "record_id"),
+            entity=_text(params.get("entity"), "entity"),
+            limit=_limit(params.get("limit")),
         )
     return JSONResponse({"items": items})
 
@@ -225,8 +194,8 @@ async def relink(request: Request) -> Response:
         link = await records.relink(
             conn,
             _path_int(request),
-            qbo_id=body.get("qbo_id") or None,
-            released_id=body.get("released_id") or None,
+            qbo_id=_text(body.get("qbo_id"), "qbo_id"),
+            released_id=_text(body.get("released_id"), "released_id"),
         )
     return JSONResponse(link) if link else _error(404, "not_found", "no such link")
 

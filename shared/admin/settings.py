@@ -25,6 +25,8 @@ class AdminServiceSettings(EngineSettings):
     demo_connection: bool = False
     demo_released_company_name: str = "Demo Property Management"
     demo_timeout_s: float = Field(default=60.0, gt=0)
+    # Largest request body the admin service reads (413 beyond); its bodies are small JSON.
+    admin_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def redirect_uri(self) -> str:

@@ -24,6 +24,7 @@ from shared.admin.store import AdminConnections
 from shared.bootstrap.serve import serve_from_env
 from shared.infra.db import create_pool
 from shared.infra.logging import get_logger
+from shared.infra.request_limits import BodyLimit, InputGuard
 from shared.ops.replay import Throttle
 
 log = get_logger("admin")
@@ -73,7 +74,9 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
         lifespan=lifespan,
         middleware=[
             Middleware(RequestLog),
+            Middleware(BodyLimit, max_bytes=settings.admin_max_body_bytes),
             Middleware(RequireAdminToken, token=settings.admin_token.get_secret_value()),
+            Middleware(InputGuard),
         ],
     )
 

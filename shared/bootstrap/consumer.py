@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-
 from shared.adapters.broker import (
     QBO_TO_RELEASED,
     RELEASED_TO_QBO,
@@ -19,6 +17,7 @@ from shared.adapters.broker import (
     declare_topology,
 )
 from shared.adapters.clients import ClientFactory
+from shared.adapters.http.session import outgoing_session
 from shared.adapters.postgres.connections import ConnectionLookup
 from shared.adapters.postgres.sync_store import PgSyncStore, PooledOutcomes
 from shared.adapters.postgres.twins import TwinLedger
@@ -53,7 +52,7 @@ async def run_consumer(
         create_pool(settings.database_url, max_size=settings.amqp_prefetch + 1) as pool,
         create_pool(settings.database_url, max_size=settings.db_pool_max) as aux_pool,
         connect_broker(settings.amqp_url) as connection,
-        aiohttp.ClientSession() as session,
+        outgoing_session() as session,
     ):
         channel = await connection.channel()
         await declare_topology(channel)

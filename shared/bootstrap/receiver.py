@@ -27,7 +27,7 @@ from shared.adapters.postgres.connections import ConnectionDirectory
 from shared.bootstrap.serve import serve_from_env
 from shared.domain.events import Source
 from shared.infra.db import create_pool
-from shared.infra.settings import InfraSettings, QboWebhookSettings, ReleasedWebhookSettings
+from shared.infra.settings import QboWebhookSettings, ReleasedWebhookSettings
 from shared.ingest.dispatch import Dispatcher, PublishedMarker, cancel_quietly
 from shared.ingest.group_commit import InboxWriter
 from shared.ingest.http import ReceiverSpec, WebhookEndpoint
@@ -49,7 +49,7 @@ def receiver_state(request: Request) -> ReceiverState:
 
 
 def create_receiver_app(
-    settings: InfraSettings,
+    settings: QboWebhookSettings | ReleasedWebhookSettings,
     spec: ReceiverSpec,
     key: str,
     path: str,
@@ -66,6 +66,8 @@ def create_receiver_app(
                 min_size=settings.db_pool_min,
                 max_size=settings.db_pool_max,
                 reset_sessions=False,
+                statement_timeout_ms=settings.webhook_statement_timeout_ms,
+                lock_timeout_ms=settings.webhook_lock_timeout_ms,
             ) as pool,
             connect_broker(settings.amqp_url) as connection,
         ):
@@ -77,7 +79,12 @@ def create_receiver_app(
             marker = PublishedMarker(pool)
             dispatcher = Dispatcher(publisher, gate, marker)
             relay = OutboxRelay(
-                pool, publisher, gate, interval_s=relay_interval_s, quiet=dispatcher.idle
+                pool,
+                publisher,
+                gate,
+                interval_s=relay_interval_s,
+                quiet=dispatcher.idle,
+                in_flight=lambda: dispatcher.in_flight,
             )
             connection.reconnect_callbacks.add(lambda *_: relay.kick())
             writer = InboxWriter(pool)
@@ -114,7 +121,7 @@ def create_qbo_receiver(
 ) -> Starlette:
     return create_receiver_app(
         settings,
-        qbo_spec(settings.webhook_max_body_bytes),
+        qbo_spec(settings),
         settings.qbo_webhook_verifier_token.get_secret_value(),
         QBO_PATH,
         relay_interval_s=relay_interval_s,
@@ -126,7 +133,7 @@ def create_released_receiver(
 ) -> Starlette:
     return create_receiver_app(
         settings,
-        released_spec(settings.webhook_max_body_bytes),
+        released_spec(settings),
         settings.released_webhook_key.get_secret_value(),
         RELEASED_PATH,
         relay_interval_s=relay_interval_s,

@@ -8,11 +8,11 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-import aiohttp
 import asyncpg
 
 from shared.adapters.broker import EventPublisher, connect_broker, declare_topology
 from shared.adapters.clients import ClientFactory
+from shared.adapters.http.session import outgoing_session
 from shared.bootstrap.serve import run_worker
 from shared.infra.db import create_pool
 from shared.infra.logging import get_logger
@@ -20,6 +20,7 @@ from shared.infra.settings import ReconcilerSettings
 from shared.ingest.importer import InitialImport
 from shared.ingest.reconciler import Reconciler
 from shared.ingest.schedule import ReconcileRounds
+from shared.ops.retention import RetentionPolicy, run_retention
 
 log = get_logger("reconciler")
 
@@ -28,7 +29,7 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
     async with (
         create_pool(settings.database_url, max_size=settings.db_pool_max) as pool,
         connect_broker(settings.amqp_url) as connection,
-        aiohttp.ClientSession() as session,
+        outgoing_session() as session,
     ):
         setup = await connection.channel()
         await declare_topology(setup)
@@ -42,6 +43,9 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
             settings.reconcile_sweep_at,
         )
         log.info("reconciler_started", interval_s=settings.reconcile_interval_s)
+        retention = asyncio.create_task(
+            run_retention(pool, retention_policy(settings), settings.retention_interval_s, stop)
+        )
         while not stop.is_set():
             try:
                 await rounds.run_round()
@@ -49,8 +53,21 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
                 log.warning("reconcile_round_failed", error=str(exc)[:200])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), settings.reconcile_interval_s)
+        await retention
         await publisher.close()
     log.info("reconciler_stopped")
+
+
+def retention_policy(settings: ReconcilerSettings) -> RetentionPolicy:
+    return RetentionPolicy(
+        inbox_days=settings.retention_inbox_days,
+        inbox_unknown_accounts_days=settings.retention_inbox_unknown_accounts_days,
+        sync_outcomes_days=settings.retention_sync_outcomes_days,
+        write_ledger_days=settings.retention_write_ledger_days,
+        created_twins_days=settings.retention_created_twins_days,
+        dead_letters_days=settings.retention_dead_letters_days,
+        batch_rows=settings.retention_batch_rows,
+    )
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from shared.adapters.broker import connect_broker
+from shared.bootstrap.http_guard import uvicorn_config
 from shared.infra.db import connect
 from shared.infra.errors import ConfigError, InfraUnavailable
 from shared.infra.logging import configure_logging
@@ -53,10 +54,7 @@ def serve(
     except (ConfigError, InfraUnavailable) as exc:
         sys.stderr.write(f"{name}: {exc}\n")
         return 1
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=20
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn_config(app, host, port, settings)).run()
     return 0
 
 

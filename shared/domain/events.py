@@ -2,6 +2,12 @@
 
 Events are thin on purpose (no record payload): a consumer always fetches the current record, so
 late, duplicate and reordered events converge on the same result.
+
+Every text field is bounded in UTF-8 bytes, because that is what the wires count: AMQP's
+message id and routing key are short strings of at most 255 bytes, and PostgreSQL refuses NUL
+characters and text that is not valid UTF-8 (a lone surrogate cannot even be encoded). An event
+that passes these checks can always be stored and published; one that does not is refused at
+the edge, on its own, before it reaches a batch or a channel.
 """
 
 from __future__ import annotations
@@ -11,13 +17,41 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Source = Literal["qbo", "released"]
 Origin = Literal["webhook", "reconciler", "replay"]
 
 # Routing-key words must not contain the topic separators.
 _FORBIDDEN_IN_KEY = (".", "*", "#", " ")
+
+# Byte limits per text field. The routing key is ``<source>.<entity>.<operation>``, at most
+# 8 + 1 + 64 + 1 + 32 = 106 bytes; the event id is the AMQP message id (255 bytes at most).
+TEXT_LIMITS: dict[str, int] = {
+    "event_id": 200,
+    "account_id": 200,
+    "entity": 64,
+    "entity_id": 200,
+    "operation": 32,
+    "replay_of": 200,
+    "version": 200,
+    "related_id": 200,
+    "resource_url": 2048,
+}
+_REQUIRED = ("event_id", "account_id", "entity", "entity_id", "operation")
+
+
+def wire_text_problem(value: str, max_bytes: int) -> str | None:
+    """Why ``value`` cannot travel as a bounded wire string, or None when it can."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid UTF-8 (lone surrogate)"
+    if size > max_bytes:
+        return f"is {size} bytes, more than {max_bytes}"
+    if "\x00" in value:
+        return "contains a NUL character"
+    return None
 
 
 def _utcnow() -> datetime:
@@ -29,13 +63,13 @@ class ChangeEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    event_id: str = Field(min_length=1, max_length=200)
+    event_id: str = Field(min_length=1)
     source: Source
     connection_id: UUID | None = None
     account_id: str = Field(min_length=1, description="QBO realm id or Re-Leased company id")
-    entity: str = Field(min_length=1, max_length=64)
-    entity_id: str = Field(min_length=1, max_length=200)
-    operation: str = Field(min_length=1, max_length=32)
+    entity: str = Field(min_length=1)
+    entity_id: str = Field(min_length=1)
+    operation: str = Field(min_length=1)
     occurred_at: datetime
     received_at: datetime = Field(default_factory=_utcnow)
     origin: Origin = "webhook"
@@ -53,6 +87,16 @@ class ChangeEvent(BaseModel):
             raise ValueError(f"{value!r} cannot be part of a routing key")
         return value.lower()
 
+    @field_validator(*TEXT_LIMITS)
+    @classmethod
+    def _wire_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        problem = wire_text_problem(value, TEXT_LIMITS[info.field_name or ""])
+        if problem:
+            raise ValueError(f"{info.field_name} {problem}")
+        return value
+
     @classmethod
     def checked(cls, **fields: Any) -> ChangeEvent:
         """Build from values a parser already typed, checking only what validation would add.
@@ -62,12 +106,18 @@ class ChangeEvent(BaseModel):
         """
         for name in ("entity", "operation"):
             word = fields[name]
-            if not word or any(ch in word for ch in _FORBIDDEN_IN_KEY) or len(word) > 64:
-                raise ValueError(f"{name} {word!r} cannot be part of a routing key")
+            if not word or any(ch in word for ch in _FORBIDDEN_IN_KEY):
+                raise ValueError(f"{name} {word[:40]!r} cannot be part of a routing key")
             fields[name] = word.lower()
-        for name in ("event_id", "entity_id", "account_id"):
-            if not fields[name] or len(fields[name]) > 200:
-                raise ValueError(f"{name} must be 1 to 200 characters")
+        for name in _REQUIRED:
+            if not fields[name]:
+                raise ValueError(f"{name} must not be empty")
+        for name, limit in TEXT_LIMITS.items():
+            value = fields.get(name)
+            if value is not None:
+                problem = wire_text_problem(value, limit)
+                if problem:
+                    raise ValueError(f"{name} {problem}")
         return cls.model_construct(**fields)
 
     @property

@@ -42,6 +42,28 @@ class MalformedPayload(ValueError):
     """The body is not a QBO notification at all (answered 400)."""
 
 
+# No id or sequence number of either platform needs more digits; Python refuses to turn an
+# integer of more than 4,300 digits into text anyway, and a long one costs quadratic time.
+MAX_INT_DIGITS = 40
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise MalformedPayload(f"integer of {len(text)} digits; at most {MAX_INT_DIGITS}")
+    return int(text)
+
+
+def load_json(body: bytes) -> Any:
+    """``json.loads`` for bodies from outside: every failure is ``MalformedPayload`` (400),
+    including nesting deeper than the interpreter's recursion limit and huge integers."""
+    try:
+        return json.loads(body, parse_int=_bounded_int)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedPayload("body is nested too deeply") from None
+
+
 @dataclass
 class ParsedNotifications:
     format: QboFormat
@@ -88,14 +110,16 @@ def _deleted_id(container: object) -> str | None:
 def _cloud_event(item: object, now: datetime) -> ChangeEvent | str:
     if not isinstance(item, dict):
         return "entry is not an object"
-    parts = str(item.get("type", "")).split(".")
+    kind = item.get("type")
+    parts = kind.split(".") if isinstance(kind, str) else []
     if len(parts) not in (3, 4) or parts[0] != "qbo":
-        return f"unrecognised type {item.get('type')!r}"
+        shown = kind[:80] if isinstance(kind, str) else type(kind).__name__
+        return f"unrecognised type {shown!r}"
     operation = _OPERATIONS.get(parts[2].lower())
     event_id, entity_id = _text(item.get("id")), _text(item.get("intuitentityid"))
     realm = _text(item.get("intuitaccountid"))
     if operation is None or not (event_id and entity_id and realm):
-        return f"entry {event_id or '?'} lacks id, entity id, realm or a known operation"
+        return f"entry {(event_id or '?')[:80]} lacks id, entity id, realm or a known operation"
     occurred = parse_time(item.get("time"), now)
     try:
         return ChangeEvent.checked(
@@ -111,7 +135,7 @@ def _cloud_event(item: object, now: datetime) -> ChangeEvent | str:
             related_id=_deleted_id(item.get("data")),
         )
     except ValueError as exc:
-        return f"entry {event_id}: {exc}"
+        return f"entry {event_id[:80]}: {exc}"
 
 
 def _legacy_entity(realm: str, item: object, now: datetime) -> ChangeEvent | str:
@@ -120,7 +144,7 @@ def _legacy_entity(realm: str, item: object, now: datetime) -> ChangeEvent | str
     name, entity_id = _text(item.get("name")), _text(item.get("id"))
     operation = _OPERATIONS.get(str(item.get("operation", "")).lower())
     if not (name and entity_id and operation):
-        return f"entity {entity_id or '?'} lacks name, id or a known operation"
+        return f"entity {(entity_id or '?')[:80]} lacks name, id or a known operation"
     stamp = _text(item.get("lastUpdated")) or ""
     try:
         return ChangeEvent.checked(
@@ -136,7 +160,7 @@ def _legacy_entity(realm: str, item: object, now: datetime) -> ChangeEvent | str
             related_id=_deleted_id(item),
         )
     except ValueError as exc:
-        return f"entity {entity_id}: {exc}"
+        return f"entity {entity_id[:80]}: {exc}"
 
 
 def _legacy(document: dict[str, Any], now: datetime) -> ParsedNotifications:
@@ -167,10 +191,7 @@ def _collect(parsed: ParsedNotifications, result: ChangeEvent | str) -> None:
 def parse_qbo_payload(body: bytes, *, now: datetime | None = None) -> ParsedNotifications:
     """Detect the format by shape and turn every usable entry into a change event."""
     moment = now or datetime.now(UTC)
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    document = load_json(body)
     if isinstance(document, list):
         parsed = ParsedNotifications("cloudevents", [])
         for item in document:

@@ -8,13 +8,12 @@ intent-to-receive handshake.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.domain.events import ChangeEvent
-from shared.domain.qbo_notifications import MalformedPayload, parse_time
+from shared.domain.qbo_notifications import MalformedPayload, load_json, parse_time
 
 _PAST_TENSE = {"created": "create", "updated": "update", "deleted": "delete"}
 _WORD = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -60,7 +59,7 @@ def event_from_item(item: object, now: datetime) -> ChangeEvent | str:
     resource, company = _text(item.get("resourceId")), _text(item.get("companyId"))
     operation = operation_of(_text(item.get("eventName")), _text(item.get("eventType")))
     if not (event_id and category and resource and company and operation):
-        return f"event {event_id or '?'} lacks id, category, resource, company or type"
+        return f"event {(event_id or '?')[:80]} lacks id, category, resource, company or type"
     try:
         return ChangeEvent.checked(
             event_id=event_id,
@@ -75,15 +74,12 @@ def event_from_item(item: object, now: datetime) -> ChangeEvent | str:
             resource_url=_text(item.get("resourceUrl")),
         )
     except ValueError as exc:
-        return f"event {event_id}: {exc}"
+        return f"event {event_id[:80]}: {exc}"
 
 
 def parse_released_payload(body: bytes, *, now: datetime | None = None) -> ParsedDelivery:
     moment = now or datetime.now(UTC)
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not JSON: {exc}") from None
+    document = load_json(body)
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise MalformedPayload("body must be an object with an 'events' array")
     items = document["events"]

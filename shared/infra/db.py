@@ -50,12 +50,22 @@ async def create_pool(
     max_size: int = 10,
     timeout: float = 10.0,
     reset_sessions: bool = True,
+    statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> AsyncIterator[asyncpg.Pool]:
     """Open a pool or raise ``InfraUnavailable`` saying which URL failed and what to do.
 
     ``reset_sessions=False`` skips asyncpg's reset round trip on every release; only for pools
     whose users take no session-level locks, listeners or settings (the webhook inbox).
+    ``statement_timeout_ms`` and ``lock_timeout_ms`` bound every statement of the pool's
+    sessions on the server (``QueryCanceledError`` / ``LockNotAvailableError``), for pools on
+    a request path that must answer fast rather than late.
     """
+    server_settings: dict[str, str] = {}
+    if statement_timeout_ms is not None:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
+    if lock_timeout_ms is not None:
+        server_settings["lock_timeout"] = str(lock_timeout_ms)
     try:
         pool = await asyncpg.create_pool(
             dsn,
@@ -64,6 +74,7 @@ async def create_pool(
             timeout=timeout,
             init=_init_connection,
             reset=None if reset_sessions else _keep_session,
+            server_settings=server_settings or None,
         )
     except _CONNECT_ERRORS as exc:
         raise InfraUnavailable(

@@ -35,6 +35,11 @@ class InfraSettings(BaseSettings):
     # 0 asks the OS for a free port (tests). Receivers and admin serve them on their own port.
     ops_host: str = "127.0.0.1"
     ops_port: int | None = Field(default=None, ge=0, le=65535)
+    # HTTP services (uvicorn): connections and requests served at once (more get 503), the time
+    # a connection has to complete its request headers, and the idle keep-alive.
+    http_limit_concurrency: int = Field(default=1000, ge=1)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_keep_alive_s: float = Field(default=5.0, gt=0)
 
 
 # Local defaults of the ops server per process (`make run` runs them side by side on one host;
@@ -104,22 +109,31 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-class QboWebhookSettings(InfraSettings):
+class WebhookLimits(BaseSettings):
+    """The receivers' edge: body size and read deadline, memory for unverified bodies, and the
+    database time a webhook may spend before it answers 503 (QBO allows 3 s in all)."""
+
+    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    webhook_read_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_unverified_budget_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    webhook_statement_timeout_ms: int = Field(default=2000, ge=1)
+    webhook_lock_timeout_ms: int = Field(default=1000, ge=1)
+
+
+class QboWebhookSettings(InfraSettings, WebhookLimits):
     """``qbo_webhooks``: refuses to start without the verifier token."""
 
     qbo_webhook_verifier_token: SecretStr
     qbo_webhooks_host: str = "127.0.0.1"
     qbo_webhooks_port: int = 8001
-    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
 
-class ReleasedWebhookSettings(InfraSettings):
+class ReleasedWebhookSettings(InfraSettings, WebhookLimits):
     """``released_webhooks``: refuses to start without the webhook key."""
 
     released_webhook_key: SecretStr
     released_webhooks_host: str = "127.0.0.1"
     released_webhooks_port: int = 8002
-    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
 
 class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
@@ -144,7 +158,21 @@ class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
     qbo_coalesce_in_flight: int = Field(default=2, ge=1, le=10)
 
 
-class ReconcilerSettings(EngineSettings):
+class RetentionSettings(BaseSettings):
+    """How long each table keeps rows (days; 0 keeps forever), run by the reconciler every
+    ``retention_interval_s``. docs/retention.md explains each and what is never deleted."""
+
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    retention_inbox_days: float = Field(default=14.0, ge=0)
+    retention_inbox_unknown_accounts_days: float = Field(default=2.0, ge=0)
+    retention_sync_outcomes_days: float = Field(default=30.0, ge=0)
+    retention_write_ledger_days: float = Field(default=30.0, ge=0)
+    retention_created_twins_days: float = Field(default=90.0, ge=0)
+    retention_dead_letters_days: float = Field(default=30.0, ge=0)
+    retention_batch_rows: int = Field(default=5000, ge=1, le=100_000)
+
+
+class ReconcilerSettings(EngineSettings, RetentionSettings):
     reconcile_interval_s: float = Field(default=60.0, gt=0)
     reconcile_overlap_s: float = Field(default=120.0, ge=0)
     # Daily full sweep, HH:MM in UTC.

@@ -4,6 +4,11 @@ The inbox commit is what makes an event durable; publishing is the outbox step. 
 just behind the response, keeps QBO's 3-second budget and our latency independent of the broker's
 confirm time. Anything this dispatcher cannot publish (broker down, backlog full, process killed)
 stays ``pending`` in the inbox and the relay publishes it later, so nothing depends on memory.
+
+A confirm that is late is not a failure: the publish goes on in the background and its id stays
+"in flight", which the relay skips, so a slow broker does not turn into a second copy of every
+event. An event the broker can never take (``UnpublishableError``) is quarantined in the inbox
+with its reason instead of being retried forever. The backlog is capped by count and by size.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Protocol
 
 import asyncpg
 
+from shared.adapters.broker import UnpublishableError
 from shared.adapters.postgres.inbox import InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
@@ -35,13 +41,21 @@ class BrokerGate(Protocol):
     def available(self) -> bool: ...
 
 
+def approx_bytes(event: ChangeEvent) -> int:
+    """What an event costs in the backlog, roughly: its variable text plus a fixed overhead."""
+    texts = (event.event_id, event.account_id, event.entity_id, event.version, event.resource_url)
+    return 400 + sum(len(t) for t in texts if t)
+
+
 class PublishedMarker:
-    """Collects confirmed event ids and marks them published in batches."""
+    """Collects confirmed event ids and marks them published in batches; quarantines events
+    the broker can never take."""
 
     def __init__(self, pool: asyncpg.Pool, *, interval_s: float = 0.2) -> None:
         self._pool = pool
         self._interval = interval_s
         self._ids: list[str] = []
+        self._quarantine: dict[str, str] = {}
         self._wake = asyncio.Event()
 
     def add(self, event_ids: Sequence[str]) -> None:
@@ -49,16 +63,25 @@ class PublishedMarker:
         if len(self._ids) >= 500:
             self._wake.set()
 
+    def quarantine(self, event_id: str, reason: str) -> None:
+        self._quarantine[event_id] = reason
+        self._wake.set()
+
     async def flush(self) -> None:
         batch, self._ids = self._ids, []
-        if not batch:
+        doomed, self._quarantine = self._quarantine, {}
+        if not batch and not doomed:
             return
         try:
             async with self._pool.acquire() as conn:
-                await InboxRepository(conn).mark_published(batch)
+                repo = InboxRepository(conn)
+                if batch:
+                    await repo.mark_published(batch)
+                for event_id, reason in doomed.items():
+                    await repo.quarantine(event_id, reason)
         except _DB_ERRORS:
             # Left pending: the relay republishes them and consumers absorb the duplicates.
-            log.warning("inbox_mark_failed", count=len(batch))
+            log.warning("inbox_mark_failed", count=len(batch) + len(doomed))
 
     async def run(self) -> None:
         while True:
@@ -74,17 +97,27 @@ class Dispatcher:
     gate: BrokerGate
     marker: PublishedMarker
     max_backlog: int = 50_000
+    max_backlog_bytes: int = 64 * 1024 * 1024
     batch_size: int = 256
     publish_timeout_s: float = 5.0
     _queue: asyncio.Queue[ChangeEvent] = field(default_factory=asyncio.Queue, init=False)
+    _queued_bytes: int = field(default=0, init=False)
     _busy: bool = field(default=False, init=False)
+    # Publishes whose confirm was late: still running, so the relay must not resend them.
+    in_flight: set[str] = field(default_factory=set, init=False)
+    _late: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     dropped: int = field(default=0, init=False)
 
     def submit(self, events: list[ChangeEvent]) -> None:
         for event in events:
-            if self._queue.qsize() >= self.max_backlog:
+            size = approx_bytes(event)
+            if (
+                self._queue.qsize() >= self.max_backlog
+                or self._queued_bytes + size > self.max_backlog_bytes
+            ):
                 self.dropped += 1  # still pending in the inbox: the relay takes it
                 continue
+            self._queued_bytes += size
             self._queue.put_nowait(event)
 
     def idle(self) -> bool:
@@ -100,6 +133,7 @@ class Dispatcher:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._queued_bytes -= sum(approx_bytes(e) for e in batch)
             self._busy = True
             try:
                 if self.gate.available():
@@ -113,11 +147,38 @@ class Dispatcher:
                     self._queue.task_done()
 
     async def _one(self, event: ChangeEvent) -> bool:
-        try:
-            await asyncio.wait_for(self.publisher.publish(event), self.publish_timeout_s)
-        except Exception:  # stays pending for the relay
+        task = asyncio.ensure_future(self.publisher.publish(event))
+        done, _ = await asyncio.wait({task}, timeout=self.publish_timeout_s)
+        if not done:
+            self._follow_late(event, task)
             return False
-        return True
+        return self._settled(event, task)
+
+    def _settled(self, event: ChangeEvent, task: asyncio.Future[None]) -> bool:
+        exc = task.exception()
+        if exc is None:
+            return True
+        if isinstance(exc, UnpublishableError):
+            log.warning("event_quarantined", event_id=event.event_id[:80], reason=str(exc)[:200])
+            self.marker.quarantine(event.event_id, str(exc))
+        return False  # otherwise it stays pending for the relay
+
+    def _follow_late(self, event: ChangeEvent, task: asyncio.Future[None]) -> None:
+        """Keep waiting for a late confirm in the background; mark the event when it comes."""
+        self.in_flight.add(event.event_id)
+
+        async def follow() -> None:
+            try:
+                with contextlib.suppress(Exception):
+                    await task
+                if not task.cancelled() and self._settled(event, task):
+                    self.marker.add([event.event_id])
+            finally:
+                self.in_flight.discard(event.event_id)
+
+        follower = asyncio.create_task(follow())
+        self._late.add(follower)
+        follower.add_done_callback(self._late.discard)
 
     async def publish_now(self, events: list[ChangeEvent]) -> list[str]:
         """Publish and wait for confirms (used when PostgreSQL is down and the broker must hold

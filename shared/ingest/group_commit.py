@@ -4,6 +4,14 @@ Each delivery hands over its entries and waits; a writer takes everything queued
 (up to ``max_rows``), inserts it in one statement and one transaction, and wakes every waiter with
 the ids that were new for it. Under load this turns N fsyncs into one without adding a timer: an
 idle system commits a lone delivery immediately.
+
+A batch is only as good as its worst row, so a failure that is not the database being away
+(a value PostgreSQL refuses, an event that cannot be serialised) never sinks the batch: the
+writer stores each delivery of it on its own, and splits a failing delivery in halves until
+the bad event stands alone; an event that cannot be stored even alone is reported back as
+rejected, with the reason, and every other event is stored. Unavailability (connection lost,
+statement or lock timeout) still fails every waiter of the batch, who answers 503 or falls back
+to the broker.
 """
 
 from __future__ import annotations
@@ -15,9 +23,31 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from shared.adapters.postgres.inbox import InboxEntry, InboxRepository
+from shared.infra.logging import get_logger
+
+log = get_logger(__name__)
+
+# The database is away or stuck: retrying row by row would only make it worse.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,  # cancelled (statement timeout), shutting down
+    asyncpg.LockNotAvailableError,
+    asyncpg.InsufficientResourcesError,
+)
 
 
-def _fail(future: asyncio.Future[set[str]], exc: BaseException) -> None:
+@dataclass
+class Stored:
+    """What became of one delivery's entries: ids new to the inbox, and refused ids with why."""
+
+    new: set[str] = field(default_factory=set)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def _fail(future: asyncio.Future[Stored], exc: BaseException) -> None:
     """Hand ``exc`` to a waiter; if its request was abandoned (client gone), nobody will read
     it, so mark it read rather than have asyncio report it as never retrieved."""
     if future.done():
@@ -29,7 +59,31 @@ def _fail(future: asyncio.Future[set[str]], exc: BaseException) -> None:
 @dataclass
 class _Request:
     entries: list[InboxEntry]
-    done: asyncio.Future[set[str]]
+    done: asyncio.Future[Stored]
+
+
+async def _insert(pool: asyncpg.Pool, entries: list[InboxEntry]) -> set[str]:
+    async with pool.acquire() as conn:
+        return await InboxRepository(conn).store(entries)
+
+
+async def store_isolated(pool: asyncpg.Pool, entries: list[InboxEntry]) -> Stored:
+    """Store ``entries`` together if possible, else halves of them, down to single events (a
+    handful of statements for one bad event among thousands); only unavailability raises."""
+    try:
+        return Stored(await _insert(pool, entries))
+    except UNAVAILABLE:
+        raise
+    except Exception as exc:  # a bad value in the group: find it below
+        if len(entries) > 1:
+            middle = len(entries) // 2
+            first = await store_isolated(pool, entries[:middle])
+            second = await store_isolated(pool, entries[middle:])
+            return Stored(first.new | second.new, {**first.rejected, **second.rejected})
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        event_id = entries[0].event.event_id
+        log.warning("inbox_event_rejected", event_id=event_id[:80], reason=reason)
+        return Stored(rejected={event_id: reason})
 
 
 @dataclass
@@ -52,12 +106,11 @@ class InboxWriter:
         while not self._queue.empty():
             _fail(self._queue.get_nowait().done, ConnectionError("inbox writer stopped"))
 
-    async def store(self, entries: list[InboxEntry]) -> set[str]:
-        """The event ids of ``entries`` that were not in the inbox before (committed)."""
+    async def store(self, entries: list[InboxEntry]) -> Stored:
+        """Which of ``entries`` were new to the inbox (committed), and which were refused."""
         if not self._tasks:
-            async with self.pool.acquire() as conn:
-                return await InboxRepository(conn).store(entries)
-        future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+            return await store_isolated(self.pool, entries)
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Request(entries, future))
         return await future
 
@@ -73,13 +126,13 @@ class InboxWriter:
         while True:
             batch = self._take(await self._queue.get())
             try:
-                async with self.pool.acquire() as conn:
-                    new_ids = await InboxRepository(conn).store(
-                        [e for request in batch for e in request.entries]
-                    )
-            except Exception as exc:  # every waiter sees the failure and answers accordingly
+                new_ids = await _insert(self.pool, [e for r in batch for e in r.entries])
+            except UNAVAILABLE as exc:  # every waiter sees it and answers accordingly
                 for request in batch:
                     _fail(request.done, exc)
+                continue
+            except Exception:  # one bad row: each delivery on its own
+                await self._one_by_one(batch)
                 continue
             claimed: set[str] = set()
             for request in batch:
@@ -87,4 +140,14 @@ class InboxWriter:
                 mine = {e.event.event_id for e in request.entries} & (new_ids - claimed)
                 claimed |= mine
                 if not request.done.done():
-                    request.done.set_result(mine)
+                    request.done.set_result(Stored(mine))
+
+    async def _one_by_one(self, batch: list[_Request]) -> None:
+        for request in batch:
+            try:
+                result = await store_isolated(self.pool, request.entries)
+            except UNAVAILABLE as exc:
+                _fail(request.done, exc)
+                continue
+            if not request.done.done():
+                request.done.set_result(result)

@@ -8,7 +8,11 @@ For one delivery:
 3. hand the new events to the dispatcher, which publishes them with confirms right behind the
    response (the relay covers whatever it cannot), and answer 200;
 4. PostgreSQL down: the broker alone must confirm every event before we answer 200; if it cannot
-   either, answer 503 so the sender retries.
+   either, answer 503 so the sender retries. PostgreSQL up but stuck (a statement or lock
+   timeout fired): answer 503 at once, the sender retries and dedupe absorbs the repeat.
+
+An event the inbox refuses on its own (see ``group_commit``) is counted as rejected and logged;
+it never changes the answer for the other events of the delivery.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from shared.adapters.postgres.inbox import IGNORED, PENDING, InboxEntry
 from shared.domain.events import ChangeEvent, Source
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import Dispatcher
-from shared.ingest.group_commit import InboxWriter
+from shared.ingest.group_commit import UNAVAILABLE, InboxWriter
 
 log = get_logger(__name__)
 
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# The database answers but too slowly: the broker-only path would lose dedupe for nothing.
+_STUCK = (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)
 
 
 @dataclass
@@ -38,6 +44,7 @@ class IngestResult:
     ignored: int = 0
     published: int = 0
     queued: int = 0
+    rejected: int = 0
     stored: bool = True
 
 
@@ -53,19 +60,23 @@ class Ingestor:
             return IngestResult(200)
         entries = await self._entries(events)
         try:
-            new_ids = await self.writer.store(entries)
-        except _DB_ERRORS as exc:
-            log.warning("inbox_unavailable", error=str(exc)[:200])
+            stored = await self.writer.store(entries)
+        except _STUCK as exc:
+            log.warning("inbox_unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+            return IngestResult(503, stored=False)
+        except UNAVAILABLE as exc:
+            log.warning("inbox_unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
             return await self._broker_only(entries)
-        fresh = [e for e in entries if e.event.event_id in new_ids]
+        fresh = [e for e in entries if e.event.event_id in stored.new]
         to_publish = [e.event for e in fresh if e.status == PENDING]
         self.dispatcher.submit(to_publish)
         return IngestResult(
             200,
             new=len(fresh),
-            duplicate=len(entries) - len(fresh),
+            duplicate=len(entries) - len(fresh) - len(stored.rejected),
             ignored=len(fresh) - len(to_publish),
             queued=len(to_publish),
+            rejected=len(stored.rejected),
         )
 
     async def _entries(self, events: list[ChangeEvent]) -> list[InboxEntry]:

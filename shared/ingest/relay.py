@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 
+from shared.adapters.broker import UnpublishableError
 from shared.adapters.postgres.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
@@ -36,6 +38,8 @@ class OutboxRelay:
     publish_timeout_s: float = 5.0
     # While the dispatcher still works through fresh events, the relay would only duplicate them.
     quiet: Callable[[], bool] = lambda: True
+    # Ids whose publish is still waiting for a late confirm in this process: not resent.
+    in_flight: Callable[[], set[str]] = set
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def kick(self) -> None:
@@ -43,47 +47,63 @@ class OutboxRelay:
         self._kick.set()
 
     async def run(self) -> None:
-        grace = 0.0  # at start-up everything pending is left over from before
+        # At start-up every row received before this moment is left over from before (a crash,
+        # a restart): no grace for those. Rows arriving from now on are this process's own and
+        # its dispatcher is publishing them; resending them too would only duplicate them.
+        grace: float = 0.0
+        before: datetime | None = datetime.now(UTC)
         while True:
             try:
-                await self.drain(grace)
+                await self.drain(grace, received_before=before)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay_pass_failed", error=str(exc)[:200])
             except Exception:  # the relay's outermost boundary: log it, never stop relaying
                 log.exception("relay_pass_crashed")
-            grace = self.grace_s
+            grace, before = self.grace_s, None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.interval_s)
             self._kick.clear()
 
-    async def drain(self, grace_s: float) -> int:
+    async def drain(self, grace_s: float, *, received_before: datetime | None = None) -> int:
         """Publish pending rows until none is left or the broker stops confirming."""
         total = 0
         while self.gate.available() and (grace_s == 0 or self.quiet()):
-            published, claimed = await self._page(grace_s)
+            published, claimed, settled = await self._page(grace_s, received_before)
             total += published
-            if claimed < self.page_size or published < claimed:
+            if claimed < self.page_size or settled < claimed:
                 break
         if total:
             log.info("relay_published", count=total)
         return total
 
-    async def _page(self, grace_s: float) -> tuple[int, int]:
+    async def _page(self, grace_s: float, received_before: datetime | None) -> tuple[int, int, int]:
+        """(published, claimed, settled): settled counts published plus quarantined rows."""
         async with self.pool.acquire() as conn, conn.transaction():
             repo = InboxRepository(conn)
-            events = await repo.claim_pending(older_than_s=grace_s, limit=self.page_size)
-            confirmed = await asyncio.gather(*(self._publish(e) for e in events))
-            ids = [e.event_id for e, ok in zip(events, confirmed, strict=True) if ok]
+            claimed = await repo.claim_pending(
+                older_than_s=grace_s, limit=self.page_size, received_before=received_before
+            )
+            busy = self.in_flight()
+            events = [e for e in claimed if e.event_id not in busy]
+            results = await asyncio.gather(*(self._publish(e) for e in events))
+            ids = [e.event_id for e, result in zip(events, results, strict=True) if result is None]
             if ids:
                 await repo.mark_published(ids)
-        return len(ids), len(events)
+            doomed = [(e, r) for e, r in zip(events, results, strict=True) if r]
+            for event, reason in doomed:
+                log.warning("event_quarantined", event_id=event.event_id[:80], reason=reason)
+                await repo.quarantine(event.event_id, reason)
+        return len(ids), len(claimed), len(ids) + len(doomed)
 
-    async def _publish(self, event: ChangeEvent) -> bool:
+    async def _publish(self, event: ChangeEvent) -> str | None:
+        """None when confirmed; the reason when it can never be published; "" otherwise."""
         try:
             await asyncio.wait_for(self.publisher.publish(event), self.publish_timeout_s)
+        except UnpublishableError as exc:
+            return str(exc)[:200]
         except Exception:  # stays pending; the next pass tries again
-            return False
-        return True
+            return ""
+        return None
 
 
 async def publish_new(
@@ -96,9 +116,20 @@ async def publish_new(
     async with pool.acquire() as conn:
         new_ids = await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in owned])
     fresh = [e for e in owned if e.event_id in new_ids]
+    published: list[ChangeEvent] = []
+    doomed: dict[str, str] = {}
     for event in fresh:
-        await publisher.publish(event)
-    if fresh:
+        try:
+            await publisher.publish(event)
+        except UnpublishableError as exc:
+            doomed[event.event_id] = str(exc)[:200]
+            continue
+        published.append(event)
+    if published or doomed:
         async with pool.acquire() as conn:
-            await InboxRepository(conn).mark_published([e.event_id for e in fresh])
-    return fresh
+            repo = InboxRepository(conn)
+            await repo.mark_published([e.event_id for e in published])
+            for event_id, reason in doomed.items():
+                log.warning("event_quarantined", event_id=event_id[:80], reason=reason)
+                await repo.quarantine(event_id, reason)
+    return published

@@ -2,7 +2,9 @@
 
 Receivers look this up for every delivery, so answers are cached briefly in process; a connection
 created a moment ago is seen within ``ttl_s``. A database error is not fatal here: the receiver
-publishes without a connection id and the consumer resolves it.
+publishes without a connection id and the consumer resolves it. The cache holds at most
+``max_entries`` accounts (QBO sends notifications for every realm of the app, known or not):
+when full, expired answers go first, then the oldest.
 """
 
 from __future__ import annotations
@@ -23,7 +25,20 @@ _COLUMN = {"qbo": "qbo_realm_id", "released": "released_company_id"}
 class ConnectionDirectory:
     pool: asyncpg.Pool
     ttl_s: float = 5.0
+    max_entries: int = 10_000
     _cache: dict[tuple[str, str], tuple[float, UUID | None]] = field(default_factory=dict)
+
+    def _make_room(self, now: float, wanted: int) -> None:
+        if len(self._cache) + wanted <= self.max_entries:
+            return
+        for key in [k for k, (expiry, _) in self._cache.items() if expiry <= now]:
+            del self._cache[key]
+        excess = len(self._cache) + wanted - self.max_entries
+        for key in list(self._cache)[: max(excess, 0)]:
+            del self._cache[key]
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     async def resolve(self, source: Source, accounts: list[str]) -> dict[str, UUID | None]:
         """Map each account to its connection id (None: no connection). Raises on DB errors."""
@@ -45,8 +60,10 @@ class ConnectionDirectory:
                     missing,
                 )
             by_account = {r["account"]: r["id"] for r in rows}
+            self._make_room(now, min(len(missing), self.max_entries))
             for account in missing:
                 found[account] = by_account.get(account)
+            for account in missing[-self.max_entries :]:
                 self._cache[(source, account)] = (now + self.ttl_s, found[account])
         return found
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -11,6 +12,8 @@ from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection
 
 PENDING, PUBLISHED, IGNORED = "pending", "published", "ignored"
+# Prefix of ``ignore_reason`` for rows that can never be published.
+QUARANTINED = "quarantined: "
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,33 @@ class InboxRepository:
         )
         return int(result.rsplit(" ", 1)[-1])
 
-    async def claim_pending(self, *, older_than_s: float, limit: int) -> list[ChangeEvent]:
-        """Lock a page of pending rows for this transaction (other relays skip them)."""
+    async def quarantine(self, event_id: str, reason: str) -> None:
+        """Take a pending row the broker can never accept out of the relay's way, with why
+        (status ``ignored``, reason prefixed ``quarantined:``; ``syncctl``/SQL can find it)."""
+        await self._conn.execute(
+            "UPDATE inbox SET status = 'ignored', ignore_reason = $2 "
+            "WHERE event_id = $1 AND status = 'pending'",
+            event_id,
+            f"{QUARANTINED}{reason}"[:300],
+        )
+
+    async def claim_pending(
+        self, *, older_than_s: float, limit: int, received_before: datetime | None = None
+    ) -> list[ChangeEvent]:
+        """Lock a page of pending rows for this transaction (other relays skip them): rows
+        older than ``older_than_s`` and, if given, received before ``received_before``."""
         rows = await self._conn.fetch(
             """
             SELECT event_id, event FROM inbox
             WHERE status = 'pending' AND received_at < now() - make_interval(secs => $1)
+              AND ($3::timestamptz IS NULL OR received_at < $3)
             ORDER BY received_at
             LIMIT $2
             FOR UPDATE SKIP LOCKED
             """,
             older_than_s,
             limit,
+            received_before,
         )
         events: list[ChangeEvent] = []
         for row in rows:

@@ -8,6 +8,7 @@ pair already stored and uses it instead of refreshing again.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -57,23 +58,34 @@ class QboTokens:
 
 
 class QboOAuth:
-    """The token endpoint, spoken with HTTP Basic client authentication."""
+    """The token endpoint, spoken with HTTP Basic client authentication.
+
+    Every call has its own deadline (``timeout_s``, whatever the session's default); a timeout,
+    a dropped connection or an answer that is not a token document is a ``TransientError``.
+    """
 
     def __init__(
-        self, session: aiohttp.ClientSession, oauth_base: str, client_id: str, secret: str
+        self,
+        session: aiohttp.ClientSession,
+        oauth_base: str,
+        client_id: str,
+        secret: str,
+        *,
+        timeout_s: float = 15.0,
     ) -> None:
         self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._token_url = oauth_base.rstrip("/") + "/oauth2/v1/tokens/bearer"
         self._revoke_url = oauth_base.rstrip("/") + "/oauth2/v1/tokens/revoke"
         self._authorization = basic_authorization(client_id, secret)
 
     async def exchange_code(self, code: str, redirect_uri: str) -> QboTokens:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        return QboTokens.from_response(await self._post(self._token_url, form))
+        return _tokens(await self._post(self._token_url, form))
 
     async def refresh(self, refresh_token: str) -> QboTokens:
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        return QboTokens.from_response(await self._post(self._token_url, form))
+        return _tokens(await self._post(self._token_url, form))
 
     async def revoke(self, token: str) -> None:
         await self._post(self._revoke_url, {"token": token}, expect_json=False)
@@ -83,7 +95,9 @@ class QboOAuth:
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json", "Authorization": self._authorization}
         try:
-            async with self._session.post(url, data=form, headers=headers) as r:
+            async with self._session.post(
+                url, data=form, headers=headers, timeout=self._timeout
+            ) as r:
                 text = await r.text()
                 if r.status in (400, 401):
                     # invalid_grant: the refresh token was used up, revoked or expired.
@@ -95,9 +109,25 @@ class QboOAuth:
                     raise TransientError(f"QBO token endpoint answered {r.status}")
                 if r.status >= 300:
                     raise TransientError(f"QBO token endpoint answered {r.status}")
-                return (await r.json(content_type=None)) if expect_json and text else {}
-        except aiohttp.ClientError as exc:
-            raise TransientError(f"QBO token endpoint unreachable: {exc}") from exc
+                if not (expect_json and text):
+                    return {}
+                document = json.loads(text)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(
+                f"QBO token endpoint unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        except ValueError as exc:
+            raise TransientError(f"QBO token endpoint answered no JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise TransientError("QBO token endpoint answered JSON that is not an object")
+        return document
+
+
+def _tokens(body: dict[str, Any]) -> QboTokens:
+    try:
+        return QboTokens.from_response(body)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TransientError(f"QBO token endpoint answered no usable tokens: {exc!r}") from exc
 
 
 class QboTokenStore:

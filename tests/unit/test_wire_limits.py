@@ -1,0 +1,183 @@
+"""Issue 17, findings 1, 2 and 8: every event that leaves the parsers can be stored and
+published, because its text is bounded in the wire's units (UTF-8 bytes) and holds nothing
+PostgreSQL refuses; and the dispatcher's backlog is bounded by size and not fooled by late
+confirms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.adapters.broker import UnpublishableError
+from shared.domain.events import TEXT_LIMITS, ChangeEvent
+from shared.domain.qbo_notifications import parse_qbo_payload
+from shared.domain.released_notifications import parse_released_payload
+from shared.ingest.dispatch import Dispatcher, PublishedMarker
+
+
+def fields(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_id": "e-1",
+        "source": "released",
+        "account_id": "co-1",
+        "entity": "invoice",
+        "entity_id": "inv-1",
+        "operation": "update",
+        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "received_at": datetime(2026, 11, 1, tzinfo=UTC),
+    }
+    base.update(changes)
+    return base
+
+
+def released(**item: object) -> bytes:
+    event: dict[str, object] = {
+        "eventId": "ev-1",
+        "eventCategory": "INVOICE",
+        "eventType": "UPDATE",
+        "eventName": "invoice.updated",
+        "resourceId": "inv-1",
+        "companyId": "co-1",
+        "resourceVersion": 2,
+        "eventDateUtc": "2026-11-26T11:00:00Z",
+    }
+    event.update(item)
+    return json.dumps({"events": [event]}).encode()
+
+
+def test_finding1_an_id_of_150_e_acute_is_300_bytes_and_refused() -> None:
+    event_id = "é" * 150  # 150 characters, 300 bytes: over AMQP's 255-byte message id
+    with pytest.raises(ValueError, match="300 bytes"):
+        ChangeEvent.checked(**fields(event_id=event_id))
+    with pytest.raises(ValueError, match="300 bytes"):
+        ChangeEvent.model_validate(fields(event_id=event_id))
+    body = json.dumps(
+        [
+            {
+                "specversion": "1.0",
+                "id": event_id,
+                "type": "qbo.invoice.updated.v1",
+                "intuitentityid": "1",
+                "intuitaccountid": "9130",
+            }
+        ]
+    ).encode()
+    parsed = parse_qbo_payload(body)
+    assert parsed.events == []
+    assert "300 bytes" in parsed.skipped[0]
+
+
+def test_finding1_a_category_of_64_e_acute_is_skipped_on_its_own() -> None:
+    parsed = parse_released_payload(released(eventCategory="é" * 64))
+    assert parsed.events == []
+    assert "128 bytes" in parsed.skipped[0]
+    assert len(parse_released_payload(released(eventCategory="e" * 64)).events) == 1
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "a\u0000b"])
+@pytest.mark.parametrize(
+    "field", ["eventId", "resourceId", "companyId", "resourceUrl", "resourceVersion"]
+)
+def test_finding2_nul_and_lone_surrogates_never_leave_the_parser(bad: str, field: str) -> None:
+    parsed = parse_released_payload(released(**{field: bad}))
+    assert parsed.events == []
+    assert parsed.skipped
+    assert "NUL" in parsed.skipped[0] or "UTF-8" in parsed.skipped[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"), [("version", 200), ("resource_url", 2048), ("related_id", 200)]
+)
+def test_finding8_hints_have_a_byte_cap(name: str, limit: int) -> None:
+    assert TEXT_LIMITS[name] == limit
+    ChangeEvent.checked(**fields(**{name: "x" * limit}))
+    with pytest.raises(ValueError, match=name):
+        ChangeEvent.checked(**fields(**{name: "x" * (limit + 1)}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "eventId",
+                "eventCategory",
+                "eventName",
+                "resourceId",
+                "companyId",
+                "resourceUrl",
+                "resourceVersion",
+            ]
+        ),
+        st.text(max_size=300),
+    )
+)
+def test_whatever_the_parser_accepts_fits_the_wires(item: dict[str, str]) -> None:
+    for event in parse_released_payload(released(**item)).events:
+        assert len(event.event_id.encode()) <= 255
+        assert len(event.routing_key.encode()) <= 255
+        text = event.model_dump_json()
+        assert "\\u0000" not in text
+        assert ChangeEvent.from_bytes(event.to_bytes()) == event
+
+
+class FakeMarker(PublishedMarker):
+    def __init__(self) -> None:
+        self.marked: list[str] = []
+        self.quarantined: dict[str, str] = {}
+
+    def add(self, event_ids: Any) -> None:
+        self.marked.extend(event_ids)
+
+    def quarantine(self, event_id: str, reason: str) -> None:
+        self.quarantined[event_id] = reason
+
+
+class Up:
+    def available(self) -> bool:
+        return True
+
+
+class SlowPublisher:
+    def __init__(self, delay: float, refuse: str = "") -> None:
+        self.delay, self.refuse, self.calls = delay, refuse, 0
+
+    async def publish(self, event: ChangeEvent) -> None:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        if event.event_id == self.refuse:
+            raise UnpublishableError("message id too long")
+
+
+async def test_finding8_a_late_confirm_stays_in_flight_and_is_marked_when_it_comes() -> None:
+    marker = FakeMarker()
+    dispatcher = Dispatcher(SlowPublisher(0.3), Up(), marker, publish_timeout_s=0.05)
+    event = ChangeEvent.checked(**fields())
+    assert await dispatcher.publish_now([event]) == []  # not confirmed within the timeout...
+    assert dispatcher.in_flight == {"e-1"}  # ...but still going: the relay must skip it
+    await asyncio.sleep(0.5)
+    assert marker.marked == ["e-1"]
+    assert dispatcher.in_flight == set()
+
+
+async def test_finding1_an_unpublishable_event_is_quarantined_not_retried() -> None:
+    marker = FakeMarker()
+    dispatcher = Dispatcher(SlowPublisher(0, refuse="e-1"), Up(), marker)
+    assert await dispatcher.publish_now([ChangeEvent.checked(**fields())]) == []
+    assert marker.quarantined == {"e-1": "message id too long"}
+
+
+def test_finding8_the_backlog_is_capped_by_size() -> None:
+    dispatcher = Dispatcher(SlowPublisher(0), Up(), FakeMarker(), max_backlog_bytes=100_000)
+    url = "u" * 2000
+    dispatcher.submit(
+        [ChangeEvent.checked(**fields(event_id=f"e-{n}", resource_url=url)) for n in range(100)]
+    )
+    assert 0 < dispatcher.dropped < 100
+    assert dispatcher.idle() is False
