@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypedDict, cast
@@ -51,6 +51,8 @@ class AdminState(TypedDict):
     ops: OpsContext
     # The demo connection's start-up task (None unless DEMO_CONNECTION is set).
     demo_task: asyncio.Task[None] | None
+    # Readiness checks (``shared.bootstrap.health``): None when fine, else what is wrong.
+    checks: list[Callable[[], Awaitable[str | None]]]
 
 
 def admin_state(request: Request) -> AdminState:

@@ -22,6 +22,7 @@ from shared.domain.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.domain.events import ChangeEvent
 from shared.domain.outcomes import OutcomeRecord
 from shared.domain.ownership import OwnershipPolicy
+from shared.infra import metrics
 from shared.infra.logging import get_logger
 from shared.sync import routes
 from shared.sync.context import Handler, Resolver, Result, SyncContext
@@ -144,6 +145,11 @@ class SyncEngine:
                 reason=result.reason or None,
             )
         )
+        metrics.EVENTS.labels(event.entity, self.direction, result.outcome).inc()
+        if result.outcome == "applied":
+            metrics.PROPAGATION.labels(self.direction).observe(
+                max(time.time() - event.received_at.timestamp(), 0.0)
+            )
         log.info(
             "sync_applied",
             **self._line(event, connection, started),
@@ -160,6 +166,7 @@ class SyncEngine:
         await self.errors.record(
             self._row(event, connection, "error", reason=str(exc)[:500], remedy=exc.remedy)
         )
+        metrics.EVENTS.labels(event.entity, self.direction, "error").inc()
         log.warning(
             "sync_applied",
             **self._line(event, connection, started),
