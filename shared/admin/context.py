@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from shared.adapters.broker import EventPublisher, connect_broker
 from shared.admin.connect import ConnectFlow
+from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
 from shared.ops.replay import Throttle
 
@@ -23,6 +24,7 @@ class AdminContext:
     pool: asyncpg.Pool
     connections: AdminConnections
     flow: ConnectFlow
+    settings: AdminServiceSettings
 
 
 @dataclass(frozen=True)

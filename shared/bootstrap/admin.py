@@ -22,6 +22,7 @@ from shared.admin.context import AdminContext, AdminState, OpsContext, admin_sta
 from shared.admin.demo import DemoConnection
 from shared.admin.http import RequestLog, RequireAdminToken
 from shared.admin.ops_api import ops_routes
+from shared.admin.results_api import results_routes
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
 from shared.bootstrap.health import (
@@ -97,7 +98,7 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
             )
             try:
                 yield {
-                    "admin": AdminContext(pool, connections, flow),
+                    "admin": AdminContext(pool, connections, flow, settings),
                     "ops": OpsContext(
                         pool, settings.amqp_url, Throttle(settings.replay_rate_per_minute)
                     ),
@@ -115,6 +116,7 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
         routes=[
             *routes(),
             *ops_routes(),
+            *results_routes(),
             *health_routes(lambda request: admin_state(request)["checks"]),
         ],
         lifespan=lifespan,

@@ -1,0 +1,213 @@
+"""Sync results: what became of each record, as a support person asks it.
+
+A *record* is one record on one side of a connection, as the engine saw it in one direction:
+(direction, entity, source id). Its result is its latest row in ``sync_outcomes``, joined with
+its link (both ids, link status, the last-synced snapshot and so its number or name), its open
+dead letter (error class, remedy, the letter to replay) and whether it is parked.
+
+The engine writes an outcome for every event it finishes (and an ``error`` row, outside the
+rolled-back transaction, for a permanent failure); nothing here writes to those tables except
+``resync``, which publishes a fresh event for the record so the engine runs it again now, inside
+the same API budgets as any other event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from shared.adapters.broker import EventPublisher
+from shared.domain.events import ChangeEvent
+from shared.infra.db import DbConnection, plain_row
+from shared.infra.logging import get_logger
+
+log = get_logger("ops.results")
+
+DIRECTIONS = ("qbo_to_released", "released_to_qbo")
+OUTCOMES = ("applied", "echo", "ignored", "reverted", "flagged", "error")
+MAX_PAGE = 200
+
+# The latest outcome per record, its link, its open dead letter; $1 is the connection.
+_RESULTS = """
+WITH latest AS (
+    SELECT DISTINCT ON (o.direction, o.entity, o.source_id)
+        o.id, o.event_id, o.direction, o.entity, o.source_id, o.target_id, o.outcome,
+        o.reason, o.remedy, o.created_at
+    FROM sync_outcomes o
+    WHERE o.connection_id = $1
+    ORDER BY o.direction, o.entity, o.source_id, o.created_at DESC, o.id DESC
+), joined AS (
+    SELECT latest.*, l.id AS link_id, l.qbo_type, l.qbo_id, l.released_id,
+        l.status AS link_status, l.last_synced_at,
+        coalesce(l.snapshot->>'number', l.snapshot->>'name') AS label,
+        d.id AS dead_letter_id, d.error_class, d.remedy AS dead_letter_remedy,
+        EXISTS (SELECT 1 FROM parked_events p WHERE p.connection_id = $1
+                AND p.event->>'entity_id' = latest.source_id) AS parked
+    FROM latest
+    LEFT JOIN LATERAL (
+        SELECT * FROM links l WHERE l.connection_id = $1 AND (
+            (latest.direction = 'qbo_to_released' AND l.qbo_id = latest.source_id
+                AND lower(l.qbo_type) = latest.entity)
+            OR (latest.direction = 'released_to_qbo' AND l.released_id = latest.source_id))
+        ORDER BY l.id LIMIT 1) l ON true
+    LEFT JOIN LATERAL (
+        SELECT * FROM dead_letters d WHERE d.connection_id = $1 AND d.status = 'dead'
+            AND d.event->>'entity_id' = latest.source_id AND d.event->>'entity' = latest.entity
+        ORDER BY d.id DESC LIMIT 1) d ON true
+)
+SELECT *, count(*) OVER () AS total FROM joined
+WHERE ($2::text IS NULL OR entity = $2)
+  AND ($3::text IS NULL OR outcome = $3)
+  AND ($4::text IS NULL OR error_class = $4)
+  AND ($5::text IS NULL OR source_id ILIKE $5 OR target_id ILIKE $5 OR qbo_id ILIKE $5
+       OR released_id ILIKE $5 OR label ILIKE $5)
+  AND ($6::timestamptz IS NULL OR created_at >= $6)
+  AND ($7::timestamptz IS NULL OR created_at < $7)
+  AND ($8::text IS NULL OR direction = $8)
+  AND ($9::text IS NULL OR source_id = $9)
+ORDER BY created_at DESC, id DESC
+LIMIT $10 OFFSET $11
+"""
+
+
+class InvalidFilter(ValueError):
+    """A filter value outside what the results can be filtered by."""
+
+
+@dataclass(frozen=True)
+class ResultFilter:
+    entity: str | None = None
+    outcome: str | None = None
+    error_class: str | None = None
+    text: str | None = None  # either side's id, the number or the name (substring, any case)
+    since: datetime | None = None
+    until: datetime | None = None
+    direction: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise InvalidFilter(f"outcome must be one of {', '.join(OUTCOMES)}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise InvalidFilter(f"direction must be one of {', '.join(DIRECTIONS)}")
+        if self.text is not None and len(self.text.encode()) > 200:
+            raise InvalidFilter("text is longer than 200 bytes")
+
+    def pattern(self) -> str | None:
+        if not self.text:
+            return None
+        escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{escaped}%"
+
+
+def _item(row: Any) -> dict[str, Any]:
+    item = plain_row(row)
+    item.pop("total", None)
+    item["remedy"] = item.get("remedy") or item.pop("dead_letter_remedy", None)
+    item.pop("dead_letter_remedy", None)
+    item["source"] = "qbo" if item["direction"] == "qbo_to_released" else "released"
+    return item
+
+
+async def list_results(
+    conn: DbConnection,
+    connection_id: UUID,
+    where: ResultFilter,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    source_id: str | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(records matching, one page of them, newest result first)."""
+    rows = await conn.fetch(
+        _RESULTS,
+        connection_id,
+        where.entity,
+        where.outcome,
+        where.error_class,
+        where.pattern(),
+        where.since,
+        where.until,
+        where.direction,
+        source_id,
+        max(1, min(limit, MAX_PAGE)),
+        max(0, offset),
+    )
+    total = int(rows[0]["total"]) if rows else 0
+    return total, [_item(r) for r in rows]
+
+
+async def record_detail(
+    conn: DbConnection, connection_id: UUID, direction: str, entity: str, source_id: str
+) -> dict[str, Any] | None:
+    """One record: its result, both ids, the snapshot, its history of outcomes (newest first)."""
+    _, found = await list_results(
+        conn, connection_id, ResultFilter(direction=direction, entity=entity), source_id=source_id
+    )
+    if not found:
+        return None
+    record = found[0]
+    ids = [i for i in (record["source_id"], record.get("qbo_id"), record.get("released_id")) if i]
+    history = await conn.fetch(
+        "SELECT id, event_id, direction, entity, source_id, target_id, outcome, reason, remedy, "
+        "created_at FROM sync_outcomes WHERE connection_id = $1 AND source_id = ANY($2::text[]) "
+        "ORDER BY created_at DESC, id DESC LIMIT 50",
+        connection_id,
+        ids,
+    )
+    snapshot = None
+    if (link_id := record.get("link_id")) is not None:
+        snapshot = await conn.fetchval("SELECT snapshot FROM links WHERE id = $1", link_id)
+    return {**record, "history": [plain_row(h) for h in history], "snapshot": snapshot}
+
+
+def resync_event(connection: dict[str, Any], record: dict[str, Any]) -> ChangeEvent:
+    """A fresh event for the record's source side, as if it had just changed."""
+    source = record["source"]
+    account = connection["qbo_realm_id"] if source == "qbo" else connection["released_company_id"]
+    if not account:
+        raise InvalidFilter("the connection is not bound to a QuickBooks company yet")
+    now = datetime.now(UTC)
+    return ChangeEvent(
+        event_id=f"resync-{uuid.uuid4().hex}",
+        source=source,
+        connection_id=connection["id"],
+        account_id=str(account),
+        entity=record["entity"],
+        entity_id=record["source_id"],
+        operation="update",
+        occurred_at=now,
+        received_at=now,
+        origin="replay",
+    )
+
+
+async def resync(
+    conn: DbConnection,
+    publisher: EventPublisher,
+    connection_id: UUID,
+    direction: str,
+    entity: str,
+    source_id: str,
+) -> str | None:
+    """Publish a fresh event for one record; its event id (None: no such record)."""
+    found = await record_detail(conn, connection_id, direction, entity, source_id)
+    row = await conn.fetchrow(
+        "SELECT id, qbo_realm_id, released_company_id FROM connections WHERE id = $1",
+        connection_id,
+    )
+    if found is None or row is None:
+        return None
+    event = resync_event(dict(row), found)
+    await publisher.publish(event)
+    log.info(
+        "record_resync_requested",
+        connection_id=str(connection_id),
+        direction=direction,
+        entity=entity,
+        entity_id=source_id,
+        event_id=event.event_id,
+    )
+    return event.event_id
