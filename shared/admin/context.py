@@ -13,6 +13,7 @@ from aio_pika.abc import AbstractRobustConnection
 from starlette.requests import Request
 
 from shared.adapters.broker import EventPublisher, connect_broker
+from shared.adapters.postgres.budgets import ApiBudget
 from shared.admin.connect import ConnectFlow
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
@@ -55,6 +56,8 @@ class AdminState(TypedDict):
     demo_task: asyncio.Task[None] | None
     # Readiness checks (``shared.bootstrap.health``): None when fine, else what is wrong.
     checks: list[Callable[[], Awaitable[str | None]]]
+    # The API budgets by side ("qbo", "released"), to show their use.
+    budgets: dict[str, ApiBudget]
 
 
 def admin_state(request: Request) -> AdminState:

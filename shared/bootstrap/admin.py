@@ -18,6 +18,8 @@ from shared.adapters.clients import ClientFactory
 from shared.adapters.postgres.budgets import ApiBudget
 from shared.admin.api import routes
 from shared.admin.connect import ConnectFlow
+from shared.admin.console import ConsoleGate, console_routes
+from shared.admin.console.session import Sessions
 from shared.admin.context import AdminContext, AdminState, OpsContext, admin_state
 from shared.admin.demo import DemoConnection
 from shared.admin.http import RequestLog, RequireAdminToken
@@ -74,6 +76,12 @@ async def _sample(
 
 
 def create_app(settings: AdminServiceSettings) -> Starlette:
+    sessions = Sessions(
+        settings.admin_token.get_secret_value(),
+        ttl_s=settings.console_session_ttl_s,
+        secure=settings.admin_public_url.startswith("https://"),
+    )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AdminState]:
         async with (
@@ -104,6 +112,7 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
                     ),
                     "demo_task": demo_task,
                     "checks": [database_check(pool), reachable_broker(settings.amqp_url)],
+                    "budgets": budgets,
                 }
             finally:
                 await cancel_quietly(sampler)
@@ -118,10 +127,12 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
             *ops_routes(),
             *results_routes(),
             *health_routes(lambda request: admin_state(request)["checks"]),
+            *console_routes(sessions),
         ],
         lifespan=lifespan,
         middleware=[
             Middleware(RequestLog),
+            Middleware(ConsoleGate, sessions=sessions),
             Middleware(RequireAdminToken, token=settings.admin_token.get_secret_value()),
         ],
     )

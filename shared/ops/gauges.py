@@ -46,6 +46,6 @@ async def sample_state(pool: asyncpg.Pool, budgets: dict[str, ApiBudget]) -> Non
     metrics.PARKED.set(sum(int(i["parked"] or 0) for i in items))
     metrics.OPEN_CONFLICTS.set(sum(int(i["open_conflicts"] or 0) for i in items))
     for side, budget in budgets.items():
-        used, blocked = await budget.usage(f"{side}:")
+        used, blocked = await budget.usage(f"{side}:%")
         metrics.API_BUDGET_USED.labels(side).set(used)
         metrics.API_BUDGET_BLOCKED.labels(side).set(blocked)

@@ -147,12 +147,12 @@ class ApiBudget:
             )
         return max(float(value or 0), 0.0)
 
-    async def usage(self, prefix: str) -> tuple[float, int]:
-        """Over the keys starting with ``prefix``: the largest share of the burst allowance in
-        use right now (0 idle, 1 empty), and how many keys a 429 blocks."""
+    async def usage(self, pattern: str) -> tuple[float, int]:
+        """Over the keys matching ``pattern`` (SQL LIKE): the largest share of the burst
+        allowance in use right now (0 idle, 1 empty), and how many keys a 429 blocks."""
         capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(_USAGE, prefix + "%", capacity, rate)
+            row = await conn.fetchrow(_USAGE, pattern, capacity, rate)
         used = float(row["used"] or 0.0) if row else 0.0
         return min(max(used, 0.0), 1.0), int(row["blocked"] or 0) if row else 0
 

@@ -1,0 +1,153 @@
+"""The console over HTTP (no browser): the session gate, sign-in, CSRF, every page renders,
+errors are messages. The browser tests (tests/browser) drive the same pages in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import markupsafe
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from tests.integration.admin_helpers import Admin, running_admin, standalone_settings
+from tests.integration.console_helpers import ConsoleClient
+from tests.integration.results_helpers import REMEDY, Seeded, seed_results
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def admin(
+    database_url: str, amqp_url: str, broker: AbstractRobustConnection
+) -> AsyncIterator[Admin]:
+    async with running_admin(standalone_settings(database_url, amqp_url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(admin: Admin) -> AsyncIterator[ConsoleClient]:
+    console = ConsoleClient(admin.base)
+    yield console
+    await console.close()
+
+
+@pytest.fixture
+async def seeded(pool: asyncpg.Pool) -> Seeded:
+    return await seed_results(pool)
+
+
+async def status_of(pool: asyncpg.Pool, seeded: Seeded) -> str:
+    async with pool.acquire() as conn:
+        found: str = await conn.fetchval(
+            "SELECT status FROM connections WHERE id = $1", seeded.connection_id
+        )
+        return found
+
+
+async def test_nothing_without_a_session(
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    status, _, response = await client.get("/console/connections")
+    assert status == 303
+    assert response.headers["Location"].startswith("/console/login?next=/console/connections")
+    status, html, _ = await client.post(
+        f"/console/connections/{seeded.connection_id}/pause", {"csrf": "anything"}
+    )
+    assert status == 403
+    assert "Sign in first" in html
+    assert await status_of(pool, seeded) == "active"
+    # A forged cookie is no session either.
+    client.http.cookie_jar.update_cookies({"console_session": "s:9999999999:x.forged"})
+    assert (await client.get("/console/dead-letters"))[0] == 303
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie(client: ConsoleClient) -> None:
+    status, response = await client.sign_in("not-the-token")
+    assert status == 401
+    status, response = await client.sign_in()
+    assert status == 303
+    cookie = response.headers["Set-Cookie"]
+    assert "console_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+    status, html, page = await client.get("/console/connections")
+    assert status == 200
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "<svg" in html
+
+
+async def test_sign_in_form_needs_its_own_csrf(client: ConsoleClient) -> None:
+    status, html, _ = await client.post(
+        "/console/login", {"csrf": "guess", "token": "test-admin-token"}
+    )
+    assert status == 403
+    assert "CSRF" in html
+
+
+async def test_actions_need_the_sessions_csrf_token(
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    await client.sign_in()
+    path = f"/console/connections/{seeded.connection_id}/pause"
+    for forged in ({}, {"csrf": "not-the-token"}):
+        status, html, _ = await client.post(path, forged)
+        assert status == 403
+        assert "CSRF" in html
+    assert await status_of(pool, seeded) == "active"
+    status, _, response = await client.post(path, {"csrf": await client.csrf()})
+    assert status == 303
+    assert "Paused" in response.headers["Location"] or "msg=" in response.headers["Location"]
+    assert await status_of(pool, seeded) == "paused"
+
+
+async def test_every_page_renders_and_finds_the_record_by_number(
+    client: ConsoleClient, seeded: Seeded
+) -> None:
+    await client.sign_in()
+    base = f"/console/connections/{seeded.connection_id}/results"
+    status, html, _ = await client.get(base, params={"q": "INV-1042"})
+    assert status == 200
+    assert "INV-1042" in html
+    assert "Harbour Cafe" not in html
+    status, html, _ = await client.get(f"{base}/released_to_qbo/invoice/rl-inv-1042")
+    assert status == 200
+    assert str(markupsafe.escape(REMEDY)) in html
+    assert f"Replay dead letter #{seeded.dead_letter}" in html
+    for path in (
+        "/console/dead-letters",
+        f"/console/dead-letters/{seeded.dead_letter}",
+        "/console/conflicts",
+    ):
+        status, html, _ = await client.get(path)
+        assert status == 200, path
+    status, html, _ = await client.get(base, params={"since": "yesterday"})
+    assert status == 400
+    assert "not an ISO-8601 time" in html
+    assert (await client.get(f"{base}/sideways/invoice/x"))[0] == 404
+    assert (await client.get("/console/dead-letters/999999"))[0] == 404
+
+
+async def test_bulk_replay_shows_the_count_before_it_replays(
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    await client.sign_in()
+    form = {"csrf": await client.csrf(), "connection_id": str(seeded.connection_id)}
+    status, html, _ = await client.post("/console/dead-letters/replay", form)
+    assert status == 200
+    assert "1 dead letter match" in html
+    async with pool.acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT status FROM dead_letters WHERE id = $1", seeded.dead_letter)
+            == "dead"
+        )
+    status, _, response = await client.post(
+        "/console/dead-letters/replay", {**form, "confirm": "yes"}
+    )
+    assert status == 303
+    assert "Replayed+1" in response.headers["Location"]
+    async with pool.acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT status FROM dead_letters WHERE id = $1", seeded.dead_letter)
+            == "replayed"
+        )
