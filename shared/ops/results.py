@@ -42,7 +42,11 @@ WITH latest AS (
 ), joined AS (
     SELECT latest.*, l.id AS link_id, l.qbo_type, l.qbo_id, l.released_id,
         l.status AS link_status, l.last_synced_at,
-        coalesce(l.snapshot->>'number', l.snapshot->>'name') AS label,
+        coalesce(l.snapshot->>'number', l.snapshot->>'name', (
+            SELECT o2.label FROM sync_outcomes o2
+            WHERE o2.connection_id = $1 AND o2.entity = latest.entity
+                AND o2.source_id = latest.source_id AND o2.label IS NOT NULL
+            ORDER BY o2.created_at DESC LIMIT 1)) AS label,
         d.id AS dead_letter_id, d.error_class, d.remedy AS dead_letter_remedy,
         EXISTS (SELECT 1 FROM parked_events p WHERE p.connection_id = $1
                 AND p.event->>'entity_id' = latest.source_id) AS parked
