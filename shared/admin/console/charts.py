@@ -48,8 +48,8 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[float]]], unit: 
             f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>'
         )
         parts.append(
-            f'<text x="{PAD + 110 * n}" y="{HEIGHT - 6}" font-size="11" fill="{colour}">'
-            f"{escape(name)} (now {values[-1] if values else 0:g})</text>"
+            f'<text x="{PAD + 170 * n}" y="{HEIGHT - 6}" font-size="11" fill="{colour}">'
+            f"{escape(name)} (now {values[-1] if values else 0:.3g}{escape(unit)})</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
