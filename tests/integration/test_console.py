@@ -151,3 +151,31 @@ async def test_bulk_replay_shows_the_count_before_it_replays(
             await conn.fetchval("SELECT status FROM dead_letters WHERE id = $1", seeded.dead_letter)
             == "replayed"
         )
+
+
+async def test_connections_show_catch_up_progress_with_an_eta(
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        for n in range(3):
+            event_id = f"import-{seeded.connection_id}-{n}"
+            await conn.execute(
+                "INSERT INTO inbox (event_id, source, account_id, connection_id, entity, "
+                "entity_id, operation, origin, routing_key, event) VALUES ($1, 'released', 'a', "
+                "$2, 'contact', $3, 'import', 'reconciler', 'released.contact.import', '{}')",
+                event_id,
+                seeded.connection_id,
+                str(n),
+            )
+        await conn.execute(
+            "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
+            "outcome, created_at) VALUES ($1, $2, 'released_to_qbo', 'contact', '0', 'applied', "
+            "now() - interval '1 minute')",
+            seeded.connection_id,
+            f"import-{seeded.connection_id}-0",
+        )
+    await client.sign_in()
+    status, html, _ = await client.get("/console/connections")
+    assert status == 200
+    # One handled in the last five minutes: two to go at that pace is ten minutes.
+    assert "1 of 3, 2 to go, about 10 min left" in html

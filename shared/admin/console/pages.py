@@ -20,7 +20,7 @@ from shared.admin.ops_api import parse_filter as parse_letter_filter
 from shared.admin.results_api import parse_filter, with_links
 from shared.delivery.parking import NEEDS_REAUTH
 from shared.infra.errors import InfraUnavailable
-from shared.ops import conflict_view, dead_letters, records, results, status, timeline
+from shared.ops import backlog, conflict_view, dead_letters, records, results, status, timeline
 
 PAGE_SIZE = 50
 
@@ -55,6 +55,8 @@ async def connections(request: Request) -> Response:
         reason = str(item.get("status_reason") or "")
         item["needs_reauth"] = item["status"] == "revoked" or reason.startswith(NEEDS_REAUTH)
         item["budget_qbo"], item["budget_released"] = await _budget_use(request, item)
+        async with ops.pool.acquire() as conn:
+            item["backlog"] = await backlog.backlog(conn, item["id"])
     queues: dict[str, int | None] | None
     try:
         async with connect_broker(ops.amqp_url, timeout=3.0) as broker:
