@@ -153,13 +153,21 @@ async def record_detail(
     if not found:
         return None
     record = found[0]
-    ids = [i for i in (record["source_id"], record.get("qbo_id"), record.get("released_id")) if i]
+    # Both directions of the pair: QBO ids are unique per type only, Re-Leased ids everywhere.
+    from_qbo = record["direction"] == "qbo_to_released"
+    qbo_id = record.get("qbo_id") or (record["source_id"] if from_qbo else None)
+    qbo_entity = str(record.get("qbo_type") or record["entity"]).lower()
+    released_id = record.get("released_id") or (None if from_qbo else record["source_id"])
     history = await conn.fetch(
         "SELECT id, event_id, direction, entity, source_id, target_id, outcome, reason, remedy, "
-        "created_at FROM sync_outcomes WHERE connection_id = $1 AND source_id = ANY($2::text[]) "
+        "created_at FROM sync_outcomes WHERE connection_id = $1 AND ("
+        "(direction = 'qbo_to_released' AND source_id = $2 AND entity = $3) "
+        "OR (direction = 'released_to_qbo' AND source_id = $4)) "
         "ORDER BY created_at DESC, id DESC LIMIT 50",
         connection_id,
-        ids,
+        qbo_id,
+        qbo_entity,
+        released_id,
     )
     snapshot = None
     if (link_id := record.get("link_id")) is not None:

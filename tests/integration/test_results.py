@@ -171,3 +171,18 @@ async def test_syncctl_finds_a_record_by_number_and_shows_its_remedy(
         env=env,
     )
     assert bad.exit_code == 1
+
+
+async def test_history_keeps_apart_qbo_records_of_other_types_with_the_same_id(
+    admin: Admin, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
+            "outcome) VALUES ($1, 'evt-invoice-7', 'qbo_to_released', 'invoice', '7', 'ignored')",
+            seeded.connection_id,
+        )
+    path = f"/api/connections/{seeded.connection_id}/results/qbo_to_released/customer/7"
+    status, body = await admin.api("GET", path)
+    assert status == 200, body
+    assert [(h["entity"], h["outcome"]) for h in body["history"]] == [("customer", "applied")]
