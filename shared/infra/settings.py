@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.infra.errors import ConfigError
@@ -35,6 +35,14 @@ class InfraSettings(BaseSettings):
     # 0 asks the OS for a free port (tests). Receivers and admin serve them on their own port.
     ops_host: str = "127.0.0.1"
     ops_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @field_validator("ops_port", mode="before")
+    @classmethod
+    def _unset_port(cls, value: object) -> object:
+        # OPS_PORT= (empty) or "none" means unset, as for a variable not set at all.
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
 
 
 # Local defaults of the ops server per process (`make run` runs them side by side on one host;
