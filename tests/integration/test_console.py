@@ -13,6 +13,8 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.integration.admin_helpers import Admin, running_admin, standalone_settings
 from tests.integration.console_helpers import ConsoleClient
 from tests.integration.results_helpers import REMEDY, Seeded, seed_results
+from tests.support.proxy import TcpProxy
+from tests.support.scrape import through
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +181,58 @@ async def test_connections_show_catch_up_progress_with_an_eta(
     assert status == 200
     # One handled in the last five minutes: two to go at that pace is ten minutes.
     assert "1 of 3, 2 to go, about 10 min left" in html
+
+
+async def test_a_connection_needing_reauthorisation_offers_reconnect(
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE connections SET status = 'paused', status_reason = $2 WHERE id = $1",
+            seeded.connection_id,
+            "needs re-authorisation: invalid_grant",
+        )
+    await client.sign_in()
+    status, html, _ = await client.get("/console/connections")
+    assert "needs re-authorisation" in html
+    reconnect = f"/console/connections/{seeded.connection_id}/reconnect"
+    assert f'action="{reconnect}"' in html
+    status, _, response = await client.post(reconnect, {"csrf": await client.csrf()})
+    assert status == 303
+    assert "state=" in response.headers["Location"]
+
+
+async def test_purge_counts_first_and_an_unreachable_broker_is_a_message(
+    admin: Admin, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    proxy = TcpProxy("127.0.0.1", 5672)
+    await proxy.start()
+    amqp = through(admin.settings.amqp_url, proxy.port)
+    values = standalone_settings(admin.settings.database_url, amqp)
+    async with running_admin(values) as cut_admin:
+        console = ConsoleClient(cut_admin.base)
+        try:
+            await console.sign_in()
+            await proxy.cut()
+            letter = f"/console/dead-letters/{seeded.dead_letter}/replay"
+            status, _, response = await console.post(letter, {"csrf": await console.csrf()})
+            assert status == 303
+            assert "Nothing+was+changed" in response.headers["Location"]
+            status, html, _ = await console.get(response.headers["Location"])
+            assert status == 200
+            assert "Nothing was changed" in html
+            form = {"csrf": await console.csrf(), "connection_id": str(seeded.connection_id)}
+            status, html, _ = await console.post("/console/dead-letters/purge", form)
+            assert "1 dead letter match" in html
+            status, _, response = await console.post(
+                "/console/dead-letters/purge", {**form, "confirm": "yes"}
+            )
+            assert "Purged+1" in response.headers["Location"]
+        finally:
+            await console.close()
+            await proxy.close()
+    async with pool.acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT status FROM dead_letters WHERE id = $1", seeded.dead_letter)
+            == "purged"
+        )
