@@ -236,3 +236,59 @@ async def test_purge_counts_first_and_an_unreachable_broker_is_a_message(
             await conn.fetchval("SELECT status FROM dead_letters WHERE id = $1", seeded.dead_letter)
             == "purged"
         )
+
+
+async def _conflict(pool: asyncpg.Pool, seeded: Seeded, kind: str) -> int:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
+            "outcome) VALUES ($1, $2, 'released_to_qbo', 'invoice', 'rl-inv-1042', 'applied')",
+            seeded.connection_id,
+            f"evt-{kind}-{seeded.connection_id}",
+        )
+        found: int = await conn.fetchval(
+            "INSERT INTO conflicts (connection_id, link_id, entity, event_id, kind, fields, "
+            "winner, detail) VALUES ($1, $2, 'invoice', $3, $4, $5, $6, $7) RETURNING id",
+            seeded.connection_id,
+            seeded.invoice_link,
+            f"evt-{kind}-{seeded.connection_id}",
+            kind,
+            {"field": "reference", "base": "A", "source": "RL-ref", "target": "QBO-ref"},
+            "RL-ref",
+            "reference changed on both sides",
+        )
+        return found
+
+
+async def test_conflicts_side_by_side_and_resolved_by_choosing_a_side(
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+) -> None:
+    field = await _conflict(pool, seeded, "field_conflict")
+    flag = await _conflict(pool, seeded, "policy_flag")
+    await client.sign_in()
+    status, html, _ = await client.get("/console/conflicts")
+    # The change came from Re-Leased: its value is "source", QuickBooks' the "target".
+    assert '<td class="qbo">QBO-ref</td>' in html
+    assert '<td class="released">RL-ref</td>' in html
+    assert '<td class="base">A</td>' in html
+    csrf = await client.csrf()
+    status, _, response = await client.post(
+        f"/console/conflicts/{field}/resolve", {"csrf": csrf, "side": "qbo"}
+    )
+    location = response.headers["Location"]
+    assert "kept+QuickBooks" in location
+    assert "QBO-ref" in location  # not what the engine applied: the page says what to do
+    status, _, response = await client.post(
+        f"/console/conflicts/{flag}/resolve", {"csrf": csrf, "side": "ack"}
+    )
+    assert "acknowledged" in response.headers["Location"]
+    status, _, response = await client.post(
+        f"/console/conflicts/{field}/resolve", {"csrf": csrf, "side": "released"}
+    )
+    assert "already+resolved" in response.headers["Location"]
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, resolved_by FROM conflicts WHERE id = ANY($1::bigint[]) ORDER BY id",
+            [field, flag],
+        )
+    assert [r["resolved_by"] for r in rows] == ["console: kept qbo", "console: acknowledged"]

@@ -205,9 +205,14 @@ async def purge_bulk(request: Request, form: FormData) -> Response:
 
 async def resolve_conflict(request: Request, form: FormData) -> Response:
     side = str(form.get("side") or "")
-    if side not in ("qbo", "released"):
+    if side not in ("qbo", "released", "ack"):
         return see_other("/console/conflicts", "Choose QuickBooks or Re-Leased.", "error")
     conflict_id = int(request.path_params["id"])
+    if side == "ack":
+        async with admin_state(request)["ops"].pool.acquire() as conn:
+            done = await records.resolve_conflict(conn, conflict_id, "console: acknowledged")
+        text = f"Flag {conflict_id} acknowledged." if done else "That flag is already closed."
+        return see_other("/console/conflicts", text, "success" if done else "error")
     async with admin_state(request)["ops"].pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT event_id, winner, fields FROM conflicts WHERE id = $1", conflict_id
