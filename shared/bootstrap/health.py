@@ -2,8 +2,8 @@
 
 - ``GET /healthz``: the process is alive and its event loop answers (always 200);
 - ``GET /readyz``: 200 when every readiness check passes; otherwise 503 with
-  ``{"status": "unready", "reasons": [...]}`` naming what is unreachable (PostgreSQL, RabbitMQ,
-  for consumers their queue);
+  ``{"status": "unready", "reason": "...", "reasons": [...]}`` naming what is unreachable
+  (PostgreSQL, RabbitMQ, for consumers their queue);
 - ``GET /metrics``: the Prometheus text exposition of the process.
 
 Receivers and the admin service mount ``ops_routes`` on their own HTTP port; consumers and the
@@ -83,7 +83,8 @@ def ops_routes(checks: Callable[[Request], Sequence[Check]]) -> list[BaseRoute]:
         except Exception as exc:  # a probe answers, whatever happened
             reasons = [f"readiness check failed: {type(exc).__name__}"]
         if reasons:
-            return JSONResponse({"status": "unready", "reasons": reasons}, status_code=503)
+            body = {"status": "unready", "reason": "; ".join(reasons), "reasons": reasons}
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready"})
 
     async def metrics_page(request: Request) -> Response:

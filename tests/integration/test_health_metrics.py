@@ -256,5 +256,6 @@ async def test_admin_serves_health_and_samples_state_gauges(
         await mq.cut()
         unready = await ready_is(http, base, 503)
         assert unready["reasons"] == ["rabbitmq unreachable"]
+        assert unready["reason"] == "rabbitmq unreachable"
         await mq.restore()
         await ready_is(http, base, 200)
