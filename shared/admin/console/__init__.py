@@ -7,7 +7,7 @@ form actions (each CSRF-checked) in ``actions``, templates and assets are packag
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -44,7 +44,7 @@ class ConsoleGate:
         if session is None and not path.startswith(OPEN_PATHS):
             response: Response
             if scope["method"] in ("GET", "HEAD"):
-                response = see_other(f"{PREFIX}/login?next={path}")
+                response = see_other(f"{PREFIX}/login?{urlencode({'next': path})}")
             else:
                 response = page(
                     request,
