@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.infra import metrics
+from shared.infra.errors import ConfigError
 from shared.infra.logging import get_logger
 from shared.infra.settings import OPS_PORT_DEFAULTS, InfraSettings
 
@@ -120,14 +122,26 @@ class OpsServer:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> OpsServer:
-        self._task = asyncio.create_task(self._server.serve(), name="ops-server")
+        # Bound here, not by uvicorn (which exits the process on a bind error): a taken port
+        # is one clear line from the process, like any other configuration problem.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"the ops server cannot listen on {self.host}:{self.port} ({exc.strerror}); "
+                "set OPS_HOST / OPS_PORT"
+            ) from None
+        self.port = int(sock.getsockname()[1])
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="ops-server")
         while not self._server.started:
             if self._task.done():
                 self._task.result()
-                raise OSError(f"ops server could not listen on {self.host}:{self.port}")
+                raise ConfigError(f"the ops server on {self.host}:{self.port} did not start")
             await asyncio.sleep(0.01)
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        self.port = int(sockets[0].getsockname()[1])
         self.started.set()
         log.info("ops_server_started", host=self.host, port=self.port)
         return self

@@ -26,6 +26,7 @@ from shared.bootstrap.health import OpsServer, ops_port
 from shared.bootstrap.receiver import create_qbo_receiver
 from shared.bootstrap.reconciler import run as run_reconciler
 from shared.domain.signatures import sign
+from shared.infra.errors import ConfigError
 from shared.infra.settings import (
     OPS_PORT_DEFAULTS,
     EngineSettings,
@@ -259,3 +260,10 @@ async def test_admin_serves_health_and_samples_state_gauges(
         assert unready["reason"] == "rabbitmq unreachable"
         await mq.restore()
         await ready_is(http, base, 200)
+
+
+async def test_an_ops_port_already_taken_is_one_clear_error() -> None:
+    async with OpsServer("127.0.0.1", 0) as first:
+        with pytest.raises(ConfigError, match="OPS_PORT"):
+            async with OpsServer("127.0.0.1", first.port):
+                pass
