@@ -3,6 +3,7 @@ errors are messages. The browser tests (tests/browser) drive the same pages in C
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -10,7 +11,9 @@ import markupsafe
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from shared.adapters.broker import RELEASED_TO_QBO
 from tests.integration.admin_helpers import Admin, running_admin, standalone_settings
+from tests.integration.broker_helpers import get_one
 from tests.integration.console_helpers import ConsoleClient
 from tests.integration.results_helpers import REMEDY, Seeded, seed_results
 from tests.support.proxy import TcpProxy
@@ -292,3 +295,18 @@ async def test_conflicts_side_by_side_and_resolved_by_choosing_a_side(
             [field, flag],
         )
     assert [r["resolved_by"] for r in rows] == ["console: kept qbo", "console: acknowledged"]
+
+
+async def test_resync_from_the_record_page_queues_the_record(
+    client: ConsoleClient, seeded: Seeded, broker: AbstractRobustConnection
+) -> None:
+    await client.sign_in()
+    results = f"/console/connections/{seeded.connection_id}/results"
+    record = f"{results}/released_to_qbo/invoice/rl-inv-1042"
+    status, html, _ = await client.get(record)
+    assert 'action="' + record + '/resync"' in html
+    status, _, response = await client.post(record + "/resync", {"csrf": await client.csrf()})
+    assert status == 303
+    assert response.headers["Location"].startswith(record + "?msg=Resync+queued")
+    message = await get_one(broker, RELEASED_TO_QBO)
+    assert json.loads(message.body)["entity_id"] == "rl-inv-1042"
