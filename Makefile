@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 LINT_PATHS := shared services sandboxes tests bench
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-unit lint fmt migrate bench clean
+.PHONY: help install lock browser run test test-unit lint fmt migrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,10 +43,18 @@ lock: ## re-resolve requirements/*.lock from pyproject.toml (hashes included); c
 		--generate-hashes --universal --python-version 3.11 --custom-compile-command 'make lock' \
 		--quiet -o $(LOCK_RUNTIME)
 
+# The browser tests drive Debian's Chromium (Playwright's own download is not used).
+CHROMIUM ?= /usr/bin/chromium
+APT := $(if $(filter 0,$(shell id -u)),,sudo) apt-get
+$(CHROMIUM):
+	$(APT) install -y chromium chromium-driver || ($(APT) update && $(APT) install -y chromium chromium-driver)
+
+browser: $(CHROMIUM) ## install Debian's chromium for the browser tests (when missing)
+
 run: $(STAMP) ## run the whole stack on the sandboxes (Ctrl-C stops it)
 	$(PY) -m services.launcher --env-file $(ENV_FILE)
 
-test: $(STAMP) ## run the whole suite on real PostgreSQL and RabbitMQ
+test: $(STAMP) $(CHROMIUM) ## run the whole suite on real PostgreSQL and RabbitMQ
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## the fast, pure tests only

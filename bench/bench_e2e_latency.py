@@ -92,6 +92,7 @@ def environment(dsn: str, amqp: str) -> dict[str, str]:
         QBO_CONCURRENCY="50",
         RELEASED_REQUESTS_PER_MINUTE="100000",
         RELEASED_CONCURRENCY="50",
+        OPS_PORT="0",  # the consumers' ops servers on free ports, beside a `make run`
     )
     return env
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from services.syncctl.client import ApiError, Cli, Client, ConnectionOpt, EntityOpt, cli_of
 from services.syncctl.dlq import dlq_app
+from services.syncctl.results import results_app
 
 app = typer.Typer(help="Operate the QBO <-> Re-Leased sync.", no_args_is_help=True)
 conflicts_app = typer.Typer(help="Sync conflicts: list, resolve.", no_args_is_help=True)
@@ -20,6 +21,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(links_app, name="links")
 app.add_typer(connections_app, name="connections")
+app.add_typer(results_app, name="results")
 
 
 @app.callback()

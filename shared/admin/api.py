@@ -52,12 +52,6 @@ async def _connection(request: Request) -> ConnectionRow | JSONResponse:
     return row if row is not None else error(404, "not_found", "no such connection")
 
 
-async def healthz(request: Request) -> Response:
-    async with _ctx(request).pool.acquire() as conn:
-        await conn.fetchval("SELECT 1")
-    return JSONResponse({"status": "ok"})
-
-
 async def list_connections(request: Request) -> Response:
     rows = await _ctx(request).connections.list()
     return JSONResponse([row.summary() for row in rows])
@@ -177,7 +171,6 @@ async def resume(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     base = "/api/connections"
     return [
-        Route("/healthz", healthz, methods=["GET"]),
         Route("/oauth/qbo/callback", oauth_callback, methods=["GET"]),
         Route(base, list_connections, methods=["GET"]),
         Route(base, create_connection, methods=["POST"]),

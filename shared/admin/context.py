@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypedDict, cast
@@ -13,7 +13,9 @@ from aio_pika.abc import AbstractRobustConnection
 from starlette.requests import Request
 
 from shared.adapters.broker import EventPublisher, connect_broker
+from shared.adapters.postgres.budgets import ApiBudget
 from shared.admin.connect import ConnectFlow
+from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
 from shared.ops.replay import Throttle
 
@@ -23,6 +25,7 @@ class AdminContext:
     pool: asyncpg.Pool
     connections: AdminConnections
     flow: ConnectFlow
+    settings: AdminServiceSettings
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class AdminState(TypedDict):
     ops: OpsContext
     # The demo connection's start-up task (None unless DEMO_CONNECTION is set).
     demo_task: asyncio.Task[None] | None
+    # Readiness checks (``shared.bootstrap.health``): None when fine, else what is wrong.
+    checks: list[Callable[[], Awaitable[str | None]]]
+    # The API budgets by side ("qbo", "released"), to show their use.
+    budgets: dict[str, ApiBudget]
 
 
 def admin_state(request: Request) -> AdminState:

@@ -22,6 +22,14 @@ class AdminServiceSettings(EngineSettings):
     # Pace of bulk dead-letter replays (events per minute, per admin process): well under QBO's
     # 500 requests per minute per realm, so replays never starve live traffic.
     replay_rate_per_minute: float = Field(default=120.0, gt=0, le=400)
+    # How often the admin service refreshes the state gauges of /metrics (connections, lag, dead
+    # letters, queue depths, budget use); one process does it for the whole deployment.
+    metrics_sample_s: float = Field(default=15.0, gt=0)
+    # How long a console sign-in lasts (the session cookie's lifetime).
+    console_session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=7 * 24 * 3600.0)
+    # Where a person opens a record in each product (links on the sync results).
+    qbo_app_url: str = "https://app.qbo.intuit.com/app"
+    released_app_url: str = "https://app.re-leased.com"
     demo_connection: bool = False
     demo_released_company_name: str = "Demo Property Management"
     demo_timeout_s: float = Field(default=60.0, gt=0)

@@ -21,12 +21,22 @@ from shared.adapters.http.session import outgoing_session
 from shared.adapters.postgres.connections import ConnectionLookup
 from shared.adapters.postgres.sync_store import PgSyncStore, PooledOutcomes
 from shared.adapters.postgres.twins import TwinLedger
+from shared.bootstrap.health import (
+    OpsServer,
+    broker_check,
+    database_check,
+    ops_port,
+    queue_check,
+    sample_every,
+)
 from shared.bootstrap.serve import run_worker
 from shared.delivery.consumer import EventConsumer
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection, create_pool
 from shared.infra.logging import get_logger
 from shared.infra.settings import EngineSettings
+from shared.ingest.dispatch import cancel_quietly
+from shared.ops.gauges import sample_queues
 from shared.sync.engine import Direction, SyncEngine
 
 QUEUES: dict[Direction, str] = {
@@ -34,6 +44,7 @@ QUEUES: dict[Direction, str] = {
     "released_to_qbo": RELEASED_TO_QBO,
 }
 log = get_logger("consumer")
+QUEUE_SAMPLE_S = 15.0
 
 
 async def run_consumer(
@@ -43,8 +54,12 @@ async def run_consumer(
     *,
     retry_tiers: tuple[int, ...] | None = None,
     drain_s: float = 20.0,
+    ops: OpsServer | None = None,
 ) -> None:
-    """Consume until ``stop`` is set, then stop taking messages and finish the ones in hand."""
+    """Consume until ``stop`` is set, then stop taking messages and finish the ones in hand.
+
+    With ``ops``, its readiness follows PostgreSQL, RabbitMQ and our attachment to the queue, and
+    the queue's depth is sampled for ``/metrics``."""
     # Two pools: each in-flight message holds one connection for its whole transaction, while
     # budgets, tokens and lookups borrow briefly from the other. One shared pool would let a
     # full prefetch window hold every connection and wait forever for one more.
@@ -73,8 +88,23 @@ async def run_consumer(
         if retry_tiers is not None:
             consumer.retry_tiers = retry_tiers
         queue, tag = await consumer.start(channel)
+        attached = True
+        sampler: asyncio.Task[None] | None = None
+        if ops is not None:
+            ops.checks = [
+                database_check(pool),
+                broker_check(connection),
+                queue_check(channel, QUEUES[direction], lambda: attached),
+            ]
+            names = [QUEUES[direction]]
+            sampler = asyncio.create_task(
+                sample_every(QUEUE_SAMPLE_S, lambda: sample_queues(connection, names))
+            )
         log.info("consumer_started", direction=direction, queue=QUEUES[direction])
         await stop.wait()
+        attached = False
+        if sampler is not None:
+            await cancel_quietly(sampler)
         await queue.cancel(tag)
         drained = await consumer.drain(drain_s)
         await publisher.close()
@@ -85,6 +115,7 @@ def main(direction: Direction) -> int:
     """``python -m services.<direction>``."""
 
     async def work(settings: EngineSettings, stop: asyncio.Event) -> None:
-        await run_consumer(settings, direction, stop)
+        async with OpsServer(settings.ops_host, ops_port(settings, direction)) as ops:
+            await run_consumer(settings, direction, stop, ops=ops)
 
     return run_worker(direction, EngineSettings, work)

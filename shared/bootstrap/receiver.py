@@ -14,7 +14,7 @@ from typing import TypedDict, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.adapters.broker import (
@@ -24,8 +24,10 @@ from shared.adapters.broker import (
     declare_topology,
 )
 from shared.adapters.postgres.connections import ConnectionDirectory
+from shared.bootstrap.health import Check, broker_check, database_check, ops_routes
 from shared.bootstrap.serve import serve_from_env
 from shared.domain.events import Source
+from shared.infra import metrics
 from shared.infra.db import create_pool
 from shared.infra.settings import QboWebhookSettings, ReleasedWebhookSettings
 from shared.ingest.dispatch import Dispatcher, PublishedMarker, cancel_quietly
@@ -42,6 +44,7 @@ RELEASED_PATH = "/webhooks/released"
 class ReceiverState(TypedDict):
     endpoint: WebhookEndpoint
     relay: OutboxRelay
+    checks: list[Check]
 
 
 def receiver_state(request: Request) -> ReceiverState:
@@ -96,7 +99,11 @@ def create_receiver_app(
                 asyncio.create_task(dispatcher.run()),
             ]
             try:
-                yield {"endpoint": WebhookEndpoint(spec, key, ingestor), "relay": relay}
+                yield {
+                    "endpoint": WebhookEndpoint(spec, key, ingestor),
+                    "relay": relay,
+                    "checks": [database_check(pool), broker_check(connection)],
+                }
             finally:
                 await dispatcher.drain(timeout_s=5.0)
                 await cancel_quietly(*tasks)
@@ -105,13 +112,15 @@ def create_receiver_app(
                 await publisher.close()
 
     async def receive(request: Request) -> Response:
-        return await receiver_state(request)["endpoint"](request)
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": f"{spec.source}_webhooks"})
+        response = await receiver_state(request)["endpoint"](request)
+        metrics.WEBHOOKS.labels(source, str(response.status_code)).inc()
+        return response
 
     return Starlette(
-        routes=[Route(path, receive, methods=["POST"]), Route("/healthz", health)],
+        routes=[
+            Route(path, receive, methods=["POST"]),
+            *ops_routes(lambda request: receiver_state(request)["checks"]),
+        ],
         lifespan=lifespan,
     )
 

@@ -13,6 +13,7 @@ import asyncpg
 from shared.adapters.broker import EventPublisher, connect_broker, declare_topology
 from shared.adapters.clients import ClientFactory
 from shared.adapters.http.session import outgoing_session
+from shared.bootstrap.health import OpsServer, broker_check, database_check, ops_port
 from shared.bootstrap.serve import run_worker
 from shared.infra.db import create_pool
 from shared.infra.logging import get_logger
@@ -25,7 +26,9 @@ from shared.ops.retention import RetentionPolicy, run_retention
 log = get_logger("reconciler")
 
 
-async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
+async def run(
+    settings: ReconcilerSettings, stop: asyncio.Event, ops: OpsServer | None = None
+) -> None:
     async with (
         create_pool(settings.database_url, max_size=settings.db_pool_max) as pool,
         connect_broker(settings.amqp_url) as connection,
@@ -35,6 +38,8 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
         await declare_topology(setup)
         await setup.close()
         publisher = await EventPublisher.open(connection)
+        if ops is not None:
+            ops.checks = [database_check(pool), broker_check(connection)]
         rounds = ReconcileRounds(
             pool,
             InitialImport(pool, publisher),
@@ -72,4 +77,9 @@ def retention_policy(settings: ReconcilerSettings) -> RetentionPolicy:
 
 def main() -> int:
     """``python -m services.reconciler``."""
-    return run_worker("reconciler", ReconcilerSettings, run)
+
+    async def work(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
+        async with OpsServer(settings.ops_host, ops_port(settings, "reconciler")) as ops:
+            await run(settings, stop, ops)
+
+    return run_worker("reconciler", ReconcilerSettings, work)

@@ -35,6 +35,7 @@ from shared.adapters.broker import EventPublisher
 from shared.delivery.backpressure import MAX_IN_PROCESS_WAIT_S, BudgetGate
 from shared.delivery.settle import Outcome, Settle
 from shared.domain.events import ChangeEvent
+from shared.infra import metrics
 from shared.infra.db import DbConnection
 from shared.infra.logging import bind_unit_of_work, get_logger
 
@@ -86,6 +87,11 @@ class EventConsumer:
 
     async def process(self, message: AbstractIncomingMessage) -> Outcome:
         started = time.perf_counter()
+        result = await self._process(message, started)
+        metrics.HANDLER.labels(self.queue_name, result).observe(time.perf_counter() - started)
+        return result
+
+    async def _process(self, message: AbstractIncomingMessage, started: float) -> Outcome:
         try:
             event = ChangeEvent.from_bytes(message.body)
         except ValidationError as exc:
@@ -93,6 +99,7 @@ class EventConsumer:
             await self._settle().dead(
                 message, None, exc, remedy="not a change event; inspect and purge"
             )
+            metrics.FAILURES.labels(self.queue_name, "dead", type(exc).__name__).inc()
             return "dead"
         bind_unit_of_work(
             event_id=event.event_id,
@@ -108,7 +115,9 @@ class EventConsumer:
         try:
             blocked = await self._watch(task, event, started)
         except Exception as exc:  # the outermost boundary for one message: classify, never crash
-            return await self._settle().failed(message, event, exc, started)
+            ended = await self._settle().failed(message, event, exc, started)
+            metrics.FAILURES.labels(self.queue_name, ended, type(exc).__name__).inc()
+            return ended
         if blocked and await self._settle().deferred(message, event, blocked):
             return "deferred"
         if blocked:  # could not defer (broker trouble): let the broker hand it back later

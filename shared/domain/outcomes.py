@@ -17,3 +17,4 @@ class OutcomeRecord:
     target_id: str | None = None
     reason: str | None = None
     remedy: str | None = None
+    label: str | None = None  # the record's number or name, when the engine read it

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.infra.errors import ConfigError
@@ -40,6 +40,14 @@ class InfraSettings(BaseSettings):
     http_limit_concurrency: int = Field(default=1000, ge=1)
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     http_keep_alive_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("ops_port", mode="before")
+    @classmethod
+    def _unset_port(cls, value: object) -> object:
+        # OPS_PORT= (empty) or "none" means unset, as for a variable not set at all.
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
 
 
 # Local defaults of the ops server per process (`make run` runs them side by side on one host;

@@ -29,6 +29,7 @@ from shared.domain.entities import CDC_MAX_DAYS, CDC_MAX_OBJECTS, QBO_POLLED_TYP
 from shared.domain.events import ChangeEvent, Source, derive_event_id
 from shared.domain.qbo_notifications import parse_time
 from shared.domain.released_notifications import event_from_item
+from shared.infra import metrics
 from shared.infra.logging import get_logger
 from shared.ingest.dispatch import Publisher
 from shared.ingest.relay import publish_new
@@ -235,6 +236,7 @@ class Reconciler:
         """Publish what the inbox has not seen; each one is a repair unless polled by design."""
         fresh = await publish_new(self.pool, self.publisher, connection.id, events)
         for event in fresh if repair else []:
+            metrics.RECONCILE_REPAIRS.labels(event.source, event.entity).inc()
             log.warning(
                 "reconcile_repaired",
                 connection_id=str(connection.id),

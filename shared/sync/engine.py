@@ -15,17 +15,26 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from shared.domain.connections import Connection, ConnectionSettings
 from shared.domain.errors import ConnectionRevoked, PermanentError, StaleVersion
 from shared.domain.events import ChangeEvent
 from shared.domain.outcomes import OutcomeRecord
 from shared.domain.ownership import OwnershipPolicy
+from shared.infra import metrics
 from shared.infra.logging import get_logger
 from shared.sync import routes
 from shared.sync.context import Handler, Resolver, Result, SyncContext
-from shared.sync.ports import ClientSource, ConnectionSource, OutcomeStore, SyncStore
+from shared.sync.labels import LabelTap
+from shared.sync.ports import (
+    ClientSource,
+    ConnectionSource,
+    OutcomeStore,
+    QboApi,
+    ReleasedApi,
+    SyncStore,
+)
 
 Direction = Literal["qbo_to_released", "released_to_qbo"]
 
@@ -48,13 +57,14 @@ class SyncEngine:
         started = time.perf_counter()
         connection = await self.connections.connection_for(event)
         handler = self.handlers.get((event.source, event.entity))
+        label: str | None = None
         if connection is None:
             result = Result("ignored", "no connection for this account")
         elif handler is None:
             result = Result("ignored", routes.ignore_reason(event))
         else:
-            result = await self._apply(event, store, connection, handler, started)
-        await self._finish(event, store, connection, result, started)
+            result, label = await self._apply(event, store, connection, handler, started)
+        await self._finish(event, store, connection, result, started, label)
         return result
 
     async def _apply(
@@ -64,12 +74,18 @@ class SyncEngine:
         connection: Connection,
         handler: Handler,
         started: float,
-    ) -> Result:
+    ) -> tuple[Result, str | None]:
+        """The handler's result and the label of the record it read (``shared.sync.labels``)."""
         if connection.status != "active":
             raise ConnectionRevoked(
                 f"connection is {connection.status}", remedy="reconnect, then replay"
             )
         qbo, released = self.clients.qbo(connection), self.clients.released(connection)
+        tap = LabelTap(qbo if event.source == "qbo" else released, event.entity_id)
+        if event.source == "qbo":
+            qbo = cast(QboApi, tap)
+        else:
+            released = cast(ReleasedApi, tap)
         try:
             ctx = SyncContext(
                 event=event,
@@ -82,9 +98,9 @@ class SyncEngine:
                 resolve=self.resolve,
             )
             await ctx.lock(event.source, event.entity, event.entity_id)
-            return await self._with_redo(ctx, handler)
+            return await self._with_redo(ctx, handler), tap.label
         except PermanentError as exc:
-            await self._record_error(event, connection, exc, started)
+            await self._record_error(event, connection, exc, started, tap.label)
             raise
 
     async def _with_redo(self, ctx: SyncContext, handler: Handler) -> Result:
@@ -134,6 +150,7 @@ class SyncEngine:
         connection: Connection | None,
         result: Result,
         started: float,
+        label: str | None = None,
     ) -> None:
         await store.outcomes.record(
             self._row(
@@ -142,8 +159,14 @@ class SyncEngine:
                 result.outcome,
                 target_id=result.target_id,
                 reason=result.reason or None,
+                label=label,
             )
         )
+        metrics.EVENTS.labels(event.entity, self.direction, result.outcome).inc()
+        if result.outcome == "applied":
+            metrics.PROPAGATION.labels(self.direction).observe(
+                max(time.time() - event.received_at.timestamp(), 0.0)
+            )
         log.info(
             "sync_applied",
             **self._line(event, connection, started),
@@ -154,12 +177,20 @@ class SyncEngine:
         )
 
     async def _record_error(
-        self, event: ChangeEvent, connection: Connection, exc: PermanentError, started: float
+        self,
+        event: ChangeEvent,
+        connection: Connection,
+        exc: PermanentError,
+        started: float,
+        label: str | None,
     ) -> None:
         """Outside the message transaction (it rolls back): the error stays visible per record."""
         await self.errors.record(
-            self._row(event, connection, "error", reason=str(exc)[:500], remedy=exc.remedy)
+            self._row(
+                event, connection, "error", reason=str(exc)[:500], remedy=exc.remedy, label=label
+            )
         )
+        metrics.EVENTS.labels(event.entity, self.direction, "error").inc()
         log.warning(
             "sync_applied",
             **self._line(event, connection, started),

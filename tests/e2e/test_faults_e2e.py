@@ -159,6 +159,7 @@ def service_env(settings: EngineSettings) -> dict[str, str]:
         plain = value.get_secret_value() if isinstance(value, SecretStr) else value
         env[key.upper()] = str(plain)
     env.update({"LOG_FORMAT": "json", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    env["OPS_PORT"] = "0"  # its ops server on a free port, never a fixed one another run holds
     return env
 
 

@@ -18,6 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.adapters.broker import WORK_QUEUES
+from shared.admin.console import PREFIX as CONSOLE_PREFIX
 from shared.admin.settings import AdminServiceSettings
 from shared.bootstrap.consumer import run_consumer
 from shared.bootstrap.receiver import QBO_PATH, RELEASED_PATH
@@ -249,6 +250,7 @@ def test_the_ingress_routes_the_webhook_paths_and_admin_to_their_ports(overlay: 
         (RELEASED_PATH, "released-webhooks"),
         ("/api", "admin"),
         ("/oauth", "admin"),
+        (CONSOLE_PREFIX, "admin"),
     }
     # The OAuth redirect the admin service builds lands on a routed path.
     assert urlsplit(AdminServiceSettings(**ADMIN_DUMMY).redirect_uri).path.startswith("/oauth/")

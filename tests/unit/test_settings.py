@@ -11,6 +11,7 @@ from shared.admin.settings import AdminServiceSettings
 from shared.infra.errors import ConfigError
 from shared.infra.settings import (
     EngineSettings,
+    InfraSettings,
     QboAppSettings,
     QboWebhookSettings,
     ReconcilerSettings,
@@ -70,3 +71,19 @@ def test_bad_env_file_line_is_refused(tmp_path: Path) -> None:
     bad.write_text("GOOD=1\nnot a pair\n")
     with pytest.raises(ConfigError, match="without '='"):
         read_env_file(bad)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("", None), ("None", None), ("0", 0), ("9000", 9000)]
+)
+def test_ops_port_unset_empty_or_a_port(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: int | None
+) -> None:
+    monkeypatch.setenv("OPS_PORT", raw)
+    assert InfraSettings().ops_port == expected
+
+
+def test_ops_port_out_of_range_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_PORT", "70000")
+    with pytest.raises(ConfigError, match="OPS_PORT"):
+        load_settings(InfraSettings)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ import aiohttp
 from shared.adapters.http.retry import api_call_retry
 from shared.adapters.postgres.budgets import ApiBudget
 from shared.domain.errors import PermanentError, TransientError
+from shared.infra import metrics
 
 Classify = Callable[[int, Any, float | None], Exception]
 
@@ -132,6 +134,7 @@ class Transport:
         self._rules = rules
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.calls = 0
+        self._side = metrics.side_of(rules.name)
 
     async def call(self, build: Build) -> Any:
         """The 2xx body, after the in-process retries and one resend on stale credentials."""
@@ -196,8 +199,12 @@ class Transport:
                     headers=request.headers,
                     timeout=self._timeout,
                 ) as response:
+                    if request.api_call:
+                        self._count(response.status)
                     yield response
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if request.api_call:
+                    metrics.API_REQUESTS.labels(self._side, "0").inc()
                 raise TransientError(
                     f"{self._rules.name} unreachable: {type(exc).__name__}: {exc}"
                 ) from exc
@@ -207,6 +214,13 @@ class Transport:
         if not request.api_call:
             yield
             return
+        waited = time.perf_counter()
         async with self._budget.acquire(self._budget_key):
+            metrics.API_BUDGET_WAIT.labels(self._side).observe(time.perf_counter() - waited)
             self.calls += 1
             yield
+
+    def _count(self, status: int) -> None:
+        metrics.API_REQUESTS.labels(self._side, str(status)).inc()
+        if status == 429:
+            metrics.API_THROTTLED.labels(self._side).inc()

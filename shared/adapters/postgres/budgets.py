@@ -61,6 +61,13 @@ SELECT GREATEST(
 FROM api_budgets WHERE key = $1
 """
 
+_USAGE = """
+SELECT max(1 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3) / $2)
+         AS used,
+       count(*) FILTER (WHERE blocked_until > clock_timestamp()) AS blocked
+FROM api_budgets WHERE key LIKE $1
+"""
+
 _TAKE_SLOT = """
 UPDATE api_slots SET holder = $2, expires_at = clock_timestamp() + make_interval(secs => $3)
 WHERE (key, slot) = (
@@ -139,6 +146,15 @@ class ApiBudget:
                 key,
             )
         return max(float(value or 0), 0.0)
+
+    async def usage(self, pattern: str) -> tuple[float, int]:
+        """Over the keys matching ``pattern`` (SQL LIKE): the largest share of the burst
+        allowance in use right now (0 idle, 1 empty), and how many keys a 429 blocks."""
+        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(_USAGE, pattern, capacity, rate)
+        used = float(row["used"] or 0.0) if row else 0.0
+        return min(max(used, 0.0), 1.0), int(row["blocked"] or 0) if row else 0
 
     async def _ensure_slots(self, key: str) -> None:
         if key in self._seeded:

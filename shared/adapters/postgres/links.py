@@ -137,7 +137,8 @@ class OutcomeRepository:
     async def record(self, item: OutcomeRecord) -> None:
         await self._conn.execute(
             "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
-            "target_id, outcome, reason, remedy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "target_id, outcome, reason, remedy, label) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             item.connection_id,
             item.event_id,
             item.direction,
@@ -147,6 +148,7 @@ class OutcomeRepository:
             item.outcome,
             item.reason,
             item.remedy,
+            item.label,
         )
 
 
