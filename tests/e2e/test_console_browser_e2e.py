@@ -123,7 +123,7 @@ async def test_a_support_person_finds_why_inv_1042_failed_fixes_it_and_sees_it_a
         await page.get_by_role("button", name=f"Replay dead letter #{letter['id']}").click()
         await expect(page.locator(".message.success")).to_contain_text("Replayed as event")
         qbo_id = str(invoice["Id"])
-        await eventually(lambda: link_status(pool, qbo_id), timeout=30)
+        await eventually(lambda: link_status(pool, linked, qbo_id), timeout=30)
 
         async def applied() -> bool:
             # Before the replay the record's history holds only the error.
@@ -140,10 +140,10 @@ async def test_a_support_person_finds_why_inv_1042_failed_fixes_it_and_sees_it_a
         # Unlink, then relink, from the same page.
         await page.get_by_role("button", name="Unlink").click()
         await expect(page.locator(".message.success")).to_contain_text("Unlinked")
-        assert await link_status(pool, qbo_id) == "unlinked"
+        assert await link_status(pool, linked, qbo_id) == "unlinked"
         await page.get_by_role("button", name="Relink").click()
         await expect(page.locator(".message.success")).to_contain_text("Relinked")
-        assert await link_status(pool, qbo_id) == "linked"
+        assert await link_status(pool, linked, qbo_id) == "linked"
 
         # A conflict on this invoice: both sides and the base side by side; keep QuickBooks.
         conflict = await seed_conflict(pool, linked, qbo_id)
@@ -168,10 +168,14 @@ async def test_a_support_person_finds_why_inv_1042_failed_fixes_it_and_sees_it_a
         await page.close()
 
 
-async def link_status(pool: asyncpg.Pool, qbo_id: str) -> str | None:
+async def link_status(pool: asyncpg.Pool, linked: Linked, qbo_id: str) -> str | None:
+    """This connection's link of the invoice (every realm of the run numbers its ids from 1)."""
     async with pool.acquire() as conn:
         found: str | None = await conn.fetchval(
-            "SELECT status FROM links WHERE qbo_type = 'Invoice' AND qbo_id = $1", qbo_id
+            "SELECT status FROM links"
+            " WHERE connection_id = $1 AND qbo_type = 'Invoice' AND qbo_id = $2",
+            linked.connection.id,
+            qbo_id,
         )
         return found
 
@@ -180,7 +184,10 @@ async def seed_conflict(pool: asyncpg.Pool, linked: Linked, qbo_id: str) -> int:
     """A field conflict as the engine records one (QBO's change applied over Re-Leased's)."""
     async with pool.acquire() as conn:
         link_id = await conn.fetchval(
-            "SELECT id FROM links WHERE qbo_type = 'Invoice' AND qbo_id = $1", qbo_id
+            "SELECT id FROM links"
+            " WHERE connection_id = $1 AND qbo_type = 'Invoice' AND qbo_id = $2",
+            linked.connection.id,
+            qbo_id,
         )
         event_id = f"evt-conflict-{uuid.uuid4().hex}"
         await conn.execute(

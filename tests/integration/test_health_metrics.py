@@ -27,6 +27,7 @@ from shared.bootstrap.receiver import create_qbo_receiver
 from shared.bootstrap.reconciler import run as run_reconciler
 from shared.domain.signatures import sign
 from shared.infra.errors import ConfigError
+from shared.infra.migrations import migrate
 from shared.infra.settings import (
     OPS_PORT_DEFAULTS,
     EngineSettings,
@@ -184,12 +185,16 @@ async def test_consumer_serves_ops_port_counts_events_and_needs_its_queue(
 
 
 async def test_reconciler_serves_ops_port_and_readiness_follows_postgresql(
-    database_url: str,
+    empty_database_url: str,
     amqp_url: str,
     broker: AbstractRobustConnection,
     proxies: tuple[TcpProxy, TcpProxy],
     http: aiohttp.ClientSession,
 ) -> None:
+    # A database of its own: the run's shared one holds other tests' connections, whose tokens
+    # were sealed with other keys, and the reconciler would rightly refuse to start on them.
+    database_url = empty_database_url
+    await migrate(database_url)
     pg, _ = proxies
     settings = ReconcilerSettings(
         **engine_settings(through(database_url, pg.port), amqp_url, reconcile_interval_s=0.5)
