@@ -17,6 +17,7 @@ from shared.domain.mapping.masterdata import (
     account_from_qbo,
     account_from_released,
     account_to_released,
+    tax_code_from_qbo,
     tax_rate_from_qbo,
     tax_rate_from_released,
     tax_rate_to_released,
@@ -26,6 +27,7 @@ from shared.domain.mapping.masterdata import (
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
+from shared.sync.tax_codes import qbo_tax_code
 
 TRACKING_CATEGORY = "QBO Classes"
 
@@ -61,6 +63,7 @@ QBO_KINDS: dict[str, tuple[str, MasterKind]] = {
     "account": ("Account", ACCOUNT),
     "item": ("Item", ACCOUNT),
     "taxrate": ("TaxRate", TAX_RATE),
+    "taxcode": ("TaxCode", TAX_RATE),
 }
 RELEASED_KINDS: dict[str, MasterKind] = {"account": ACCOUNT, "taxrate": TAX_RATE}
 
@@ -80,7 +83,9 @@ async def from_qbo(ctx: SyncContext) -> Result:
         record = await ctx.qbo.get(qbo_type, ctx.event.entity_id)
     except NotFound:
         return Result("ignored", "gone from QBO")
-    fields = kind.from_qbo(qbo_type, record)
+    fields = await _fields_from_qbo(ctx, qbo_type, kind, record)
+    if fields is None:
+        return Result("ignored", "a tax code of one rate syncs through that TaxRate")
     link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
     await ctx.lock(kind.entity, kind.natural_key(fields))
     link = link or await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
@@ -114,6 +119,20 @@ async def from_qbo(ctx: SyncContext) -> Result:
         snapshot=fields,
     )
     return Result("applied", op.value, str(written["id"]))
+
+
+async def _fields_from_qbo(
+    ctx: SyncContext, qbo_type: str, kind: MasterKind, record: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Canonical fields of a QBO master record; a tax code combining several rates is one
+    Re-Leased rate at their exact sum (docs/mapping.md); one of a single rate is None (that
+    rate is synced itself)."""
+    if qbo_type != "TaxCode":
+        return kind.from_qbo(qbo_type, record)
+    _, code = await qbo_tax_code(ctx, str(record["Id"]))
+    if len(code.components) < 2:
+        return None
+    return tax_code_from_qbo(record, code)
 
 
 async def _find(
@@ -150,7 +169,9 @@ async def from_released(ctx: SyncContext) -> Result:
     if decision.outcome not in (Outcome.REVERT, Outcome.REVERT_AND_FLAG):
         return await steps.not_carried_out(ctx, kind.entity, decision, link.id)
     qbo_record = await ctx.qbo.get(link.qbo_type, str(link.qbo_id))
-    fields = kind.from_qbo(link.qbo_type, qbo_record)
+    fields = await _fields_from_qbo(ctx, link.qbo_type, kind, qbo_record)
+    if fields is None:
+        return Result("ignored", "a tax code of one rate syncs through that TaxRate")
     if kind.from_released(record) == fields:
         outcome, written = "echo", record
     else:

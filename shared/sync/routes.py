@@ -38,6 +38,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("qbo", "account"): masterdata.from_qbo,
     ("qbo", "item"): masterdata.from_qbo,
     ("qbo", "taxrate"): masterdata.from_qbo,
+    ("qbo", "taxcode"): masterdata.from_qbo,
     ("qbo", "class"): masterdata.from_qbo,
     ("qbo", "invoice"): documents.from_qbo,
     ("qbo", "bill"): documents.from_qbo,
@@ -75,6 +76,4 @@ def ignore_reason(event: ChangeEvent) -> str:
     """Why an event no handler takes is ignored (logged with its outcome)."""
     if event.source == "qbo" and event.entity in _IGNORED_QBO:
         return "not_synced_type"
-    if event.source == "qbo" and event.entity == "taxcode":
-        return "tax codes group rates; rates sync through TaxRate"
     return f"no sync for {event.source} {event.entity} yet"

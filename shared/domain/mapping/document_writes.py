@@ -12,7 +12,7 @@ from typing import Any
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.kinds import BILL, INVOICE, DocKind
-from shared.domain.mapping.tax import qbo_tax_detail, spread
+from shared.domain.mapping.tax import QboTaxCode, qbo_tax_detail, spread
 
 
 def _qbo_line_out(kind: DocKind, line: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def document_to_released(
 def document_to_qbo(
     kind: DocKind,
     fields: Mapping[str, Any],
-    tax_code: str | None,
+    tax_code: QboTaxCode | None,
     whole: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A create body, or the changed part of a sparse update (``Line`` and the tax are always
