@@ -57,7 +57,18 @@ def _answer(fn: Any) -> Any:
 async def create_realm(request: Request) -> Response:
     state = sandbox(request)
     body = await _json(request)
-    realm = state.create_realm(str(body.get("companyName") or "Sandbox Company"))
+    currency = str(body.get("homeCurrency") or "USD")
+    country = str(body.get("country") or "US")
+    if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
+        return JSONResponse({"error": "homeCurrency must be a three-letter ISO code"}, 400)
+    if not (len(country) == 2 and country.isalpha() and country.isupper()):
+        return JSONResponse({"error": "country must be a two-letter ISO code"}, 400)
+    realm = state.create_realm(
+        str(body.get("companyName") or "Sandbox Company"),
+        home_currency=currency,
+        multi_currency=bool(body.get("multiCurrency", False)),
+        country=country,
+    )
     return JSONResponse({"realmId": realm.realm_id}, 201)
 
 

@@ -30,9 +30,15 @@ class SandboxState:
     # Signs temporary download URLs; per process, like Intuit's expiring links.
     file_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def create_realm(self, company_name: str) -> Realm:
+    def create_realm(
+        self,
+        company_name: str,
+        home_currency: str = "USD",
+        multi_currency: bool = False,
+        country: str = "US",
+    ) -> Realm:
         realm = self.store.new_realm(company_name)
-        seed_company(realm)
+        seed_company(realm, home_currency, multi_currency, country)
         return realm
 
     def company(self, realm: Realm) -> Company:

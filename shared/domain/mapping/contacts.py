@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.errors import PermanentError
-from shared.domain.mapping.money import check_currency
+from shared.domain.mapping.money import US_DEFAULTS, CompanyPrefs, check_currency
 
 
 def _text(value: Any) -> str | None:
     return str(value).strip() or None if value not in (None, "") else None
 
 
-def contact_from_qbo(record: dict[str, Any], clash_suffix: str = "") -> dict[str, Any]:
-    # A contact in a foreign currency (QBO multi-currency) cannot be synced: per-record error.
-    check_currency(record)
+def contact_from_qbo(
+    record: dict[str, Any], clash_suffix: str = "", prefs: CompanyPrefs = US_DEFAULTS
+) -> dict[str, Any]:
+    # A contact in a foreign currency is synced only where QBO keeps several currencies.
+    check_currency(record, prefs)
     name = str(record.get("DisplayName") or "").strip()
     if clash_suffix and name.endswith(clash_suffix):
         name = name[: -len(clash_suffix)].rstrip()

@@ -70,6 +70,8 @@ def document_to_released(
         body["date"] = fields["date"]
     if "due_date" in fields and kind in (INVOICE, BILL):
         body["dueDate"] = fields["due_date"]
+    if fields.get("currency"):
+        body["currency"] = fields["currency"]
     if "lines" in fields or "total_tax" in fields:
         lines = whole["lines"]
         taxes = spread(lines, whole["total_tax"]) if "total_tax" in whole else [None] * len(lines)
@@ -107,6 +109,8 @@ def document_to_qbo(
         body["TxnDate"] = fields["date"]
     if fields.get("due_date") and kind in (INVOICE, BILL):
         body["DueDate"] = fields["due_date"]
+    if fields.get("currency"):
+        body["CurrencyRef"] = {"value": fields["currency"]}
     if "lines" in fields or "total_tax" in fields:
         if not kind.sales and any(line.get("tax_rate") for line in whole["lines"]):
             raise PermanentError(

@@ -13,7 +13,14 @@ from typing import Any
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.keys import ref_key
 from shared.domain.mapping.kinds import BILL, INVOICE, DocKind
-from shared.domain.mapping.money import check_currency, money, quantity
+from shared.domain.mapping.money import (
+    US_DEFAULTS,
+    CompanyPrefs,
+    check_currency,
+    money,
+    quantity,
+    released_currency,
+)
 
 _UNSUPPORTED_LINES = {
     "DiscountLineDetail": "a discount line",
@@ -65,10 +72,14 @@ def _qbo_line(kind: DocKind, line: Mapping[str, Any], tax_rate: str | None) -> d
 
 
 def document_from_qbo(
-    kind: DocKind, record: Mapping[str, Any], txn_tax_rate: str | None
+    kind: DocKind,
+    record: Mapping[str, Any],
+    txn_tax_rate: str | None,
+    prefs: CompanyPrefs = US_DEFAULTS,
 ) -> dict[str, Any]:
-    """``txn_tax_rate``: the QBO TaxRate key behind the document's TxnTaxCodeRef, if any."""
-    check_currency(record)
+    """``txn_tax_rate``: the tax key behind the document's TxnTaxCodeRef, if any; ``prefs``:
+    the company's home currency (a foreign currency is a field only where it is carried)."""
+    currency = check_currency(record, prefs)
     lines = [
         _qbo_line(kind, line, txn_tax_rate)
         for line in record.get("Line") or []
@@ -85,6 +96,8 @@ def document_from_qbo(
     }
     if kind.sales:
         fields["total_tax"] = money((record.get("TxnTaxDetail") or {}).get("TotalTax") or 0)
+    if currency:
+        fields["currency"] = currency
     return fields
 
 
@@ -94,7 +107,10 @@ def is_qbo_void(record: Mapping[str, Any]) -> bool:
 
 
 def document_from_released(
-    kind: DocKind, record: Mapping[str, Any], refs: Mapping[str, str | None]
+    kind: DocKind,
+    record: Mapping[str, Any],
+    refs: Mapping[str, str | None],
+    prefs: CompanyPrefs = US_DEFAULTS,
 ) -> dict[str, Any]:
     """``refs`` maps each Re-Leased id the record uses to its QBO key (None: not linked)."""
 
@@ -133,6 +149,9 @@ def document_from_released(
     }
     if kind.sales:
         fields["total_tax"] = money(record.get("totalTax") or 0)
+    currency = released_currency(record, prefs)
+    if currency:
+        fields["currency"] = currency
     return fields
 
 

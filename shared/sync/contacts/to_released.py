@@ -14,6 +14,7 @@ from shared.domain.mapping.contacts import (
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.contacts.common import (
     ROLE_FLAG,
     clash_suffix,
@@ -34,7 +35,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
         record = await ctx.qbo.get(qbo_type, event.entity_id)
     except NotFound:
         return Result("ignored", "gone from QBO (name lists are never deleted)")
-    fields = contact_from_qbo(record, clash_suffix(ctx, qbo_type))
+    fields = contact_from_qbo(record, clash_suffix(ctx, qbo_type), await company_prefs(ctx))
     link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, event.entity_id)
     if link is None:
         await ctx.lock("contact-name", normalise_name(fields["name"]))

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.errors import PermanentError
+from shared.domain.mapping.documents import document_from_qbo, document_from_released
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.kinds import DocKind
 from shared.domain.mapping.tax import QboTaxCode
+from shared.sync.company import company_prefs
 from shared.sync.context import SyncContext
 from shared.sync.dependencies import run_dependency
 from shared.sync.tax_codes import qbo_tax_code
@@ -98,3 +100,18 @@ async def tax_code_for(ctx: SyncContext, rates: set[str]) -> QboTaxCode | None:
         f"no QBO tax code carries only tax rate {wanted}",
         remedy="create a QBO tax code for that single rate",
     )
+
+
+async def fields_of_qbo(ctx: SyncContext, kind: DocKind, record: dict[str, Any]) -> dict[str, Any]:
+    """A QBO document's canonical fields (its tax key and the company's currency read first)."""
+    return document_from_qbo(
+        kind, record, await txn_tax_rate(ctx, record), await company_prefs(ctx)
+    )
+
+
+async def fields_of_released(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any]
+) -> dict[str, Any]:
+    """A Re-Leased document's canonical fields (its references translated to QBO keys first)."""
+    refs = await qbo_keys(ctx, kind, record)
+    return document_from_released(kind, record, refs, await company_prefs(ctx))
