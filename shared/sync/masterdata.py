@@ -1,4 +1,5 @@
-"""Tax rates, accounts (and sales/purchase items) and classes: one way, from QBO.
+"""Tax rates (and tax codes combining several), accounts and sales/purchase items: one way,
+from QBO (classes: ``shared.sync.classes``).
 
 QBO is the only manager: a change seen in QBO is applied to Re-Leased; a change seen in Re-Leased
 is reverted by writing QBO's current state back over it. Re-Leased's public API refuses
@@ -21,15 +22,11 @@ from shared.domain.mapping.masterdata import (
     tax_rate_from_qbo,
     tax_rate_from_released,
     tax_rate_to_released,
-    tracking_from_qbo,
-    tracking_from_released,
 )
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
 from shared.sync.tax_codes import qbo_tax_code
-
-TRACKING_CATEGORY = "QBO Classes"
 
 
 @dataclass(frozen=True)
@@ -76,8 +73,6 @@ def _operation(fields: dict[str, Any], snapshot: dict[str, Any] | None) -> Op:
 
 
 async def from_qbo(ctx: SyncContext) -> Result:
-    if ctx.event.entity == "class":
-        return await class_from_qbo(ctx)
     qbo_type, kind = QBO_KINDS[ctx.event.entity]
     try:
         record = await ctx.qbo.get(qbo_type, ctx.event.entity_id)
@@ -147,8 +142,6 @@ async def _find(
 
 async def from_released(ctx: SyncContext) -> Result:
     """A master-data change in Re-Leased: QBO's state goes back over it (revert)."""
-    if ctx.event.entity == "tracking":
-        return Result("ignored", "tracking categories are rewritten from QBO classes")
     kind = RELEASED_KINDS[ctx.event.entity]
     try:
         record = await ctx.released.get(f"{kind.path}/{ctx.event.entity_id}")
@@ -193,65 +186,3 @@ async def from_released(ctx: SyncContext) -> Result:
         snapshot=fields,
     )
     return Result(outcome, decision.why, link.qbo_id)
-
-
-async def class_from_qbo(ctx: SyncContext) -> Result:
-    """A QBO Class is an option of one Re-Leased tracking category kept for QBO classes."""
-    try:
-        record = await ctx.qbo.get("Class", ctx.event.entity_id)
-    except NotFound:
-        return Result("ignored", "gone from QBO")
-    fields = tracking_from_qbo(record)
-    await ctx.lock("tracking", TRACKING_CATEGORY)
-    link = await ctx.links.by_qbo(ctx.connection.id, "Class", ctx.event.entity_id)
-    version = str(record.get("SyncToken"))
-    if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
-        return Result("echo", "Re-Leased already has this version", link.released_id)
-    op = _operation(fields, link.snapshot if link else None)
-    decision = ctx.policy.decide("tracking_class", op, "qbo")
-    stop = await steps.not_applied(ctx, "tracking_class", decision, link.id if link else None)
-    if stop is not None:
-        return stop
-    category = await _category(ctx)
-    options = list(category.get("options", []))
-    option_id = link.released_id.split(":", 1)[1] if link and link.released_id else None
-    match = next(
-        (o for o in options if o.get("id") == option_id)
-        or (
-            o
-            for o in options
-            if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
-        ),
-        None,
-    )
-    status = "ACTIVE" if fields["active"] else "ARCHIVED"
-    if match is None:
-        options.append({"name": fields["name"], "status": status})
-    else:
-        match.update({"name": fields["name"], "status": status})
-    written = await ctx.released.accounting(
-        "PATCH", f"/tracking-categories/{category['id']}", body={"options": options}
-    )
-    chosen = next(
-        o
-        for o in written["options"]
-        if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
-    )
-    await ctx.links.save(
-        ctx.connection.id,
-        "tracking_class",
-        "Class",
-        qbo=(ctx.event.entity_id, version),
-        released=(f"{category['id']}:{chosen['id']}", str(written.get("version"))),
-        snapshot=tracking_from_released(chosen),
-    )
-    return Result("applied", op.value, str(chosen["id"]))
-
-
-async def _category(ctx: SyncContext) -> dict[str, Any]:
-    for category in await ctx.released.list_all("/tracking-categories", includeArchived="true"):
-        if category.get("name") == TRACKING_CATEGORY:
-            return category
-    return await ctx.released.accounting(
-        "POST", "/tracking-categories", body={"name": TRACKING_CATEGORY, "options": []}
-    )

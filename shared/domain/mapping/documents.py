@@ -36,7 +36,9 @@ _REMEDY_LINES = (
 )
 
 
-def _qbo_line(kind: DocKind, line: Mapping[str, Any], tax_rate: str | None) -> dict[str, Any]:
+def _qbo_line(
+    kind: DocKind, line: Mapping[str, Any], tax_rate: str | None, header_class: str | None
+) -> dict[str, Any]:
     detail_type = str(line.get("DetailType") or "DescriptionOnly")
     if detail_type in _UNSUPPORTED_LINES:
         raise PermanentError(
@@ -67,7 +69,9 @@ def _qbo_line(kind: DocKind, line: Mapping[str, Any], tax_rate: str | None) -> d
         "amount": amount,
         "account": account,
         "tax_rate": tax_rate if (kind.sales and taxed) else None,
-        "class": ref_key("Class", detail.get("ClassRef")),
+        # A class on the whole document (QBO's per-transaction class tracking) applies to every
+        # line that has none of its own: Re-Leased tracks per line only.
+        "class": ref_key("Class", detail.get("ClassRef")) or header_class,
     }
 
 
@@ -80,8 +84,9 @@ def document_from_qbo(
     """``txn_tax_rate``: the tax key behind the document's TxnTaxCodeRef, if any; ``prefs``:
     the company's home currency (a foreign currency is a field only where it is carried)."""
     currency = check_currency(record, prefs)
+    header_class = ref_key("Class", record.get("ClassRef"))
     lines = [
-        _qbo_line(kind, line, txn_tax_rate)
+        _qbo_line(kind, line, txn_tax_rate, header_class)
         for line in record.get("Line") or []
         if line.get("DetailType") != "SubTotalLineDetail"
     ]

@@ -104,7 +104,10 @@ def tax_rate_to_released(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def tracking_from_qbo(record: dict[str, Any]) -> dict[str, Any]:
-    return {"name": str(record.get("Name", "")), "active": bool(record.get("Active", True))}
+    """A QBO class as a tracking option named by its full path ("Building A:Unit 1"): two
+    sub-classes with the same short name under different parents stay two options."""
+    name = str(record.get("FullyQualifiedName") or record.get("Name", ""))
+    return {"name": name, "active": bool(record.get("Active", True))}
 
 
 def tracking_from_released(option: dict[str, Any]) -> dict[str, Any]:
