@@ -107,7 +107,7 @@ async def _update_role(
             "PATCH",
             f"/contacts/{record['id']}",
             body=contact_to_released(
-                {k: v for k, v in merged.source_changes.items() if k != "active"}
+                {k: v for k, v in merged.source_changes.items() if k != "active"}, record
             ),
             idempotency_key=ctx.request_id(f"rl-mergeback-{qbo_type}"),
             if_match=record.get("version"),
