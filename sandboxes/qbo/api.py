@@ -19,6 +19,7 @@ from sandboxes.qbo.dispatch import (
     write_entity,
 )
 from sandboxes.qbo.guard import audit, guarded
+from sandboxes.qbo.pdf import document_pdf
 from sandboxes.qbo.state import SandboxState
 from sandboxes.qbo.store import Obj, Realm
 
@@ -104,6 +105,10 @@ async def get_entity(request: Request) -> Response:
     return await guarded(request, _get_entity)
 
 
+async def get_pdf(request: Request) -> Response:
+    return await guarded(request, document_pdf)
+
+
 async def get_preferences(request: Request) -> Response:
     return await guarded(request, _preferences)
 
@@ -139,4 +144,5 @@ routes = [
     Route(f"{_BASE}/preferences", get_preferences, methods=["GET"]),
     Route(f"{_BASE}/{{entity}}", post_entity, methods=["POST"]),
     Route(f"{_BASE}/{{entity}}/{{obj_id}}", get_entity, methods=["GET"]),
+    Route(f"{_BASE}/{{entity}}/{{obj_id}}/pdf", get_pdf, methods=["GET"]),
 ]
