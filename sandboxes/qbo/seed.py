@@ -79,7 +79,7 @@ def seed_company(
                 "Active": True,
                 "SubAccount": False,
                 "CurrentBalance": Decimal("0"),
-                "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+                "CurrencyRef": {"value": home_currency},
             },
         )
     for name, income in (

@@ -39,3 +39,35 @@ async def test_a_realm_made_in_pounds_with_multi_currency_says_so() -> None:
         assert prefs["CurrencyPrefs"]["MultiCurrencyEnabled"] is True
         bad = await sb.http.post("/_sandbox/realms", json={"homeCurrency": "pounds"})
         assert bad.status_code == 400
+
+
+async def test_seed_profiles_make_companies_that_look_like_real_ones() -> None:
+    async with sandbox() as sb:
+        made = await sb.http.post(
+            "/_sandbox/realms", json={"companyName": "NYC Props", "profile": "us_property"}
+        )
+        sb.realm_id = made.json()["realmId"]
+        sb.token = (await sb.http.post(f"/_sandbox/realms/{sb.realm_id}/tokens")).json()[
+            "access_token"
+        ]
+        (code,) = (await sb.query("select * from TaxCode where Name = 'NYC Combined'"))["TaxCode"]
+        rates = [d["TaxRateRef"]["value"] for d in code["SalesTaxRateList"]["TaxRateDetail"]]
+        values = [(await sb.get(f"taxrate/{r}")).json()["TaxRate"]["RateValue"] for r in rates]
+        assert [str(v) for v in values] == ["4", "4.5", "0.375"]
+        units = await sb.query("select * from Class where Name = 'Unit 1'")
+        assert sorted(c["FullyQualifiedName"] for c in units["Class"]) == [
+            "Building A:Unit 1",
+            "Building B:Unit 1",
+        ]
+        (job,) = (await sb.query("select * from Customer where Job = true"))["Customer"]
+        assert job["ParentRef"]["value"]
+        banks = await sb.query("select * from Account where AccountType = 'Bank'")
+        assert len(banks["Account"]) == 3
+        made = await sb.http.post("/_sandbox/realms", json={"profile": "uk"})
+        sb.realm_id = made.json()["realmId"]
+        sb.token = (await sb.http.post(f"/_sandbox/realms/{sb.realm_id}/tokens")).json()[
+            "access_token"
+        ]
+        prefs = (await sb.get("preferences")).json()["Preferences"]["CurrencyPrefs"]
+        assert prefs == {"HomeCurrency": {"value": "GBP"}, "MultiCurrencyEnabled": True}
+        assert (await sb.http.post("/_sandbox/realms", json={"profile": "mars"})).status_code == 400
