@@ -139,7 +139,9 @@ async def edit_in_released(
     return world.released.edit("/invoices", rl_id, lines=lines)
 
 
-def check_qbo(qbo: dict[str, Any], rl: dict[str, Any], classes: list[str | None]) -> None:
+def check_qbo(
+    qbo: dict[str, Any], rl: dict[str, Any], classes: list[str | None], home: str
+) -> None:
     """Field by field: the edit is in QBO; classes, currency and tax components kept."""
     assert [money(line["Amount"]) for line in qbo["Line"]] == [
         ln["lineAmount"] for ln in rl["lines"]
@@ -147,7 +149,7 @@ def check_qbo(qbo: dict[str, Any], rl: dict[str, Any], classes: list[str | None]
     assert [
         (line["SalesItemLineDetail"].get("ClassRef") or {}).get("value") for line in qbo["Line"]
     ] == classes
-    assert qbo["CurrencyRef"]["value"] == rl["currency"]
+    assert (qbo.get("CurrencyRef") or {}).get("value", home) == rl.get("currency", home)
     detail = qbo.get("TxnTaxDetail") or {}
     assert money(detail.get("TotalTax") or 0) == rl["totalTax"]
     if detail.get("TaxLine"):
@@ -178,6 +180,145 @@ async def test_an_invoice_survives_the_trip_both_ways(profile: str, doc: dict[st
     edited = await edit_in_released(world, rl_id, books, code)
     back = await world.from_released("invoice", rl_id)
     assert back.outcome == "applied", back
-    check_qbo(world.qbo.objects["Invoice"][made["Id"]], edited, classes)
+    check_qbo(world.qbo.objects["Invoice"][made["Id"]], edited, classes, books.home)
     again = await world.from_qbo("invoice", made["Id"])
     assert again.outcome == "echo", again
+
+
+RL_LINE = st.tuples(
+    st.integers(0, 2),  # item
+    st.integers(1, 5),  # quantity
+    st.integers(1, 500_000),  # unit amount in cents
+    st.booleans(),  # taxed (when the document has a rate)
+    st.integers(-2, 5),  # tracking: -2 the property's option, -1 none, else a class
+)
+RL_DOCUMENT = st.fixed_dictionaries(
+    {"code": st.integers(-1, 1), "lines": st.lists(RL_LINE, min_size=1, max_size=4)}
+)
+
+
+async def released_books(world: World, books: Books) -> dict[str, Any]:
+    """Master data synced from QBO (as any connected company has it) and a property option."""
+    ids: dict[str, Any] = {"items": [], "classes": [], "codes": {}}
+    for item in books.items:
+        ids["items"].append(await released_id_after(world, "item", "Item", item))
+    for class_id in books.classes:
+        ids["classes"].append(await released_id_after(world, "class", "Class", class_id))
+    for code, rates in books.codes.items():
+        details = world.qbo.objects["TaxCode"][code]["SalesTaxRateList"]["TaxRateDetail"]
+        if len(rates) > 1:
+            rl_rate = await released_id_after(world, "taxcode", "TaxCode", code)
+        else:
+            rate_id = details[0]["TaxRateRef"]["value"]
+            rl_rate = await released_id_after(world, "taxrate", "TaxRate", rate_id)
+        ids["codes"][code] = rl_rate
+    result = await world.from_qbo("customer", books.customers[0])
+    ids["contact"] = str(result.target_id)
+    category = world.released.seed(
+        "/tracking-categories", name="Property", options=[{"name": "12 Quay St"}]
+    )
+    ids["property"] = category["options"][0]["id"]
+    return ids
+
+
+async def released_id_after(world: World, word: str, qbo_type: str, qbo_id: str) -> str:
+    result = await world.from_qbo(word, qbo_id)
+    assert result.outcome == "applied", result
+    return await released_id(world, qbo_type, qbo_id)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=RL_DOCUMENT)
+async def test_a_released_invoice_survives_the_trip_both_ways(
+    profile: str, doc: dict[str, Any]
+) -> None:
+    world = World()
+    books = PROFILES[profile](world)
+    ids = await released_books(world, books)
+    code = pick(list(books.codes), doc["code"])
+    rate = sum(books.codes[code], Decimal(0)) if code else Decimal(0)
+    lines = []
+    for item, qty, cents, taxed, tracking in doc["lines"]:
+        unit = Decimal(cents) * CENT
+        line: dict[str, Any] = {
+            "description": "Rent",
+            "quantity": str(qty),
+            "unitAmount": money(unit),
+            "accountId": ids["items"][item],
+            "taxRateId": ids["codes"][code] if taxed and code else None,
+            "trackingOptionId": ids["property"]
+            if tracking == -2
+            else pick(ids["classes"], tracking),
+        }
+        if line["taxRateId"]:
+            line["taxAmount"] = money((unit * qty * rate / 100).quantize(CENT, ROUND_HALF_UP))
+        lines.append(line)
+    rl = world.released.seed(
+        "/invoices",
+        type="INCOME",
+        contactId=ids["contact"],
+        date=TODAY,
+        status="APPROVED",
+        currency=books.home,
+        lines=lines,
+    )
+    result = await world.from_released("invoice", rl["id"])
+    assert result.outcome == "applied", result
+    qbo_id = str(result.target_id)
+    qbo = world.qbo.objects["Invoice"][qbo_id]
+    rl = await world.released.get(f"/invoices/{rl['id']}")
+    classes = [
+        None
+        if ln["trackingOptionId"] in (None, ids["property"])
+        else books.classes[ids["classes"].index(ln["trackingOptionId"])]
+        for ln in rl["lines"]
+    ]
+    check_qbo(qbo, rl, classes, books.home)
+    taxed = [ln for ln in qbo["Line"] if ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "TAX"]
+    if taxed:
+        assert qbo["TxnTaxDetail"]["TxnTaxCodeRef"] == {"value": code}
+        assert len(qbo["TxnTaxDetail"]["TaxLine"]) == len(books.codes[str(code)])
+    # QBO raises the first line by 2.00 and recomputes its tax per component.
+    first = qbo["Line"][0]
+    amount = Decimal(first["Amount"]) + 2
+    new_line = {
+        **first,
+        "Amount": str(amount),
+        "SalesItemLineDetail": {
+            **first["SalesItemLineDetail"],
+            "Qty": "1",
+            "UnitPrice": str(amount),
+        },
+    }
+    new_lines = [new_line, *qbo["Line"][1:]]
+    edit: dict[str, Any] = {"Line": new_lines}
+    if taxed:
+        base = sum(
+            (
+                Decimal(ln["Amount"])
+                for ln in new_lines
+                if ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "TAX"
+            ),
+            Decimal(0),
+        )
+        tax = sum(
+            ((base * r / 100).quantize(CENT, ROUND_HALF_UP) for r in books.codes[str(code)]),
+            Decimal(0),
+        )
+        edit["TxnTaxDetail"] = {**qbo["TxnTaxDetail"], "TotalTax": str(tax), "TaxLine": []}
+    world.qbo.edit("Invoice", qbo_id, **edit)
+    back = await world.from_qbo("invoice", qbo_id)
+    assert back.outcome == "applied", back
+    after = await world.released.get(f"/invoices/{rl['id']}")
+    qbo = world.qbo.objects["Invoice"][qbo_id]
+    assert [ln["lineAmount"] for ln in after["lines"]] == [
+        money(ln["Amount"]) for ln in qbo["Line"]
+    ]
+    assert [ln["trackingOptionId"] for ln in after["lines"]] == [
+        ln["trackingOptionId"] for ln in rl["lines"]
+    ], "every option kept: classes from QBO, the property's untouched"
+    assert Decimal(after["total"]) == Decimal(qbo["TotalAmt"])
+    assert money(after["totalTax"]) == money((qbo.get("TxnTaxDetail") or {}).get("TotalTax") or 0)
