@@ -21,6 +21,12 @@ from tests.e2e.stack import Stack
 def same_lines(qbo_doc: dict[str, Any], rl: dict[str, Any]) -> None:
     """A QBO document and its Re-Leased twin have the same line amounts and the same total."""
     qbo_lines = [ln for ln in qbo_doc["Line"] if ln.get("DetailType") != "SubTotalLineDetail"]
+    if qbo_doc.get("GlobalTaxCalculation") == "TaxInclusive":
+        # Amounts including tax: QBO's Amount is net, the line as entered is TaxInclusiveAmt.
+        qbo_lines = [
+            {"Amount": (ln.get("SalesItemLineDetail") or {}).get("TaxInclusiveAmt", ln["Amount"])}
+            for ln in qbo_lines
+        ]
     assert [Decimal(str(ln["Amount"])) for ln in qbo_lines] == [
         Decimal(ln["lineAmount"]) for ln in rl["lines"]
     ]

@@ -92,3 +92,64 @@ async def test_a_us_property_company_invoice_on_a_combined_code_survives_both_wa
     (qbo_line,) = [ln for ln in current["Line"] if ln.get("DetailType") == "SalesItemLineDetail"]
     assert qbo_line["SalesItemLineDetail"]["ClassRef"]["value"] == unit["Id"]
     assert await assert_sides_agree(stack, connection, pool) == 1
+
+
+async def test_a_uk_company_invoice_including_vat_survives_both_ways(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """Seed profile ``uk``: amounts including VAT (QBO GlobalTaxCalculation TaxInclusive) reach
+    Re-Leased as an INCLUSIVE invoice, and a Re-Leased edit goes back net of tax with the amount
+    as entered in TaxInclusiveAmt; totals to the cent, both sides agree."""
+    realm, tokens = await profile_realm(stack, "uk")
+    company = await stack.released_company()
+    await asyncio.sleep(1.1)
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    (code,) = await qbo.query_all("TaxCode", "Name = '20.0% S'")
+    (tenant,) = await qbo.query_all("Customer", "DisplayName = 'Kauri Cafe Ltd'")
+    line = {
+        "Amount": "100.00",
+        "DetailType": "SalesItemLineDetail",
+        "Description": "Rent",
+        "SalesItemLineDetail": {
+            "ItemRef": {"value": await qbo_item_id(qbo, "Rent")},
+            "Qty": "1",
+            "UnitPrice": "100.00",
+            "TaxInclusiveAmt": "120.00",
+            "TaxCodeRef": {"value": "TAX"},
+        },
+    }
+    body: dict[str, Any] = {
+        "CustomerRef": {"value": tenant["Id"]},
+        "TxnDate": TODAY,
+        "Line": [line],
+        "GlobalTaxCalculation": "TaxInclusive",
+        "TxnTaxDetail": {"TxnTaxCodeRef": {"value": code["Id"]}},
+    }
+    async with consumers(stack.settings):
+        invoice = await qbo.write("Invoice", body, request_id="profile-uk-1")
+        assert Decimal(str(invoice["TotalAmt"])) == Decimal("120.00")
+        rl_id = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+        rl = await rl_doc(stack, company, "/invoices", rl_id)
+        assert (rl["lineAmountType"], rl["total"], rl["totalTax"]) == (
+            "INCLUSIVE",
+            "120.00",
+            "20.00",
+        )
+        assert rl["currency"] == "GBP"
+        (rl_line,) = rl["lines"]
+        edited = {k: rl_line[k] for k in ("description", "accountId", "taxRateId", "quantity")}
+        edited["unitAmount"] = "240.00"
+        await rl_as_user(stack, company, "PATCH", f"/invoices/{rl_id}", {"lines": [edited]})
+
+        async def in_qbo() -> Any:
+            current = await qbo.get("Invoice", str(invoice["Id"]))
+            return current if Decimal(str(current["TotalAmt"])) == Decimal("240.00") else None
+
+        current = await eventually(in_qbo)
+        await settle(2.0)
+    (qbo_line,) = [ln for ln in current["Line"] if ln.get("DetailType") == "SalesItemLineDetail"]
+    assert Decimal(str(qbo_line["Amount"])) == Decimal("200.00")
+    assert Decimal(str(qbo_line["SalesItemLineDetail"]["TaxInclusiveAmt"])) == Decimal("240.00")
+    assert Decimal(str(current["TxnTaxDetail"]["TotalTax"])) == Decimal("40.00")
+    assert await assert_sides_agree(stack, connection, pool) == 1

@@ -71,3 +71,18 @@ async def test_seed_profiles_make_companies_that_look_like_real_ones() -> None:
         prefs = (await sb.get("preferences")).json()["Preferences"]["CurrencyPrefs"]
         assert prefs == {"HomeCurrency": {"value": "GBP"}, "MultiCurrencyEnabled": True}
         assert (await sb.http.post("/_sandbox/realms", json={"profile": "mars"})).status_code == 400
+
+
+async def test_documents_default_to_the_home_currency_and_sub_classes_to_their_path() -> None:
+    async with sandbox() as sb:
+        made = await sb.http.post("/_sandbox/realms", json={"profile": "uk"})
+        sb.realm_id = made.json()["realmId"]
+        sb.token = (await sb.http.post(f"/_sandbox/realms/{sb.realm_id}/tokens")).json()[
+            "access_token"
+        ]
+        customer = await sb.create("Customer", {"DisplayName": "Pound Co"})
+        invoice = await sb.invoice(customer["Id"], "10.00")
+        assert invoice["CurrencyRef"]["value"] == "GBP"
+        parent = await sb.create("Class", {"Name": "Building C"})
+        child = await sb.create("Class", {"Name": "Unit 1", "ParentRef": {"value": parent["Id"]}})
+        assert child["FullyQualifiedName"] == "Building C:Unit 1"

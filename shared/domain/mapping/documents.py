@@ -37,7 +37,11 @@ _REMEDY_LINES = (
 
 
 def _qbo_line(
-    kind: DocKind, line: Mapping[str, Any], tax_rate: str | None, header_class: str | None
+    kind: DocKind,
+    line: Mapping[str, Any],
+    tax_rate: str | None,
+    header_class: str | None,
+    inclusive: bool = False,
 ) -> dict[str, Any]:
     detail_type = str(line.get("DetailType") or "DescriptionOnly")
     if detail_type in _UNSUPPORTED_LINES:
@@ -55,6 +59,10 @@ def _qbo_line(
         raise PermanentError(f"unsupported line type {detail_type}", remedy=_REMEDY_LINES)
     amount = money(line.get("Amount", 0))
     qty, price = detail.get("Qty"), detail.get("UnitPrice")
+    if inclusive:
+        # Amounts including tax: the line as entered is TaxInclusiveAmt (Amount is net of tax).
+        amount = money(detail.get("TaxInclusiveAmt", line.get("Amount", 0)))
+        price = Decimal(amount) / Decimal(quantity(qty)) if qty not in (None, "", 0) else None
     if qty in (None, "", 0) or price in (None, ""):
         qty, price = 1, amount
     # Re-Leased keeps unit amounts to the cent: where that would change the line amount, the
@@ -85,8 +93,9 @@ def document_from_qbo(
     the company's home currency (a foreign currency is a field only where it is carried)."""
     currency = check_currency(record, prefs)
     header_class = ref_key("Class", record.get("ClassRef"))
+    inclusive = kind.sales and record.get("GlobalTaxCalculation") == "TaxInclusive"
     lines = [
-        _qbo_line(kind, line, txn_tax_rate, header_class)
+        _qbo_line(kind, line, txn_tax_rate, header_class, inclusive)
         for line in record.get("Line") or []
         if line.get("DetailType") != "SubTotalLineDetail"
     ]
@@ -103,6 +112,8 @@ def document_from_qbo(
         fields["total_tax"] = money((record.get("TxnTaxDetail") or {}).get("TotalTax") or 0)
     if currency:
         fields["currency"] = currency
+    if inclusive and any(line["tax_rate"] for line in lines):
+        fields["amounts_include_tax"] = True
     return fields
 
 
@@ -124,9 +135,10 @@ def document_from_released(
 
     lines = []
     taxed = any(line.get("taxRateId") for line in record.get("lines") or [])
-    if taxed and record.get("lineAmountType") == "INCLUSIVE":
+    inclusive = taxed and record.get("lineAmountType") == "INCLUSIVE"
+    if inclusive and not (prefs.tax_inclusive and kind.sales):
         raise PermanentError(
-            "amounts include tax; QBO sales tax is added to tax-exclusive amounts",
+            "amounts include tax; QBO sales tax (US) is added to tax-exclusive amounts",
             remedy="enter the document with tax-exclusive amounts (EXCLUSIVE), then approve it",
         )
     for line in record.get("lines") or []:
@@ -157,6 +169,8 @@ def document_from_released(
     currency = released_currency(record, prefs)
     if currency:
         fields["currency"] = currency
+    if inclusive:
+        fields["amounts_include_tax"] = True
     return fields
 
 

@@ -19,15 +19,22 @@ class CompanyPrefs:
 
     home_currency: str = "USD"
     multi_currency: bool = False
+    # Amounts that include tax (GlobalTaxCalculation=TaxInclusive) exist in QBO outside the US
+    # only: a US company adds sales tax to tax-exclusive amounts.
+    tax_inclusive: bool = False
 
 
 US_DEFAULTS = CompanyPrefs()
 
 
-def prefs_from_qbo(record: Mapping[str, Any] | None) -> CompanyPrefs:
+def prefs_from_qbo(
+    record: Mapping[str, Any] | None, company: Mapping[str, Any] | None = None
+) -> CompanyPrefs:
+    """From QBO's Preferences and CompanyInfo (its ``Country``)."""
     currency = (record or {}).get("CurrencyPrefs") or {}
     home = str((currency.get("HomeCurrency") or {}).get("value") or "USD")
-    return CompanyPrefs(home, bool(currency.get("MultiCurrencyEnabled", False)))
+    country = str((company or {}).get("Country") or "US")
+    return CompanyPrefs(home, bool(currency.get("MultiCurrencyEnabled", False)), country != "US")
 
 
 def money(value: Any) -> str:

@@ -18,6 +18,7 @@ from shared.domain.mapping.documents import (
 from shared.domain.mapping.kinds import DocKind
 from shared.infra.logging import get_logger
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.context import Result, SyncContext
 from shared.sync.dependencies import released_ids
 from shared.sync.documents.references import tax_code_for
@@ -130,7 +131,8 @@ async def write_qbo(
     merged: dict[str, Any],
 ) -> dict[str, Any]:
     tax_code = await tax_code_for(ctx, tax_rates_of(merged))
-    body = document_to_qbo(kind, changes, tax_code, merged)
+    prefs = await company_prefs(ctx)
+    body = document_to_qbo(kind, changes, tax_code, merged, global_tax=prefs.tax_inclusive)
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc-update"))
 

@@ -22,6 +22,7 @@ from shared.domain.mapping.kinds import BY_RELEASED_TYPE, DocKind
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.context import Result, SyncContext
 from shared.sync.documents.common import (
     LOCKED,
@@ -149,7 +150,9 @@ async def _create_in_qbo(
     locked = record.get("status") in LOCKED
     keep_ours = locked or not kind.sales
     outgoing = {**fields, "number": fields["number"] if keep_ours else None}
-    body = document_to_qbo(kind, outgoing, await tax_code_for(ctx, tax_rates_of(fields)))
+    tax_code = await tax_code_for(ctx, tax_rates_of(fields))
+    global_tax = (await company_prefs(ctx)).tax_inclusive
+    body = document_to_qbo(kind, outgoing, tax_code, global_tax=global_tax)
     created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.create_key("qbo-doc", body))
     # QBO's notification of this create waits on this lock until the link is committed (taken
     # first: every statement before it widens the window in which the notification can win).
