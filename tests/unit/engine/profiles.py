@@ -1,7 +1,8 @@
 """Companies that look like real ones, in memory: the engine's fakes seeded as a US property
 manager (sales tax codes combining state, city and transit rates to 3 decimals, a class per unit
 under each building with repeated unit names, a tenant with a job under it, Undeposited Funds and
-two bank accounts) or as a UK one (pounds, other currencies on, 20 % VAT, flat classes)."""
+two bank accounts) or as a UK one (pounds, other currencies on, 20 % VAT, amounts including VAT
+allowed, flat classes)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Books:
     classes: list[str]
     customers: list[str]
     codes: dict[str, list[Decimal]] = field(default_factory=dict)  # code id -> component rates
+    tax_inclusive: bool = False  # amounts including tax exist (QBO outside the US)
 
 
 def us_company(world: World) -> Books:
@@ -73,7 +75,8 @@ def uk_company(world: World) -> Books:
         "Preferences",
         CurrencyPrefs={"HomeCurrency": {"value": "GBP"}, "MultiCurrencyEnabled": True},
     )
-    books = Books("GBP", ["EUR"], [], [], [])
+    world.qbo.seed("CompanyInfo", Country="GB")
+    books = Books("GBP", ["EUR"], [], [], [], tax_inclusive=True)
     _common(world, books, currency="GBP")
     vat = world.qbo.seed("TaxRate", Name="VAT 20%", RateValue="20")
     code = world.qbo.seed(

@@ -143,9 +143,14 @@ def check_qbo(
     qbo: dict[str, Any], rl: dict[str, Any], classes: list[str | None], home: str
 ) -> None:
     """Field by field: the edit is in QBO; classes, currency and tax components kept."""
-    assert [money(line["Amount"]) for line in qbo["Line"]] == [
-        ln["lineAmount"] for ln in rl["lines"]
+    inclusive = qbo.get("GlobalTaxCalculation") == "TaxInclusive"
+    taxed = any(ln.get("taxRateId") for ln in rl["lines"])
+    assert inclusive == (rl.get("lineAmountType") == "INCLUSIVE" and taxed)
+    entered = [
+        line["SalesItemLineDetail"]["TaxInclusiveAmt"] if inclusive else line["Amount"]
+        for line in qbo["Line"]
     ]
+    assert [money(v) for v in entered] == [ln["lineAmount"] for ln in rl["lines"]]
     assert [
         (line["SalesItemLineDetail"].get("ClassRef") or {}).get("value") for line in qbo["Line"]
     ] == classes
@@ -193,7 +198,11 @@ RL_LINE = st.tuples(
     st.integers(-2, 5),  # tracking: -2 the property's option, -1 none, else a class
 )
 RL_DOCUMENT = st.fixed_dictionaries(
-    {"code": st.integers(-1, 1), "lines": st.lists(RL_LINE, min_size=1, max_size=4)}
+    {
+        "code": st.integers(-1, 1),
+        "inclusive": st.booleans(),  # amounts include tax (carried where QBO has it: uk)
+        "lines": st.lists(RL_LINE, min_size=1, max_size=4),
+    }
 )
 
 
@@ -240,6 +249,7 @@ async def test_a_released_invoice_survives_the_trip_both_ways(
     ids = await released_books(world, books)
     code = pick(list(books.codes), doc["code"])
     rate = sum(books.codes[code], Decimal(0)) if code else Decimal(0)
+    inclusive = doc["inclusive"] and books.tax_inclusive
     lines = []
     for item, qty, cents, taxed, tracking in doc["lines"]:
         unit = Decimal(cents) * CENT
@@ -254,7 +264,8 @@ async def test_a_released_invoice_survives_the_trip_both_ways(
             else pick(ids["classes"], tracking),
         }
         if line["taxRateId"]:
-            line["taxAmount"] = money((unit * qty * rate / 100).quantize(CENT, ROUND_HALF_UP))
+            share = rate / (100 + rate) if inclusive else rate / 100
+            line["taxAmount"] = money((unit * qty * share).quantize(CENT, ROUND_HALF_UP))
         lines.append(line)
     rl = world.released.seed(
         "/invoices",
@@ -263,6 +274,7 @@ async def test_a_released_invoice_survives_the_trip_both_ways(
         date=TODAY,
         status="APPROVED",
         currency=books.home,
+        lineAmountType="INCLUSIVE" if inclusive else "EXCLUSIVE",
         lines=lines,
     )
     result = await world.from_released("invoice", rl["id"])
@@ -281,6 +293,17 @@ async def test_a_released_invoice_survives_the_trip_both_ways(
     if taxed:
         assert qbo["TxnTaxDetail"]["TxnTaxCodeRef"] == {"value": code}
         assert len(qbo["TxnTaxDetail"]["TaxLine"]) == len(books.codes[str(code)])
+    if qbo.get("GlobalTaxCalculation") == "TaxInclusive":
+        # Amounts including tax: QBO moves the due date; the lines stay as entered.
+        world.qbo.edit("Invoice", qbo_id, DueDate="2027-01-31")
+        assert (await world.from_qbo("invoice", qbo_id)).outcome == "applied"
+        after = await world.released.get(f"/invoices/{rl['id']}")
+        assert (after["dueDate"], after["lineAmountType"]) == ("2027-01-31", "INCLUSIVE")
+        assert [ln["lineAmount"] for ln in after["lines"]] == [
+            ln["lineAmount"] for ln in rl["lines"]
+        ]
+        assert (after["total"], after["totalTax"]) == (rl["total"], rl["totalTax"])
+        return
     # QBO raises the first line by 2.00 and recomputes its tax per component.
     first = qbo["Line"][0]
     amount = Decimal(first["Amount"]) + 2
