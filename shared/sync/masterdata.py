@@ -26,6 +26,7 @@ from shared.domain.mapping.masterdata import (
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
+from shared.sync.dependencies import run_dependency
 from shared.sync.tax_codes import qbo_tax_code
 
 
@@ -85,7 +86,9 @@ async def from_qbo(ctx: SyncContext) -> Result:
     await ctx.lock(kind.entity, kind.natural_key(fields))
     link = link or await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
     version = str(record.get("SyncToken"))
-    if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
+    # A combined tax code's sum moves with its rates, not its own SyncToken: fields decide.
+    same_version = link is not None and link.qbo_version == version and qbo_type != "TaxCode"
+    if link and (same_version or link.snapshot_hash == canonical_hash(fields)):
         return Result("echo", "Re-Leased already has this version", link.released_id)
     op = _operation(fields, link.snapshot if link else None)
     decision = ctx.policy.decide(kind.entity, op, "qbo")
@@ -113,7 +116,20 @@ async def from_qbo(ctx: SyncContext) -> Result:
         released=(str(written["id"]), str(written.get("version"))),
         snapshot=fields,
     )
+    if qbo_type == "TaxRate" and link is not None:
+        await _refresh_combined(ctx, ctx.event.entity_id)
     return Result("applied", op.value, str(written["id"]))
+
+
+async def _refresh_combined(ctx: SyncContext, rate_id: str) -> None:
+    """A changed rate changes the sum of every combined code holding it: each linked one is
+    applied again (its Re-Leased rate is the exact sum of its components)."""
+    for code in await ctx.qbo.query_all("TaxCode"):
+        details = (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+        holds = any(str(d["TaxRateRef"]["value"]) == rate_id for d in details)
+        linked = holds and len(details) > 1
+        if linked and await ctx.links.by_qbo(ctx.connection.id, "TaxCode", str(code["Id"])):
+            await run_dependency(ctx, "qbo", "taxcode", str(code["Id"]))
 
 
 async def _fields_from_qbo(

@@ -102,3 +102,16 @@ async def test_a_released_invoice_on_the_combined_rate_goes_to_qbo_split_by_comp
         sum(Decimal(p) for p in parts.values()) == Decimal(detail["TotalTax"]) == Decimal("10.74")
     )
     assert Decimal(qbo["TotalAmt"]) == Decimal("131.74")
+
+
+async def test_a_component_rate_changed_in_qbo_changes_the_combined_released_rate() -> None:
+    world = World()
+    code, rates = combined_code(world)
+    made = await world.from_qbo("taxcode", code)
+    assert made.outcome == "applied", made
+    for rate in rates:
+        assert (await world.from_qbo("taxrate", rate)).outcome == "applied"
+    world.qbo.edit("TaxRate", rates[1], RateValue="4.875")  # the city rate goes up
+    assert (await world.from_qbo("taxrate", rates[1])).outcome == "applied"
+    combined = await world.released.get(f"/tax-rates/{made.target_id}")
+    assert combined["rate"] == "9.25"
