@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from tests.unit.engine.setups import linked_invoice
+from tests.unit.engine.setups import linked_invoice, released_payment
 from tests.unit.engine.world import TODAY, World
 
 
@@ -72,3 +72,15 @@ async def test_a_payment_into_undeposited_funds_lands_in_a_bank_by_a_logged_deci
     assert (made["documentId"], made["bankAccountId"]) == (rl_invoice, bank["id"])
     (decision,) = [e for e in logs if e["event"] == "payment_bank_fallback"]
     assert (decision["reason"], decision["chosen"]) == ("not_a_bank_account", bank["id"])
+
+
+async def test_a_released_payment_from_a_bank_qbo_does_not_know_is_a_logged_decision() -> None:
+    world = World()
+    payment = await released_payment(world)  # into a Re-Leased bank made there, not in QBO
+    with capture_logs() as logs:
+        result = await world.from_released("payment", payment)
+    assert result.outcome == "applied", result
+    (decision,) = [e for e in logs if e["event"] == "payment_bank_fallback"]
+    assert (decision["direction"], decision["reason"]) == ("released_to_qbo", "no_counterpart")
+    (made,) = world.qbo.objects["Payment"].values()
+    assert made["DepositToAccountRef"] == {"value": decision["chosen"]}
