@@ -345,3 +345,45 @@ async def test_a_released_invoice_survives_the_trip_both_ways(
     ], "every option kept: classes from QBO, the property's untouched"
     assert Decimal(after["total"]) == Decimal(qbo["TotalAmt"])
     assert money(after["totalTax"]) == money((qbo.get("TxnTaxDetail") or {}).get("TotalTax") or 0)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    doc=DOCUMENT,
+    part=st.integers(1, 100),  # percent of the total paid
+    extra=st.sampled_from(["0.00", "0.00", "12.34"]),  # cash applied to nothing
+)
+async def test_a_payment_survives_the_trip(
+    profile: str, doc: dict[str, Any], part: int, extra: str
+) -> None:
+    """A QBO payment of part of an invoice (and perhaps cash applied to nothing) leaves the
+    Re-Leased invoice owing exactly QBO's balance; unapplied cash is flagged, never dropped."""
+    world = World()
+    books = PROFILES[profile](world)
+    made = qbo_invoice(world, books, doc)
+    assert (await world.from_qbo("invoice", made["Id"])).outcome == "applied"
+    total = Decimal(world.qbo.objects["Invoice"][made["Id"]]["TotalAmt"])
+    paid = max(CENT, (total * part / 100).quantize(CENT, ROUND_HALF_UP))
+    bank = next(
+        a["Id"] for a in world.qbo.objects["Account"].values() if a["AccountType"] == "Bank"
+    )
+    payment = world.qbo.seed(
+        "Payment",
+        CustomerRef=made["CustomerRef"],
+        TotalAmt=str(paid + Decimal(extra)),
+        TxnDate=TODAY,
+        DepositToAccountRef={"value": bank},
+        Line=[{"Amount": str(paid), "LinkedTxn": [{"TxnId": made["Id"], "TxnType": "Invoice"}]}],
+    )
+    result = await world.from_qbo("payment", payment["Id"])
+    assert result.outcome == "applied", result
+    rl = await world.released.get(f"/invoices/{await released_id(world, 'Invoice', made['Id'])}")
+    assert Decimal(rl["amountDue"]) == Decimal(world.qbo.objects["Invoice"][made["Id"]]["Balance"])
+    assert rl["status"] == ("PAID" if paid == total else "APPROVED")
+    flags = [c.fields for c in world.store.conflicts.rows if c.kind == "policy_flag"]
+    assert flags == (
+        [{"unapplied": extra, "total": money(paid + Decimal(extra))}] if extra != "0.00" else []
+    )
