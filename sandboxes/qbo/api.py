@@ -19,6 +19,7 @@ from sandboxes.qbo.dispatch import (
     write_entity,
 )
 from sandboxes.qbo.guard import audit, guarded
+from sandboxes.qbo.pdf import document_pdf
 from sandboxes.qbo.state import SandboxState
 from sandboxes.qbo.store import Obj, Realm
 
@@ -70,6 +71,15 @@ async def _get_entity(state: SandboxState, realm: Realm, request: Request) -> Re
     return json_response({entity: obj})
 
 
+async def _preferences(state: SandboxState, realm: Realm, request: Request) -> Response:
+    """``GET /v3/company/{realm}/preferences``: the one Preferences object, no id in the path."""
+    audit(request, "Preferences", "read", write=False)
+    found = realm.get("Preferences", "1")
+    if found is None:
+        raise errors.not_found("Preferences", "1")
+    return json_response({"Preferences": found})
+
+
 async def _query(state: SandboxState, realm: Realm, request: Request) -> Response:
     text = request.query_params.get("query")
     if request.method == "POST" and not text:
@@ -93,6 +103,14 @@ async def post_entity(request: Request) -> Response:
 
 async def get_entity(request: Request) -> Response:
     return await guarded(request, _get_entity)
+
+
+async def get_pdf(request: Request) -> Response:
+    return await guarded(request, document_pdf)
+
+
+async def get_preferences(request: Request) -> Response:
+    return await guarded(request, _preferences)
 
 
 async def run_query(request: Request) -> Response:
@@ -123,6 +141,8 @@ routes = [
     Route(f"{_BASE}/batch", post_batch, methods=["POST"]),
     Route(f"{_BASE}/upload", post_upload, methods=["POST"]),
     Route(f"{_BASE}/download/{{obj_id}}", get_download, methods=["GET"]),
+    Route(f"{_BASE}/preferences", get_preferences, methods=["GET"]),
     Route(f"{_BASE}/{{entity}}", post_entity, methods=["POST"]),
     Route(f"{_BASE}/{{entity}}/{{obj_id}}", get_entity, methods=["GET"]),
+    Route(f"{_BASE}/{{entity}}/{{obj_id}}/pdf", get_pdf, methods=["GET"]),
 ]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandboxes.qbo import api, attachments, control, oauth
+from sandboxes.qbo import api, attachments, control, errors, oauth
 from sandboxes.qbo.errors import fault_response, injected_server_error
 from sandboxes.qbo.settings import SandboxSettings
 from sandboxes.qbo.state import SandboxState, build_state, sandbox
@@ -26,6 +26,11 @@ async def unexpected(request: Request, exc: Exception) -> Response:
     """The one catch-all: a sandbox bug answers like a QBO system fault, with a traceback logged."""
     log.exception("qbo_sandbox_unhandled_error", path=request.url.path)
     return fault_response(injected_server_error(500))
+
+
+async def no_route(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer in QBO's fault shape (a client parses it), not text."""
+    return fault_response(errors.no_route(request.method, request.url.path))
 
 
 async def health(request: Request) -> Response:
@@ -52,7 +57,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
             *api.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={Exception: unexpected},
+        exception_handlers={404: no_route, 405: no_route, Exception: unexpected},
     )
     # Handlers read the state from the app, so in-process tests work without a lifespan too.
     app.state.sandbox = state

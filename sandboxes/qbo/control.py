@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from sandboxes.qbo import errors, ui
 from sandboxes.qbo.money import loads, plain
+from sandboxes.qbo.profiles import PROFILES
 from sandboxes.qbo.state import SandboxState, sandbox
 from sandboxes.qbo.store import Realm, RealmFaults
 
@@ -57,7 +58,23 @@ def _answer(fn: Any) -> Any:
 async def create_realm(request: Request) -> Response:
     state = sandbox(request)
     body = await _json(request)
-    realm = state.create_realm(str(body.get("companyName") or "Sandbox Company"))
+    profile_name = str(body.get("profile") or "default")
+    profile = PROFILES.get(profile_name)
+    if profile is None:
+        return JSONResponse({"error": f"profile must be one of {sorted(PROFILES)}"}, 400)
+    currency = str(body.get("homeCurrency") or profile.home_currency)
+    country = str(body.get("country") or profile.country)
+    if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
+        return JSONResponse({"error": "homeCurrency must be a three-letter ISO code"}, 400)
+    if not (len(country) == 2 and country.isalpha() and country.isupper()):
+        return JSONResponse({"error": "country must be a two-letter ISO code"}, 400)
+    realm = state.create_realm(
+        str(body.get("companyName") or "Sandbox Company"),
+        home_currency=currency,
+        multi_currency=bool(body.get("multiCurrency", profile.multi_currency)),
+        country=country,
+        profile=profile_name,
+    )
     return JSONResponse({"realmId": realm.realm_id}, 201)
 
 

@@ -55,6 +55,7 @@ _SPECS = (
     EntitySpec("TaxCode", Kind.READ_ONLY, frozenset(), cdc=False),
     EntitySpec("TaxRate", Kind.READ_ONLY, frozenset(), cdc=False),
     EntitySpec("CompanyInfo", Kind.READ_ONLY, frozenset(), cdc=False),
+    EntitySpec("Preferences", Kind.READ_ONLY, frozenset(), cdc=False),
     EntitySpec(
         "Invoice",
         Kind.TRANSACTION,

@@ -102,7 +102,12 @@ def duplicate_name(name: str, existing_id: str) -> QboFault:
 
 def query_parse(detail: str) -> QboFault:
     return QboFault(
-        400, "4000", "Error parsing query", f"QueryParserError: {detail}", "QueryParserError"
+        # QBO answers a malformed query with a ValidationFault (it has no other fault type for
+        # it); the parser's complaint is in the Detail.
+        400,
+        "4000",
+        "Error parsing query",
+        f"QueryParserError: {detail}",
     )
 
 
@@ -177,3 +182,10 @@ def authorization_failure_response(realm_id: str) -> Response:
         "AuthorizationFault",
     )
     return fault_response(fault)
+
+
+def no_route(method: str, path: str) -> QboFault:
+    """What an unknown path answers: QBO's fault shape, never plain text."""
+    return QboFault(
+        404, "610", "Object Not Found", f"No resource at {method} {path}", "ValidationFault"
+    )

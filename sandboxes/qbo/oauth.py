@@ -159,5 +159,8 @@ routes = [
     Route("/connect/oauth2", authorize, methods=["GET"]),
     Route("/oauth2/v1/tokens/bearer", token, methods=["POST"]),
     Route("/oauth2/v1/tokens/revoke", revoke, methods=["POST"]),
+    # The path Intuit's developer docs give for revoking (the discovery document names the one
+    # above); both answer.
+    Route("/v2/oauth2/tokens/revoke", revoke, methods=["POST"]),
     Route("/v1/openid_connect/userinfo", userinfo, methods=["GET"]),
 ]

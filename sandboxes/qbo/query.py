@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sandboxes.qbo import errors
+from sandboxes.qbo import errors, filterable
 from sandboxes.qbo.entities import canonical
 
 MAX_RESULTS = 1000
@@ -105,6 +105,8 @@ def parse(text: str) -> Query:
         while parser.peek() == "and":
             parser.take()
             query.where.append(_condition(parser))
+    for condition in query.where:
+        filterable.check(entity, condition.path)
     _tail(parser, query)
     if parser.pos != len(parser.tokens):
         raise errors.query_parse(f'Encountered "{parser.tokens[parser.pos][1]}"')

@@ -62,6 +62,13 @@ def check_shapes(obj: Obj) -> None:
             raise errors.invalid(f"{field} must be an object")
 
 
+def home_currency(realm: Realm) -> dict[str, str]:
+    """The realm's home currency as a CurrencyRef (Preferences; USD for a company without)."""
+    prefs = realm.get("Preferences", "1") or {}
+    value = ((prefs.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")
+    return {"value": str(value)} if value and value != "USD" else dict(USD)
+
+
 def fill_defaults(realm: Realm, entity: str, obj: Obj) -> None:
     if entity in _NAME_LISTS:
         obj.setdefault("Active", True)
@@ -72,11 +79,15 @@ def fill_defaults(realm: Realm, entity: str, obj: Obj) -> None:
         obj.setdefault("Balance", Decimal("0"))
     elif entity in ("Account", "Class", "Item") and obj.get("Name"):
         obj["Name"] = str(obj["Name"]).strip()
-        obj["FullyQualifiedName"] = obj["Name"]
+        # QBO names a sub-record by its path: "Building A:Unit 1".
+        parent_id = (obj.get("ParentRef") or {}).get("value")
+        parent = realm.get(entity, str(parent_id)) if parent_id else None
+        prefix = f"{parent.get('FullyQualifiedName') or parent.get('Name')}:" if parent else ""
+        obj["FullyQualifiedName"] = prefix + obj["Name"]
     if entity == "Account":
         obj.setdefault("CurrentBalance", Decimal("0"))
     if entity in SALES or entity in EXPENSES or entity in ("Payment", "BillPayment", "Deposit"):
-        obj.setdefault("CurrencyRef", dict(USD))
+        obj.setdefault("CurrencyRef", home_currency(realm))
         obj["TxnDate"] = obj.get("TxnDate") or today()
     if entity in ("Invoice", "Bill"):
         days = 30 if entity == "Invoice" else 0

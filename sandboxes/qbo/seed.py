@@ -48,20 +48,23 @@ def _ref(obj: Obj) -> dict[str, str]:
     return {"value": obj["Id"], "name": str(obj.get("Name") or obj.get("DisplayName"))}
 
 
-def seed_company(realm: Realm) -> None:
+def seed_company(
+    realm: Realm, home_currency: str = "USD", multi_currency: bool = False, country: str = "US"
+) -> None:
     info: Obj = {
         "Id": "1",
         "SyncToken": "0",
         "domain": "QBO",
         "CompanyName": realm.company_name,
         "LegalName": realm.company_name,
-        "Country": "US",
-        "CompanyAddr": {"Line1": "1 Sandbox Way", "City": "Mountain View", "Country": "US"},
+        "Country": country,
+        "CompanyAddr": {"Line1": "1 Sandbox Way", "City": "Mountain View", "Country": country},
         "FiscalYearStartMonth": "January",
         "SupportedLanguages": "en",
     }
     stamp(info)
     realm.put("CompanyInfo", info)
+    realm.put("Preferences", preferences(home_currency, multi_currency, country))
     accounts = {}
     for name, account_type, sub_type in _ACCOUNTS:
         accounts[name] = _add(
@@ -76,7 +79,7 @@ def seed_company(realm: Realm) -> None:
                 "Active": True,
                 "SubAccount": False,
                 "CurrentBalance": Decimal("0"),
-                "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+                "CurrencyRef": {"value": home_currency},
             },
         )
     for name, income in (
@@ -100,6 +103,28 @@ def seed_company(realm: Realm) -> None:
         )
     _seed_tax(realm)
     _add(realm, "Class", {"Name": "Operations", "FullyQualifiedName": "Operations", "Active": True})
+
+
+def preferences(home_currency: str, multi_currency: bool, country: str) -> Obj:
+    """The company's Preferences as QBO serves them (the parts a client reads: currency and
+    tax settings). US companies use sales tax (no tax-inclusive amounts); others use VAT/GST."""
+    prefs: Obj = {
+        "Id": "1",
+        "SyncToken": "0",
+        "domain": "QBO",
+        "CurrencyPrefs": {
+            "HomeCurrency": {"value": home_currency},
+            "MultiCurrencyEnabled": multi_currency,
+        },
+        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": country == "US"},
+        "AccountingInfoPrefs": {
+            "ClassTrackingPerTxn": False,
+            "ClassTrackingPerTxnLine": True,
+            "TrackDepartments": False,
+        },
+    }
+    stamp(prefs)
+    return prefs
 
 
 def _seed_tax(realm: Realm) -> None:

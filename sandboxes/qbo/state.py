@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from sandboxes.qbo.clock import ScaledClock
 from sandboxes.qbo.delivery import WebhookDispatcher, Wiring
+from sandboxes.qbo.profiles import apply_profile
 from sandboxes.qbo.runtime import RuntimeConfig
 from sandboxes.qbo.seed import seed_company
 from sandboxes.qbo.settings import SandboxSettings
@@ -30,9 +31,17 @@ class SandboxState:
     # Signs temporary download URLs; per process, like Intuit's expiring links.
     file_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def create_realm(self, company_name: str) -> Realm:
+    def create_realm(
+        self,
+        company_name: str,
+        home_currency: str = "USD",
+        multi_currency: bool = False,
+        country: str = "US",
+        profile: str = "default",
+    ) -> Realm:
         realm = self.store.new_realm(company_name)
-        seed_company(realm)
+        seed_company(realm, home_currency, multi_currency, country)
+        apply_profile(realm, profile)
         return realm
 
     def company(self, realm: Realm) -> Company:

@@ -6,6 +6,8 @@ documented in docs/released_sandbox.md.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from starlette.requests import Request
@@ -38,6 +40,7 @@ class _In(BaseModel):
 class CompanyIn(_In):
     name: str = Field(min_length=1, max_length=255)
     region: str = Field(default="NZ", pattern=r"^(NZ|AU|UK|US)$")
+    profile: Literal["default", "portfolio"] = "default"  # seed.PROFILES
 
 
 class ClockIn(_In):
@@ -70,7 +73,7 @@ def global_routes(sandbox: Sandbox) -> list[BaseRoute]:
             body = parse_model(CompanyIn, await request.body())
         except ApiError as err:
             return err.response()
-        state = new_company(sandbox.store, body.name, body.region)
+        state = new_company(sandbox.store, body.name, body.region, body.profile)
         return JSONResponse({"id": state.id}, status_code=201)
 
     async def list_companies(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,7 +39,11 @@ def _account(body: AccountIn) -> Record:
 
 
 def _tax_rate(body: TaxRateIn) -> Record:
-    return {"name": body.name, "rate": f"{body.rate:.2f}", "status": body.status}
+    # Exact, as given (8.875 stays 8.875), with at least two decimals.
+    rate = body.rate.normalize()
+    exponent = rate.as_tuple().exponent
+    shown = rate.quantize(Decimal("0.01")) if isinstance(exponent, int) and exponent > -2 else rate
+    return {"name": body.name, "rate": format(shown, "f"), "status": body.status}
 
 
 def _tracking(body: TrackingCategoryIn) -> Record:

@@ -22,6 +22,7 @@ EVENT_WORD = {
     "Account": "account",
     "Item": "item",
     "TaxRate": "taxrate",
+    "TaxCode": "taxcode",
     "Class": "class",
 }
 

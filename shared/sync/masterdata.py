@@ -1,4 +1,5 @@
-"""Tax rates, accounts (and sales/purchase items) and classes: one way, from QBO.
+"""Tax rates (and tax codes combining several), accounts and sales/purchase items: one way,
+from QBO (classes: ``shared.sync.classes``).
 
 QBO is the only manager: a change seen in QBO is applied to Re-Leased; a change seen in Re-Leased
 is reverted by writing QBO's current state back over it. Re-Leased's public API refuses
@@ -17,17 +18,16 @@ from shared.domain.mapping.masterdata import (
     account_from_qbo,
     account_from_released,
     account_to_released,
+    tax_code_from_qbo,
     tax_rate_from_qbo,
     tax_rate_from_released,
     tax_rate_to_released,
-    tracking_from_qbo,
-    tracking_from_released,
 )
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
-
-TRACKING_CATEGORY = "QBO Classes"
+from shared.sync.dependencies import run_dependency
+from shared.sync.tax_codes import qbo_tax_code
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ QBO_KINDS: dict[str, tuple[str, MasterKind]] = {
     "account": ("Account", ACCOUNT),
     "item": ("Item", ACCOUNT),
     "taxrate": ("TaxRate", TAX_RATE),
+    "taxcode": ("TaxCode", TAX_RATE),
 }
 RELEASED_KINDS: dict[str, MasterKind] = {"account": ACCOUNT, "taxrate": TAX_RATE}
 
@@ -73,19 +74,21 @@ def _operation(fields: dict[str, Any], snapshot: dict[str, Any] | None) -> Op:
 
 
 async def from_qbo(ctx: SyncContext) -> Result:
-    if ctx.event.entity == "class":
-        return await class_from_qbo(ctx)
     qbo_type, kind = QBO_KINDS[ctx.event.entity]
     try:
         record = await ctx.qbo.get(qbo_type, ctx.event.entity_id)
     except NotFound:
         return Result("ignored", "gone from QBO")
-    fields = kind.from_qbo(qbo_type, record)
+    fields = await _fields_from_qbo(ctx, qbo_type, kind, record)
+    if fields is None:
+        return Result("ignored", "a tax code of one rate syncs through that TaxRate")
     link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
     await ctx.lock(kind.entity, kind.natural_key(fields))
     link = link or await ctx.links.by_qbo(ctx.connection.id, qbo_type, ctx.event.entity_id)
     version = str(record.get("SyncToken"))
-    if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
+    # A combined tax code's sum moves with its rates, not its own SyncToken: fields decide.
+    same_version = link is not None and link.qbo_version == version and qbo_type != "TaxCode"
+    if link and (same_version or link.snapshot_hash == canonical_hash(fields)):
         return Result("echo", "Re-Leased already has this version", link.released_id)
     op = _operation(fields, link.snapshot if link else None)
     decision = ctx.policy.decide(kind.entity, op, "qbo")
@@ -113,7 +116,34 @@ async def from_qbo(ctx: SyncContext) -> Result:
         released=(str(written["id"]), str(written.get("version"))),
         snapshot=fields,
     )
+    if qbo_type == "TaxRate" and link is not None:
+        await _refresh_combined(ctx, ctx.event.entity_id)
     return Result("applied", op.value, str(written["id"]))
+
+
+async def _refresh_combined(ctx: SyncContext, rate_id: str) -> None:
+    """A changed rate changes the sum of every combined code holding it: each linked one is
+    applied again (its Re-Leased rate is the exact sum of its components)."""
+    for code in await ctx.qbo.query_all("TaxCode"):
+        details = (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+        holds = any(str(d["TaxRateRef"]["value"]) == rate_id for d in details)
+        linked = holds and len(details) > 1
+        if linked and await ctx.links.by_qbo(ctx.connection.id, "TaxCode", str(code["Id"])):
+            await run_dependency(ctx, "qbo", "taxcode", str(code["Id"]))
+
+
+async def _fields_from_qbo(
+    ctx: SyncContext, qbo_type: str, kind: MasterKind, record: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Canonical fields of a QBO master record; a tax code combining several rates is one
+    Re-Leased rate at their exact sum (docs/mapping.md); one of a single rate is None (that
+    rate is synced itself)."""
+    if qbo_type != "TaxCode":
+        return kind.from_qbo(qbo_type, record)
+    _, code = await qbo_tax_code(ctx, str(record["Id"]))
+    if len(code.components) < 2:
+        return None
+    return tax_code_from_qbo(record, code)
 
 
 async def _find(
@@ -128,8 +158,6 @@ async def _find(
 
 async def from_released(ctx: SyncContext) -> Result:
     """A master-data change in Re-Leased: QBO's state goes back over it (revert)."""
-    if ctx.event.entity == "tracking":
-        return Result("ignored", "tracking categories are rewritten from QBO classes")
     kind = RELEASED_KINDS[ctx.event.entity]
     try:
         record = await ctx.released.get(f"{kind.path}/{ctx.event.entity_id}")
@@ -150,7 +178,9 @@ async def from_released(ctx: SyncContext) -> Result:
     if decision.outcome not in (Outcome.REVERT, Outcome.REVERT_AND_FLAG):
         return await steps.not_carried_out(ctx, kind.entity, decision, link.id)
     qbo_record = await ctx.qbo.get(link.qbo_type, str(link.qbo_id))
-    fields = kind.from_qbo(link.qbo_type, qbo_record)
+    fields = await _fields_from_qbo(ctx, link.qbo_type, kind, qbo_record)
+    if fields is None:
+        return Result("ignored", "a tax code of one rate syncs through that TaxRate")
     if kind.from_released(record) == fields:
         outcome, written = "echo", record
     else:
@@ -172,65 +202,3 @@ async def from_released(ctx: SyncContext) -> Result:
         snapshot=fields,
     )
     return Result(outcome, decision.why, link.qbo_id)
-
-
-async def class_from_qbo(ctx: SyncContext) -> Result:
-    """A QBO Class is an option of one Re-Leased tracking category kept for QBO classes."""
-    try:
-        record = await ctx.qbo.get("Class", ctx.event.entity_id)
-    except NotFound:
-        return Result("ignored", "gone from QBO")
-    fields = tracking_from_qbo(record)
-    await ctx.lock("tracking", TRACKING_CATEGORY)
-    link = await ctx.links.by_qbo(ctx.connection.id, "Class", ctx.event.entity_id)
-    version = str(record.get("SyncToken"))
-    if link and (link.qbo_version == version or link.snapshot_hash == canonical_hash(fields)):
-        return Result("echo", "Re-Leased already has this version", link.released_id)
-    op = _operation(fields, link.snapshot if link else None)
-    decision = ctx.policy.decide("tracking_class", op, "qbo")
-    stop = await steps.not_applied(ctx, "tracking_class", decision, link.id if link else None)
-    if stop is not None:
-        return stop
-    category = await _category(ctx)
-    options = list(category.get("options", []))
-    option_id = link.released_id.split(":", 1)[1] if link and link.released_id else None
-    match = next(
-        (o for o in options if o.get("id") == option_id)
-        or (
-            o
-            for o in options
-            if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
-        ),
-        None,
-    )
-    status = "ACTIVE" if fields["active"] else "ARCHIVED"
-    if match is None:
-        options.append({"name": fields["name"], "status": status})
-    else:
-        match.update({"name": fields["name"], "status": status})
-    written = await ctx.released.accounting(
-        "PATCH", f"/tracking-categories/{category['id']}", body={"options": options}
-    )
-    chosen = next(
-        o
-        for o in written["options"]
-        if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
-    )
-    await ctx.links.save(
-        ctx.connection.id,
-        "tracking_class",
-        "Class",
-        qbo=(ctx.event.entity_id, version),
-        released=(f"{category['id']}:{chosen['id']}", str(written.get("version"))),
-        snapshot=tracking_from_released(chosen),
-    )
-    return Result("applied", op.value, str(chosen["id"]))
-
-
-async def _category(ctx: SyncContext) -> dict[str, Any]:
-    for category in await ctx.released.list_all("/tracking-categories", includeArchived="true"):
-        if category.get("name") == TRACKING_CATEGORY:
-            return category
-    return await ctx.released.accounting(
-        "POST", "/tracking-categories", body={"name": TRACKING_CATEGORY, "options": []}
-    )

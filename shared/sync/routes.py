@@ -10,7 +10,7 @@ from __future__ import annotations
 from shared.domain.entities import QBO_IGNORED_TYPES
 from shared.domain.errors import NotFound
 from shared.domain.events import ChangeEvent
-from shared.sync import attachments, contacts, documents, masterdata, payments
+from shared.sync import attachments, classes, contacts, documents, masterdata, payments
 from shared.sync.context import Handler, Result, SyncContext
 
 
@@ -38,7 +38,8 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("qbo", "account"): masterdata.from_qbo,
     ("qbo", "item"): masterdata.from_qbo,
     ("qbo", "taxrate"): masterdata.from_qbo,
-    ("qbo", "class"): masterdata.from_qbo,
+    ("qbo", "taxcode"): masterdata.from_qbo,
+    ("qbo", "class"): classes.from_qbo,
     ("qbo", "invoice"): documents.from_qbo,
     ("qbo", "bill"): documents.from_qbo,
     ("qbo", "creditmemo"): documents.from_qbo,
@@ -53,7 +54,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("released", "attachment"): attachments.from_released,
     ("released", "account"): masterdata.from_released,
     ("released", "taxrate"): masterdata.from_released,
-    ("released", "tracking"): masterdata.from_released,
+    ("released", "tracking"): classes.from_released,
 }
 
 # A credit note needed as a dependency (a refund's, an allocation's) is the document alone.
@@ -75,6 +76,4 @@ def ignore_reason(event: ChangeEvent) -> str:
     """Why an event no handler takes is ignored (logged with its outcome)."""
     if event.source == "qbo" and event.entity in _IGNORED_QBO:
         return "not_synced_type"
-    if event.source == "qbo" and event.entity == "taxcode":
-        return "tax codes group rates; rates sync through TaxRate"
     return f"no sync for {event.source} {event.entity} yet"

@@ -10,6 +10,7 @@ import asyncpg
 
 from shared.adapters.broker import EventPublisher
 from shared.domain.connections import Connection
+from shared.domain.mapping.documents import is_qbo_void
 from shared.ingest.reconciler import Reconciler
 from tests.e2e.readers import rl_doc, rl_docs, settle
 from tests.e2e.stack import Stack
@@ -20,6 +21,12 @@ from tests.e2e.stack import Stack
 def same_lines(qbo_doc: dict[str, Any], rl: dict[str, Any]) -> None:
     """A QBO document and its Re-Leased twin have the same line amounts and the same total."""
     qbo_lines = [ln for ln in qbo_doc["Line"] if ln.get("DetailType") != "SubTotalLineDetail"]
+    if qbo_doc.get("GlobalTaxCalculation") == "TaxInclusive":
+        # Amounts including tax: QBO's Amount is net, the line as entered is TaxInclusiveAmt.
+        qbo_lines = [
+            {"Amount": (ln.get("SalesItemLineDetail") or {}).get("TaxInclusiveAmt", ln["Amount"])}
+            for ln in qbo_lines
+        ]
     assert [Decimal(str(ln["Amount"])) for ln in qbo_lines] == [
         Decimal(ln["lineAmount"]) for ln in rl["lines"]
     ]
@@ -28,7 +35,8 @@ def same_lines(qbo_doc: dict[str, Any], rl: dict[str, Any]) -> None:
 
 async def assert_sides_agree(stack: Stack, connection: Connection, pool: asyncpg.Pool) -> int:
     """Every linked document: same number, date, party, lines, total, amount due, status; and
-    exactly one Re-Leased document per QBO document (no duplicates). Returns documents checked."""
+    exact counts both ways: one Re-Leased document per QBO document and one QBO document per
+    Re-Leased document (a duplicate on either side fails). Returns documents checked."""
     qbo = stack.factory.qbo(connection)
     company = connection.released_company_id
     async with pool.acquire() as conn:
@@ -64,23 +72,37 @@ async def assert_sides_agree(stack: Stack, connection: Connection, pool: asyncpg
         ("/invoices", ("Invoice", "Bill")),
         ("/credit-notes", ("CreditMemo", "VendorCredit")),
     )
+    ever_linked = {lk["released_id"] for lk in links}
     for path, types in documents:
         # DRAFT never syncs, so it has no link to compare; nor has a document voided before
         # it ever synced.
-        ever_linked = {lk["released_id"] for lk in links}
         released = [
             d
             for d in await rl_docs(stack, company, path)
             if d["status"] != "DRAFT" and (d["status"] != "VOIDED" or d["id"] in ever_linked)
         ]
-        in_qbo = 0
-        for qbo_type in types:
-            in_qbo += len(await qbo.query_all(qbo_type))
         linked_here = [lk for lk in links if lk["released_id"] in {d["id"] for d in released}]
         assert len(released) == len(linked_here), f"unlinked or duplicate {path}"
         assert len({lk["qbo_id"] + lk["qbo_type"] for lk in linked_here}) == len(released)
-        assert in_qbo >= len([lk for lk in linked_here if lk["status"] != "voided"])
+        for qbo_type in types:
+            await _qbo_side_exact(stack, connection, qbo_type, links)
     return len(links)
+
+
+async def _qbo_side_exact(
+    stack: Stack, connection: Connection, qbo_type: str, links: list[Any]
+) -> None:
+    """Exact counts on QBO's side: every QBO document that is not a void is the twin of exactly
+    one live link (a second QBO bill made for one Re-Leased bill is an unlinked QBO document),
+    and a QBO void is either linked as voided or never synced (voided before it was seen)."""
+    qbo = stack.factory.qbo(connection)
+    rows = await qbo.query_all(qbo_type)
+    live = sorted(str(r["Id"]) for r in rows if not is_qbo_void(r))
+    voids = {str(r["Id"]) for r in rows if is_qbo_void(r)}
+    mine = [lk for lk in links if lk["qbo_type"] == qbo_type]
+    expected = sorted(str(lk["qbo_id"]) for lk in mine if lk["status"] != "voided")
+    assert live == expected, f"QBO {qbo_type}: {live} in QBO, {expected} linked (duplicates?)"
+    assert not voids & set(expected), f"QBO {qbo_type}: a void is still linked as live"
 
 
 # -- faults and convergence ---------------------------------------------------------------------

@@ -9,7 +9,8 @@ from tests.integration.qbo_sandbox_helpers import Sandbox, sandbox
 
 async def _people(sb: Sandbox) -> None:
     for name, city in (("Alpha", "Austin"), ("Beta", "Boston"), ("Gamma", "Austin")):
-        await sb.create("Customer", {"DisplayName": name, "BillAddr": {"City": city}})
+        body = {"DisplayName": name, "CompanyName": city, "BillAddr": {"City": city}}
+        await sb.create("Customer", body)
 
 
 async def test_where_in_like_dotted_and_count() -> None:
@@ -21,11 +22,11 @@ async def test_where_in_like_dotted_and_count() -> None:
         assert {c["DisplayName"] for c in within["Customer"]} == {"Alpha", "Gamma"}
         like = await sb.query("select * from Customer where DisplayName like '%mm%'")
         assert [c["DisplayName"] for c in like["Customer"]] == ["Gamma"]
-        dotted = await sb.query(
-            "select * from Customer where BillAddr.City = 'Austin' and DisplayName like 'A%'"
+        both = await sb.query(
+            "select * from Customer where CompanyName = 'Austin' and DisplayName like 'A%'"
         )
-        assert [c["DisplayName"] for c in dotted["Customer"]] == ["Alpha"]
-        count = await sb.query("select count(*) from Customer where BillAddr.City = 'Austin'")
+        assert [c["DisplayName"] for c in both["Customer"]] == ["Alpha"]
+        count = await sb.query("select count(*) from Customer where CompanyName = 'Austin'")
         assert count == {"totalCount": 2}
         nothing = await sb.query("select * from Customer where DisplayName = 'Nobody'")
         assert nothing == {}

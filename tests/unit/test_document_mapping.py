@@ -21,7 +21,7 @@ from shared.domain.mapping.documents import (
 )
 from shared.domain.mapping.kinds import BILL, INVOICE
 from shared.domain.mapping.payments import payment_from_qbo
-from shared.domain.mapping.tax import qbo_tax_detail, spread
+from shared.domain.mapping.tax import QboTaxCode, qbo_tax_detail, spread
 
 
 def qbo_invoice(lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -302,7 +302,7 @@ def test_qbo_tax_detail_overrides_with_the_canonical_tax() -> None:
         "lines": [_taxed("10.05"), _taxed("7.00", None), _taxed("20.10")],
         "total_tax": "2.41",
     }
-    detail = qbo_tax_detail(fields, "3")
+    detail = qbo_tax_detail(fields, QboTaxCode("3", (("2", "8.00"),)))
     assert detail["TxnTaxCodeRef"] == {"value": "3"}
     assert detail["TotalTax"] == "2.41"
     (line,) = detail["TaxLine"]

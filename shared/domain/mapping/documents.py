@@ -13,7 +13,14 @@ from typing import Any
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.keys import ref_key
 from shared.domain.mapping.kinds import BILL, INVOICE, DocKind
-from shared.domain.mapping.money import check_currency, money, quantity
+from shared.domain.mapping.money import (
+    US_DEFAULTS,
+    CompanyPrefs,
+    check_currency,
+    money,
+    quantity,
+    released_currency,
+)
 
 _UNSUPPORTED_LINES = {
     "DiscountLineDetail": "a discount line",
@@ -29,7 +36,13 @@ _REMEDY_LINES = (
 )
 
 
-def _qbo_line(kind: DocKind, line: Mapping[str, Any], tax_rate: str | None) -> dict[str, Any]:
+def _qbo_line(
+    kind: DocKind,
+    line: Mapping[str, Any],
+    tax_rate: str | None,
+    header_class: str | None,
+    inclusive: bool = False,
+) -> dict[str, Any]:
     detail_type = str(line.get("DetailType") or "DescriptionOnly")
     if detail_type in _UNSUPPORTED_LINES:
         raise PermanentError(
@@ -46,6 +59,10 @@ def _qbo_line(kind: DocKind, line: Mapping[str, Any], tax_rate: str | None) -> d
         raise PermanentError(f"unsupported line type {detail_type}", remedy=_REMEDY_LINES)
     amount = money(line.get("Amount", 0))
     qty, price = detail.get("Qty"), detail.get("UnitPrice")
+    if inclusive:
+        # Amounts including tax: the line as entered is TaxInclusiveAmt (Amount is net of tax).
+        amount = money(detail.get("TaxInclusiveAmt", line.get("Amount", 0)))
+        price = Decimal(amount) / Decimal(quantity(qty)) if qty not in (None, "", 0) else None
     if qty in (None, "", 0) or price in (None, ""):
         qty, price = 1, amount
     # Re-Leased keeps unit amounts to the cent: where that would change the line amount, the
@@ -60,17 +77,25 @@ def _qbo_line(kind: DocKind, line: Mapping[str, Any], tax_rate: str | None) -> d
         "amount": amount,
         "account": account,
         "tax_rate": tax_rate if (kind.sales and taxed) else None,
-        "class": ref_key("Class", detail.get("ClassRef")),
+        # A class on the whole document (QBO's per-transaction class tracking) applies to every
+        # line that has none of its own: Re-Leased tracks per line only.
+        "class": ref_key("Class", detail.get("ClassRef")) or header_class,
     }
 
 
 def document_from_qbo(
-    kind: DocKind, record: Mapping[str, Any], txn_tax_rate: str | None
+    kind: DocKind,
+    record: Mapping[str, Any],
+    txn_tax_rate: str | None,
+    prefs: CompanyPrefs = US_DEFAULTS,
 ) -> dict[str, Any]:
-    """``txn_tax_rate``: the QBO TaxRate key behind the document's TxnTaxCodeRef, if any."""
-    check_currency(record)
+    """``txn_tax_rate``: the tax key behind the document's TxnTaxCodeRef, if any; ``prefs``:
+    the company's home currency (a foreign currency is a field only where it is carried)."""
+    currency = check_currency(record, prefs)
+    header_class = ref_key("Class", record.get("ClassRef"))
+    inclusive = kind.sales and record.get("GlobalTaxCalculation") == "TaxInclusive"
     lines = [
-        _qbo_line(kind, line, txn_tax_rate)
+        _qbo_line(kind, line, txn_tax_rate, header_class, inclusive)
         for line in record.get("Line") or []
         if line.get("DetailType") != "SubTotalLineDetail"
     ]
@@ -85,6 +110,10 @@ def document_from_qbo(
     }
     if kind.sales:
         fields["total_tax"] = money((record.get("TxnTaxDetail") or {}).get("TotalTax") or 0)
+    if currency:
+        fields["currency"] = currency
+    if inclusive and any(line["tax_rate"] for line in lines):
+        fields["amounts_include_tax"] = True
     return fields
 
 
@@ -94,7 +123,10 @@ def is_qbo_void(record: Mapping[str, Any]) -> bool:
 
 
 def document_from_released(
-    kind: DocKind, record: Mapping[str, Any], refs: Mapping[str, str | None]
+    kind: DocKind,
+    record: Mapping[str, Any],
+    refs: Mapping[str, str | None],
+    prefs: CompanyPrefs = US_DEFAULTS,
 ) -> dict[str, Any]:
     """``refs`` maps each Re-Leased id the record uses to its QBO key (None: not linked)."""
 
@@ -103,9 +135,10 @@ def document_from_released(
 
     lines = []
     taxed = any(line.get("taxRateId") for line in record.get("lines") or [])
-    if taxed and record.get("lineAmountType") == "INCLUSIVE":
+    inclusive = taxed and record.get("lineAmountType") == "INCLUSIVE"
+    if inclusive and not (prefs.tax_inclusive and kind.sales):
         raise PermanentError(
-            "amounts include tax; QBO sales tax is added to tax-exclusive amounts",
+            "amounts include tax; QBO sales tax (US) is added to tax-exclusive amounts",
             remedy="enter the document with tax-exclusive amounts (EXCLUSIVE), then approve it",
         )
     for line in record.get("lines") or []:
@@ -133,6 +166,11 @@ def document_from_released(
     }
     if kind.sales:
         fields["total_tax"] = money(record.get("totalTax") or 0)
+    currency = released_currency(record, prefs)
+    if currency:
+        fields["currency"] = currency
+    if inclusive:
+        fields["amounts_include_tax"] = True
     return fields
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.domain.errors import PermanentError
+from shared.domain.mapping.tax import QboTaxCode, rate_text
 
 # QBO AccountType -> the Re-Leased account type word we write.
 _ACCOUNT_TYPES = {
@@ -71,17 +70,19 @@ def account_to_released(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rate(value: Any) -> str:
-    try:
-        return f"{Decimal(str(value)):.2f}"
-    except (InvalidOperation, ValueError):
-        raise PermanentError(f"tax rate value {value!r} is not a number") from None
-
-
 def tax_rate_from_qbo(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": str(record.get("Name", "")),
-        "rate": _rate(record.get("RateValue", 0)),
+        "rate": rate_text(record.get("RateValue", 0)),
+        "active": bool(record.get("Active", True)),
+    }
+
+
+def tax_code_from_qbo(record: dict[str, Any], code: QboTaxCode) -> dict[str, Any]:
+    """A QBO tax code combining several rates, as the one Re-Leased tax rate at their sum."""
+    return {
+        "name": str(record.get("Name", "")),
+        "rate": code.rate,
         "active": bool(record.get("Active", True)),
     }
 
@@ -89,7 +90,7 @@ def tax_rate_from_qbo(record: dict[str, Any]) -> dict[str, Any]:
 def tax_rate_from_released(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": str(record.get("name", "")),
-        "rate": _rate(record.get("rate", 0)),
+        "rate": rate_text(record.get("rate", 0)),
         "active": record.get("status", "ACTIVE") != "ARCHIVED",
     }
 
@@ -103,7 +104,10 @@ def tax_rate_to_released(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def tracking_from_qbo(record: dict[str, Any]) -> dict[str, Any]:
-    return {"name": str(record.get("Name", "")), "active": bool(record.get("Active", True))}
+    """A QBO class as a tracking option named by its full path ("Building A:Unit 1"): two
+    sub-classes with the same short name under different parents stay two options."""
+    name = str(record.get("FullyQualifiedName") or record.get("Name", ""))
+    return {"name": name, "active": bool(record.get("Active", True))}
 
 
 def tracking_from_released(option: dict[str, Any]) -> dict[str, Any]:

@@ -76,3 +76,10 @@ def payment_from_qbo(qbo_type: str, record: dict[str, Any]) -> dict[str, Any]:
         "allocations": parts.cash,
         "credits": parts.credits,
     }
+
+
+def unapplied_cash(fields: dict[str, Any]) -> Decimal:
+    """Cash a canonical payment took that no document received (an overpayment, a prepayment):
+    its total less the cash applied per document."""
+    applied = sum((Decimal(v) for v in fields["allocations"].values()), Decimal(0))
+    return Decimal(fields["total"]) - applied

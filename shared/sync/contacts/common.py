@@ -50,5 +50,8 @@ async def write_qbo(
 ) -> dict[str, Any]:
     """A sparse update of ``changes`` at the SyncToken read."""
     body = contact_to_qbo(changes, display or str(current.get("DisplayName")))
+    if "BillAddr" in body:
+        # QBO's further address lines and state are not carried: keep them as QBO has them.
+        body["BillAddr"] = {**(current.get("BillAddr") or {}), **body["BillAddr"]}
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(qbo_type, body, request_id=ctx.request_id(f"qbo-{purpose}"))

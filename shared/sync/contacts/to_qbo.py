@@ -17,6 +17,7 @@ from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
 from shared.domain.qbo_query import query_literal
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.contacts.common import (
     ROLE_FLAG,
     clash_suffix,
@@ -93,7 +94,7 @@ async def _update_role(
     """Merge against the linked QBO record and write what differs to each side; returns the
     merged snapshot and both records as written."""
     qbo_record = await ctx.qbo.get(qbo_type, str(link.qbo_id))
-    current = contact_from_qbo(qbo_record, clash_suffix(ctx, qbo_type))
+    current = contact_from_qbo(qbo_record, clash_suffix(ctx, qbo_type), await company_prefs(ctx))
     display = display_name(ctx, qbo_type, fields["name"], qbo_record)
     merged = three_way_merge(
         link.snapshot, fields, current, steps.winner(ctx, "contact", "released")
@@ -106,7 +107,7 @@ async def _update_role(
             "PATCH",
             f"/contacts/{record['id']}",
             body=contact_to_released(
-                {k: v for k, v in merged.source_changes.items() if k != "active"}
+                {k: v for k, v in merged.source_changes.items() if k != "active"}, record
             ),
             idempotency_key=ctx.request_id(f"rl-mergeback-{qbo_type}"),
             if_match=record.get("version"),

@@ -13,7 +13,9 @@ from shared.domain.mapping.contacts import (
 )
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op
+from shared.infra.logging import get_logger
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.contacts.common import (
     ROLE_FLAG,
     clash_suffix,
@@ -23,6 +25,8 @@ from shared.sync.contacts.common import (
     write_qbo,
 )
 from shared.sync.context import Result, SyncContext
+
+log = get_logger("sync.contacts")
 
 
 async def from_qbo(ctx: SyncContext) -> Result:
@@ -34,7 +38,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
         record = await ctx.qbo.get(qbo_type, event.entity_id)
     except NotFound:
         return Result("ignored", "gone from QBO (name lists are never deleted)")
-    fields = contact_from_qbo(record, clash_suffix(ctx, qbo_type))
+    fields = contact_from_qbo(record, clash_suffix(ctx, qbo_type), await company_prefs(ctx))
     link = await ctx.links.by_qbo(ctx.connection.id, qbo_type, event.entity_id)
     if link is None:
         await ctx.lock("contact-name", normalise_name(fields["name"]))
@@ -111,23 +115,48 @@ async def _create_in_released(
 
 
 async def _find_released(ctx: SyncContext, fields: dict[str, Any]) -> dict[str, Any] | None:
-    """Lookup before create: same name, else same e-mail (natural keys)."""
+    """Lookup before create: same name, else the one contact with the same e-mail that no
+    other QBO record is linked to. Several contacts sharing the e-mail (tenants whose mail goes
+    to one property manager) are no match: a new contact is made, and the decision logged."""
     contacts = await ctx.released.list_all("/contacts", includeArchived="true")
     wanted = normalise_name(fields["name"])
     for contact in contacts:
         if normalise_name(str(contact.get("name", ""))) == wanted:
             return contact
     email = (fields.get("email") or "").casefold()
-    for contact in contacts:
-        if email and str(contact.get("email") or "").casefold() == email:
-            return contact
+    if not email:
+        return None
+    same = [c for c in contacts if str(c.get("email") or "").casefold() == email]
+    free = [
+        c
+        for c in same
+        if not await ctx.links.by_released(ctx.connection.id, "contact", str(c["id"]))
+    ]
+    if len(same) == 1 and len(free) == 1:
+        log.info(
+            "contact_match_decided",
+            connection_id=str(ctx.connection.id),
+            entity_id=ctx.event.entity_id,
+            released_id=str(free[0]["id"]),
+            reason="same_email",
+        )
+        return free[0]
+    if same:
+        log.info(
+            "contact_match_decided",
+            connection_id=str(ctx.connection.id),
+            entity_id=ctx.event.entity_id,
+            released_id=None,
+            candidates=len(same),
+            reason="email_ambiguous" if len(same) > 1 else "email_contact_linked_elsewhere",
+        )
     return None
 
 
 async def _write_released(
     ctx: SyncContext, current: dict[str, Any], changes: dict[str, Any], qbo_type: str
 ) -> dict[str, Any]:
-    body = contact_to_released({k: v for k, v in changes.items() if k != "active"})
+    body = contact_to_released({k: v for k, v in changes.items() if k != "active"}, current)
     if not current.get(ROLE_FLAG[qbo_type]):
         body[ROLE_FLAG[qbo_type]] = True
     if body:

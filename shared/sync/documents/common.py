@@ -18,6 +18,7 @@ from shared.domain.mapping.documents import (
 from shared.domain.mapping.kinds import DocKind
 from shared.infra.logging import get_logger
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.context import Result, SyncContext
 from shared.sync.dependencies import released_ids
 from shared.sync.documents.references import tax_code_for
@@ -97,14 +98,29 @@ async def patch_released(
     """Write ``changes`` (canonical; ``whole`` is the full document they belong to) to the
     Re-Leased document ``record``, at the version read. Returns the document as written."""
     ids = await released_ids(ctx, references(whole))
+    body = document_to_released(kind, changes, ids, whole)
+    await keep_own_tracking(ctx, record, body)
     written: dict[str, Any] = await ctx.released.request(
         "PATCH",
         f"{kind.released_path}/{record['id']}",
-        body=document_to_released(kind, changes, ids, whole),
+        body=body,
         idempotency_key=ctx.request_id(purpose),
         if_match=record.get("version"),
     )
     return written
+
+
+async def keep_own_tracking(ctx: SyncContext, record: dict[str, Any], body: dict[str, Any]) -> None:
+    """A Re-Leased tracking option QBO cannot hold (one that is not a QBO class, e.g. a
+    property's) is kept on its line when QBO's version of the lines is written back: QBO never
+    saw it, so it has no say in it (line matched by position; docs/mapping.md)."""
+    old = record.get("lines") or []
+    for index, line in enumerate(body.get("lines") or []):
+        if line.get("trackingOptionId") or index >= len(old):
+            continue
+        option = old[index].get("trackingOptionId")
+        if option and not await ctx.links.class_of_option(ctx.connection.id, str(option)):
+            line["trackingOptionId"] = option
 
 
 async def write_qbo(
@@ -115,7 +131,8 @@ async def write_qbo(
     merged: dict[str, Any],
 ) -> dict[str, Any]:
     tax_code = await tax_code_for(ctx, tax_rates_of(merged))
-    body = document_to_qbo(kind, changes, tax_code, merged)
+    prefs = await company_prefs(ctx)
+    body = document_to_qbo(kind, changes, tax_code, merged, global_tax=prefs.tax_inclusive)
     body.update({"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True})
     return await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.request_id("qbo-doc-update"))
 

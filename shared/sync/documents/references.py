@@ -7,10 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.errors import PermanentError
+from shared.domain.mapping.documents import document_from_qbo, document_from_released
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.kinds import DocKind
+from shared.domain.mapping.tax import QboTaxCode
+from shared.sync.company import company_prefs
 from shared.sync.context import SyncContext
 from shared.sync.dependencies import run_dependency
+from shared.sync.tax_codes import qbo_tax_code
 
 
 async def _linked_key(ctx: SyncContext, entity: str, released_id: str, party: str) -> str | None:
@@ -58,21 +62,26 @@ async def qbo_keys(
 
 
 async def txn_tax_rate(ctx: SyncContext, record: dict[str, Any]) -> str | None:
-    """The QBO TaxRate behind a sales document's transaction tax code."""
+    """The canonical tax key behind a sales document's transaction tax code: its one QBO TaxRate,
+    or the code itself when it combines several rates (one Re-Leased rate at their sum)."""
     code_ref = ((record.get("TxnTaxDetail") or {}).get("TxnTaxCodeRef") or {}).get("value")
     if not code_ref:
         return None
     code = await ctx.qbo.get("TaxCode", str(code_ref))
     rates = (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
-    if len(rates) != 1:
+    if not rates:
         raise PermanentError(
-            f"tax code {code_ref} combines {len(rates)} rates",
-            remedy="use a tax code with a single rate on documents that sync",
+            f"tax code {code_ref} has no sales tax rate",
+            remedy="use a sales tax code on documents that sync",
         )
+    if len(rates) > 1:
+        return f"TaxCode:{code_ref}"
     return f"TaxRate:{rates[0]['TaxRateRef']['value']}"
 
 
-async def tax_code_for(ctx: SyncContext, rates: set[str]) -> str | None:
+async def tax_code_for(ctx: SyncContext, rates: set[str]) -> QboTaxCode | None:
+    """The QBO tax code for the one tax key a document's taxed lines use: a combined code is
+    its own key; a single rate is carried by the code holding only that rate."""
     if not rates:
         return None
     if len(rates) > 1:
@@ -80,12 +89,29 @@ async def tax_code_for(ctx: SyncContext, rates: set[str]) -> str | None:
             "lines use different tax rates; a QBO sales document takes one tax code",
             remedy="use one tax rate for the document's taxed lines",
         )
-    wanted = split_key(next(iter(rates)))[1]
+    qbo_type, wanted = split_key(next(iter(rates)))
+    if qbo_type == "TaxCode":
+        return (await qbo_tax_code(ctx, wanted))[1]
     for code in await ctx.qbo.query_all("TaxCode"):
         details = (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
         if [str(d["TaxRateRef"]["value"]) for d in details] == [wanted]:
-            return str(code["Id"])
+            return (await qbo_tax_code(ctx, str(code["Id"])))[1]
     raise PermanentError(
         f"no QBO tax code carries only tax rate {wanted}",
         remedy="create a QBO tax code for that single rate",
     )
+
+
+async def fields_of_qbo(ctx: SyncContext, kind: DocKind, record: dict[str, Any]) -> dict[str, Any]:
+    """A QBO document's canonical fields (its tax key and the company's currency read first)."""
+    return document_from_qbo(
+        kind, record, await txn_tax_rate(ctx, record), await company_prefs(ctx)
+    )
+
+
+async def fields_of_released(
+    ctx: SyncContext, kind: DocKind, record: dict[str, Any]
+) -> dict[str, Any]:
+    """A Re-Leased document's canonical fields (its references translated to QBO keys first)."""
+    refs = await qbo_keys(ctx, kind, record)
+    return document_from_released(kind, record, refs, await company_prefs(ctx))

@@ -15,8 +15,6 @@ from shared.domain.links import Link
 from shared.domain.mapping.document_writes import document_to_qbo
 from shared.domain.mapping.documents import (
     below_applied,
-    document_from_qbo,
-    document_from_released,
     is_qbo_void,
     tax_rates_of,
 )
@@ -24,6 +22,7 @@ from shared.domain.mapping.kinds import BY_RELEASED_TYPE, DocKind
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.context import Result, SyncContext
 from shared.sync.documents.common import (
     LOCKED,
@@ -35,7 +34,7 @@ from shared.sync.documents.common import (
     skip_before_sync_from,
     write_qbo,
 )
-from shared.sync.documents.references import qbo_keys, tax_code_for, txn_tax_rate
+from shared.sync.documents.references import fields_of_qbo, fields_of_released, tax_code_for
 
 
 async def from_released(ctx: SyncContext) -> Result:
@@ -58,7 +57,7 @@ async def apply_released(ctx: SyncContext, record: dict[str, Any]) -> Result:
     gated = await _gate_released(ctx, kind, record, link)
     if gated is not None:
         return gated
-    fields = document_from_released(kind, record, await qbo_keys(ctx, kind, record))
+    fields = await fields_of_released(ctx, kind, record)
     if link is not None and link.snapshot_hash == canonical_hash(fields):
         await save_link(
             ctx, kind, {"Id": link.qbo_id, "SyncToken": link.qbo_version}, record, fields
@@ -113,7 +112,7 @@ async def _engine_twin(
         return None
     if is_qbo_void(row):
         return None
-    return row, document_from_qbo(kind, row, await txn_tax_rate(ctx, row))
+    return row, await fields_of_qbo(ctx, kind, row)
 
 
 async def _adopt(
@@ -133,7 +132,7 @@ async def _adopt(
         return None
     reason = "made_by_engine_link_lost"
     link = await link_twins(ctx, kind, row, {"id": record["id"], "version": None}, theirs, reason)
-    fields = document_from_released(kind, record, await qbo_keys(ctx, kind, record))
+    fields = await fields_of_released(ctx, kind, record)
     result = await _update_qbo(ctx, kind, record, fields, link)
     return Result("applied", f"matched existing document; {result.reason}", str(row["Id"]))
 
@@ -151,7 +150,9 @@ async def _create_in_qbo(
     locked = record.get("status") in LOCKED
     keep_ours = locked or not kind.sales
     outgoing = {**fields, "number": fields["number"] if keep_ours else None}
-    body = document_to_qbo(kind, outgoing, await tax_code_for(ctx, tax_rates_of(fields)))
+    tax_code = await tax_code_for(ctx, tax_rates_of(fields))
+    global_tax = (await company_prefs(ctx)).tax_inclusive
+    body = document_to_qbo(kind, outgoing, tax_code, global_tax=global_tax)
     created = await ctx.qbo.write(kind.qbo_type, body, request_id=ctx.create_key("qbo-doc", body))
     # QBO's notification of this create waits on this lock until the link is committed (taken
     # first: every statement before it widens the window in which the notification can win).
@@ -159,7 +160,7 @@ async def _create_in_qbo(
     await ctx.created("qbo", kind.entity, str(created["Id"]), str(record["id"]))
     # What QBO filled in (its number, a default due date) goes back to Re-Leased, so both
     # sides and the snapshot agree from the start.
-    theirs = document_from_qbo(kind, created, await txn_tax_rate(ctx, created))
+    theirs = await fields_of_qbo(ctx, kind, created)
     filled = {k: v for k, v in theirs.items() if v != fields.get(k) and k != "lines"}
     if filled and locked:
         log.info(
@@ -180,7 +181,7 @@ async def _update_qbo(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any], link: Link
 ) -> Result:
     current = await ctx.qbo.get(kind.qbo_type, str(link.qbo_id))
-    theirs = document_from_qbo(kind, current, await txn_tax_rate(ctx, current))
+    theirs = await fields_of_qbo(ctx, kind, current)
     merged = three_way_merge(
         link.snapshot, fields, theirs, steps.winner(ctx, "document", "released")
     )

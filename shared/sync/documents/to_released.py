@@ -15,8 +15,6 @@ from shared.domain.links import Link
 from shared.domain.mapping.document_writes import document_to_released
 from shared.domain.mapping.documents import (
     below_applied,
-    document_from_qbo,
-    document_from_released,
     is_qbo_void,
     references,
 )
@@ -24,6 +22,7 @@ from shared.domain.mapping.kinds import BY_QBO_WORD, DocKind
 from shared.domain.merge import three_way_merge
 from shared.domain.ownership import Op
 from shared.sync import steps
+from shared.sync.company import company_prefs
 from shared.sync.context import Result, SyncContext
 from shared.sync.dependencies import released_ids
 from shared.sync.documents.common import (
@@ -35,7 +34,7 @@ from shared.sync.documents.common import (
     skip_before_sync_from,
     write_qbo,
 )
-from shared.sync.documents.references import qbo_keys, txn_tax_rate
+from shared.sync.documents.references import fields_of_qbo, fields_of_released
 
 
 async def from_qbo(ctx: SyncContext) -> Result:
@@ -54,7 +53,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
     skipped = skip_before_sync_from(ctx, record.get("TxnDate")) if link is None else None
     if skipped is not None:
         return skipped
-    fields = document_from_qbo(kind, record, await txn_tax_rate(ctx, record))
+    fields = await fields_of_qbo(ctx, kind, record)
     if link is not None and link.snapshot_hash == canonical_hash(fields):
         released = {"id": link.released_id, "version": link.released_version}
         await save_link(ctx, kind, record, released, fields)
@@ -102,6 +101,8 @@ async def _create_in_released(
         **document_to_released(kind, fields, ids),
         "type": kind.released_type,
         "status": "APPROVED",  # QBO documents are posted: nothing to approve
+        # The document's currency: its own where foreign, else the QBO company's home currency.
+        "currency": fields.get("currency") or (await company_prefs(ctx)).home_currency,
     }
     created = await ctx.released.request(
         "POST", kind.released_path, body=body, idempotency_key=ctx.create_key("rl-doc-create", body)
@@ -169,7 +170,7 @@ async def _adopt(
         raise TransientError(f"Re-Leased document {released_id} was linked meanwhile; retry")
     if linked:
         return await _twin_taken(ctx, kind, record, linked[0])
-    current = document_from_released(kind, found, await qbo_keys(ctx, kind, found))
+    current = await fields_of_released(ctx, kind, found)
     record, fields = await _number_to_qbo(ctx, kind, record, fields, found)
     link = await link_twins(ctx, kind, record, found, current, reason)
     result = await _update_released(ctx, kind, record, fields, link)
@@ -196,7 +197,7 @@ async def _update_released(
     ctx: SyncContext, kind: DocKind, record: dict[str, Any], fields: dict[str, Any], link: Link
 ) -> Result:
     released = await ctx.released.get(f"{kind.released_path}/{link.released_id}")
-    current = document_from_released(kind, released, await qbo_keys(ctx, kind, released))
+    current = await fields_of_released(ctx, kind, released)
     merged = three_way_merge(link.snapshot, fields, current, steps.winner(ctx, "document", "qbo"))
     if merged.source_changes and below_applied(record, merged.merged):
         return await restore_from_qbo(

@@ -10,8 +10,11 @@ from shared.domain.errors import PermanentError, Refused
 from shared.domain.links import Link
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.payments import ENTITY
+from shared.infra.logging import get_logger
 from shared.sync.context import SyncContext
 from shared.sync.dependencies import released_ids, run_dependency
+
+log = get_logger("sync.payments")
 
 # Re-Leased's answers for money that does not fit what is open on a document.
 _DOES_NOT_FIT = frozenset({"OVERPAYMENT", "OVER_ALLOCATION"})
@@ -49,25 +52,49 @@ async def qbo_document(ctx: SyncContext, entity: str, category: str, document_id
 
 
 async def released_bank(ctx: SyncContext, key: str | None) -> str:
-    """The Re-Leased bank account for a QBO one; else the company's first bank account."""
+    """The Re-Leased bank account for a QBO one. Where there is none (the money went to
+    Undeposited Funds or another account that is not a bank, or the bank has no counterpart in
+    Re-Leased), the company's first active bank account is used: a decision, logged with why."""
+    reason = "no_account_given"
     if key is not None:
         released = (await released_ids(ctx, [key]))[key]
         account = await ctx.released.get(f"/accounts/{released}")
         if account.get("type") == "BANK":
             return released
+        reason = "not_a_bank_account"  # e.g. Undeposited Funds (an Other Current Asset)
     for account in await ctx.released.list_all("/accounts"):
         if account.get("type") == "BANK" and account.get("status", "ACTIVE") == "ACTIVE":
+            log.info(
+                "payment_bank_fallback",
+                connection_id=str(ctx.connection.id),
+                entity_id=ctx.event.entity_id,
+                direction="qbo_to_released",
+                qbo_account=key,
+                chosen=str(account["id"]),
+                reason=reason,
+            )
             return str(account["id"])
     raise PermanentError("Re-Leased has no bank account", remedy="add a bank account in QBO")
 
 
 async def qbo_bank(ctx: SyncContext, released_account: str) -> str:
-    """The QBO bank account for a Re-Leased one; else QBO's first bank account."""
+    """The QBO bank account for a Re-Leased one; where it has no QBO counterpart, QBO's first
+    bank account: a decision, logged with why."""
     if released_account:
         for link in await ctx.links.by_released(ctx.connection.id, "account", released_account):
             if link.qbo_type == "Account" and link.qbo_id:
                 return link.qbo_id
-    return await qbo_account_of_type(ctx, "Bank")
+    chosen = await qbo_account_of_type(ctx, "Bank")
+    log.info(
+        "payment_bank_fallback",
+        connection_id=str(ctx.connection.id),
+        entity_id=ctx.event.entity_id,
+        direction="released_to_qbo",
+        released_account=released_account or None,
+        chosen=chosen,
+        reason="no_counterpart" if released_account else "no_account_given",
+    )
+    return chosen
 
 
 async def qbo_account_of_type(ctx: SyncContext, account_type: str) -> str:

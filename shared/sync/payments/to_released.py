@@ -20,7 +20,14 @@ from shared.domain.errors import NotFound
 from shared.domain.links import Link
 from shared.domain.mapping.documents import is_qbo_void
 from shared.domain.mapping.keys import split_key
-from shared.domain.mapping.payments import ALLOCATION, ENTITY, QBO_TYPE, is_refund, payment_from_qbo
+from shared.domain.mapping.payments import (
+    ALLOCATION,
+    ENTITY,
+    QBO_TYPE,
+    is_refund,
+    payment_from_qbo,
+    unapplied_cash,
+)
 from shared.domain.ownership import Op
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
@@ -75,7 +82,38 @@ async def from_qbo(ctx: SyncContext) -> Result:
     recorded = await _record_all(ctx, qbo_type, record, fields)
     await save_payment_link(ctx, qbo_type, record, ",".join(recorded), None, fields)
     reason = "re-recorded" if link is not None else "recorded"
-    return Result("applied", f"{reason} as {len(recorded)} Re-Leased record(s)", ",".join(recorded))
+    return await _outcome(ctx, qbo_type, record, fields, recorded, reason)
+
+
+async def _outcome(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    fields: dict[str, Any],
+    recorded: list[str],
+    reason: str,
+) -> Result:
+    """What the payment became. Cash applied to no document (an overpayment, a prepayment)
+    cannot be held in Re-Leased: it is flagged with a remedy, never passed over as applied."""
+    reason = f"{reason} as {len(recorded)} Re-Leased record(s)"
+    unapplied = unapplied_cash(fields)
+    saved = await ctx.links.by_qbo(ctx.connection.id, qbo_type, str(record["Id"]))
+    if unapplied > 0:
+        detail = (
+            f"QBO {qbo_type} {record['Id']} holds {unapplied} not applied to any document (an "
+            "overpayment or a prepayment); Re-Leased keeps no unapplied cash, so it is not there: "
+            "apply it to an invoice in QBO (or refund it) and the change syncs"
+        )
+        fields_flagged = {"unapplied": str(unapplied), "total": fields["total"]}
+        await steps.flag(
+            ctx, ENTITY[qbo_type], saved.id if saved else None, fields_flagged, None, detail
+        )
+        if not recorded:
+            return Result("flagged", detail)
+        return Result("applied", f"{reason}; {unapplied} unapplied flagged", ",".join(recorded))
+    if not recorded:
+        return Result("ignored", "the payment applies nothing to any document")
+    return Result("applied", reason, ",".join(recorded))
 
 
 async def _record_all(

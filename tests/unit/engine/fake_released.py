@@ -311,6 +311,8 @@ class FakeReleased:
             ),
             Decimal(0),
         )
+        if doc.get("lineAmountType") == "INCLUSIVE":
+            total -= tax  # line amounts include their tax
         doc.update(total=_money(total + tax), totalTax=_money(tax))
         doc["amountDue"] = _money(total + tax - applied)
         if doc.get("status") == "APPROVED" and total + tax > 0 and total + tax == applied:
