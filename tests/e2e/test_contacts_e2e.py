@@ -216,7 +216,7 @@ async def test_master_data_flows_from_qbo_and_released_edits_are_reverted(
     # Someone edits the account on the Re-Leased side: QBO is the only manager.
     await stack.call(
         "PATCH",
-        f"{stack.released_base}/_sandbox/companies/{linked.company}/accounting/accounts/{mirrored['id']}",
+        f"{stack.released_base}/_sandbox/companies/{linked.company}/as-user/accounts/{mirrored['id']}",
         json={"name": "Renamed in Re-Leased"},
     )
 
