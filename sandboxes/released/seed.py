@@ -14,8 +14,11 @@ _ACCOUNTS = (
 _TAX_RATES = (("GST 15%", "15.00"), ("Zero rated", "0.00"), ("No GST", "0.00"))
 
 
-def new_company(store: Store, name: str, region: str = "NZ") -> CompanyState:
-    company = store.stamp_new({"name": name, "region": region, "accountingConnection": None})
+def new_company(
+    store: Store, name: str, region: str = "NZ", *, company_id: str | None = None
+) -> CompanyState:
+    fields = {"name": name, "region": region, "accountingConnection": None}
+    company = store.stamp_new({"id": company_id, **fields} if company_id else fields)
     state = CompanyState(company=company)
     for code, account_name, account_type in _ACCOUNTS:
         _add(store, state.accounts, account(code, account_name, account_type))

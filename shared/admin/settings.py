@@ -23,7 +23,9 @@ class AdminServiceSettings(EngineSettings):
     # 500 requests per minute per realm, so replays never starve live traffic.
     replay_rate_per_minute: float = Field(default=120.0, gt=0, le=400)
     demo_connection: bool = False
-    demo_released_company_name: str = "Demo Property Management"
+    # The Re-Leased company the demo connects (the Re-Leased sandbox reads the same setting and
+    # has that company from the start); required with DEMO_CONNECTION.
+    demo_released_company_id: str | None = Field(default=None, min_length=1, max_length=64)
     demo_timeout_s: float = Field(default=60.0, gt=0)
 
     @property

@@ -122,7 +122,7 @@ def where_to_look() -> str:
     return f"""
   Re-Leased <-> QBO sync: the whole stack on the sandboxes (Ctrl-C drains and stops it)
     admin API        {admin}/api/connections   (Authorization: Bearer $ADMIN_TOKEN)
-    QBO sandbox      {env("QBO_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8101")}/_sandbox/realms
+    QBO sandbox      {env("QBO_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8101")}
     Re-Leased sbx    {env("RELEASED_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8102")}/api/v1/openapi.json
     webhooks in      {env("QBO_SANDBOX_WEBHOOK_URL", "http://127.0.0.1:8001/webhooks/qbo")}
                      {env("RELEASED_WEBHOOK_PUBLIC_URL", "http://127.0.0.1:8002/webhooks/released")}

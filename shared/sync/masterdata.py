@@ -96,14 +96,25 @@ async def from_qbo(ctx: SyncContext) -> Result:
     if link is None:
         existing = await _find(ctx, kind, fields)
         if existing is None:
-            written = await ctx.released.accounting("POST", kind.path, body=body)
+            key = ctx.create_key(f"rl-{kind.entity}", body)
+            written = await ctx.released.accounting(
+                "POST", kind.path, body=body, idempotency_key=key
+            )
         else:
             written = await ctx.released.accounting(
-                "PATCH", f"{kind.path}/{existing['id']}", body=body
+                "PATCH",
+                f"{kind.path}/{existing['id']}",
+                body=body,
+                idempotency_key=ctx.request_id(f"rl-{kind.entity}-adopt"),
+                if_match=existing.get("version"),
             )
     else:
+        # QBO's state overwrites whatever Re-Leased holds: no version to guard.
         written = await ctx.released.accounting(
-            "PATCH", f"{kind.path}/{link.released_id}", body=body
+            "PATCH",
+            f"{kind.path}/{link.released_id}",
+            body=body,
+            idempotency_key=ctx.request_id(f"rl-{kind.entity}-update"),
         )
     await ctx.links.save(
         ctx.connection.id,
@@ -156,7 +167,11 @@ async def from_released(ctx: SyncContext) -> Result:
     else:
         outcome = "reverted"
         written = await ctx.released.accounting(
-            "PATCH", f"{kind.path}/{link.released_id}", body=kind.to_released(fields)
+            "PATCH",
+            f"{kind.path}/{link.released_id}",
+            body=kind.to_released(fields),
+            idempotency_key=ctx.request_id(f"rl-{kind.entity}-revert"),
+            if_match=record.get("version"),
         )
         if decision.outcome is Outcome.REVERT_AND_FLAG:
             detail = f"{kind.entity} changed in Re-Leased reverted: {decision.why}"
@@ -209,7 +224,11 @@ async def class_from_qbo(ctx: SyncContext) -> Result:
     else:
         match.update({"name": fields["name"], "status": status})
     written = await ctx.released.accounting(
-        "PATCH", f"/tracking-categories/{category['id']}", body={"options": options}
+        "PATCH",
+        f"/tracking-categories/{category['id']}",
+        body={"options": options},
+        idempotency_key=ctx.request_id("rl-class"),
+        if_match=category.get("version"),
     )
     chosen = next(
         o
@@ -231,6 +250,8 @@ async def _category(ctx: SyncContext) -> dict[str, Any]:
     for category in await ctx.released.list_all("/tracking-categories", includeArchived="true"):
         if category.get("name") == TRACKING_CATEGORY:
             return category
+    body = {"name": TRACKING_CATEGORY, "options": []}
+    key = ctx.create_key("rl-class-category", body)
     return await ctx.released.accounting(
-        "POST", "/tracking-categories", body={"name": TRACKING_CATEGORY, "options": []}
+        "POST", "/tracking-categories", body=body, idempotency_key=key
     )

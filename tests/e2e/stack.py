@@ -41,6 +41,8 @@ from tests.support.waiting import eventually as eventually
 QBO_CLIENT_ID, QBO_SECRET, QBO_VERIFIER = "e2e-qbo-client", "e2e-qbo-secret", "e2e-verifier"
 RL_CLIENT_ID, RL_SECRET, RL_KEY = "e2e-rl-client", "e2e-rl-secret", "e2e-rl-key"
 SMALL_POOL = 4
+# The company the Re-Leased sandbox starts with for the demo connection (DEMO_RELEASED_COMPANY_ID).
+DEMO_COMPANY = "e2e-demo-company"
 
 
 @dataclass
@@ -218,6 +220,7 @@ async def running_stack(
                         released_webhook_key=RL_KEY,
                         released_sandbox_rate_limits=False,
                         released_sandbox_seed=11,
+                        demo_released_company_id=DEMO_COMPANY,
                     )
                 )
             )

@@ -156,7 +156,7 @@ async def _revert_archive(
     flagged: bool,
 ) -> Result:
     """Archiving is QBO's: put the contact back as QBO has it (and ask a person to look)."""
-    restored = await set_archived(ctx, str(record["id"]), archived=op is Op.UNARCHIVE)
+    restored = await set_archived(ctx, record, archived=op is Op.UNARCHIVE)
     for link in links:
         await ctx.links.save(
             ctx.connection.id,
