@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -93,6 +94,24 @@ class AdminConnections:
 
     async def set_status(self, connection_id: UUID, status: str, reason: str | None) -> None:
         await ConnectionRepository(self._pool).set_status(connection_id, status, reason)
+
+    async def import_state(self, connection_id: UUID) -> dict[str, Any]:
+        """What the initial import recorded: records queued per stage, whether it finished, and
+        how the company's own master data met QBO's (``master_data_alignment``)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT name, value FROM cursors WHERE connection_id = $1 AND name LIKE 'import:%'",
+                connection_id,
+            )
+        values = {str(r["name"]).removeprefix("import:"): str(r["value"]) for r in rows}
+        alignment = values.pop("alignment", None)
+        done = values.pop("done", None)
+        stages = {name: int(v) for name, v in values.items() if v.isdigit()}
+        return {
+            "stages": stages,
+            "done": done,
+            "master_data_alignment": json.loads(alignment) if alignment else None,
+        }
 
 
 async def fetch_row(

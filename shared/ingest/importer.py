@@ -1,5 +1,8 @@
 """Initial import of a new connection: master data first, then contacts, through the engine.
 
+First the company's own master data is lined up with QBO's (``shared.ingest.alignment``: mapped by
+code, then name; the rest archived through the accounting side).
+
 Nothing is written here. Every record found is published as a change event (origin
 ``reconciler``), in dependency order: accounts, items, tax rates and classes from QBO first, then
 QBO customers and vendors, then Re-Leased contacts. The engine applies them like any other change,
@@ -23,6 +26,7 @@ from shared.adapters.released.client import ReleasedClient
 from shared.domain.connections import Connection
 from shared.domain.events import ChangeEvent, derive_event_id
 from shared.infra.logging import get_logger
+from shared.ingest.alignment import MasterDataAlignment
 from shared.ingest.dispatch import Publisher
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
@@ -77,10 +81,14 @@ class InitialImport:
         progress = ImportProgress(str(connection.id))
         realm = str(connection.qbo_realm_id)
         now = datetime.now(UTC)
+        found: dict[str, list[dict[str, Any]]] = {}
         for stage in QBO_STAGES:
             where = "Active in (true, false)" if stage in NAME_LISTS else ""
-            rows = await qbo.query_all(stage, where)
-            events = [qbo_change(realm, stage, row, now) for row in rows]
+            found[stage] = await qbo.query_all(stage, where)
+        # Before QBO's master data reaches the engine: the company's own lined up with it.
+        await MasterDataAlignment(self.pool).run(connection.id, released, found)
+        for stage in QBO_STAGES:
+            events = [qbo_change(realm, stage, row, now) for row in found[stage]]
             await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
         contacts = await released.list_all("/contacts")
         events = [

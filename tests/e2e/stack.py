@@ -7,6 +7,7 @@ to our receivers exactly as in production, and the receivers publish to the run'
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -45,6 +46,8 @@ QBO_CLIENT_ID, QBO_SECRET, QBO_VERIFIER = "e2e-qbo-client", "e2e-qbo-secret", "e
 RL_CLIENT_ID, RL_SECRET, RL_KEY = "e2e-rl-client", "e2e-rl-secret", "e2e-rl-key"
 SMALL_POOL = 4
 ADMIN_TOKEN = "e2e-admin-token"
+# Connections sync from here: before every date the tests' records carry.
+SYNC_FROM = dt.date(2020, 1, 1)
 # The company the Re-Leased sandbox starts with for the demo connection (DEMO_RELEASED_COMPANY_ID).
 DEMO_COMPANY = "e2e-demo-company"
 
@@ -174,7 +177,8 @@ class Stack:
         gets its own grant (kept so callers that made a realm with tokens need not change)."""
         del tokens
         flow = ConnectFlow(self.admin_settings(), self.pool, self.factory, self.http)
-        row, _ = await AdminConnections(self.pool).create(company, default_settings())
+        settings = default_settings(SYNC_FROM)
+        row, _ = await AdminConnections(self.pool).create(company, settings)
         url = f"{flow.authorize_url(row.id)}&{urlencode({'sandbox_realm_id': realm})}"
         async with self.http.get(url, allow_redirects=False) as response:
             assert response.status == 302, await response.text()

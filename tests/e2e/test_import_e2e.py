@@ -10,6 +10,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
+from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
 from tests.e2e.stack import Stack, consumers, unique
 
@@ -62,3 +63,82 @@ async def test_import_links_matches_and_creates_the_rest(
     qbo_accounts = await qbo.query_all("Account")
     codes = {a["code"] for a in accounts["items"]}
     assert all((a.get("AcctNum") or f"QBO-{a['Id']}") in codes for a in qbo_accounts)
+
+
+async def test_connecting_maps_the_companys_master_data_and_archives_the_rest(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+
+    async def made(path: str, body: dict[str, Any]) -> str:
+        return str((await stack.released_api(company, "POST", path, json=body))["id"])
+
+    # The company's own master data, from before it connects (a user may write it then).
+    by_code = await made("/accounts", {"code": "4100", "name": "RL Rent", "type": "REVENUE"})
+    rent, parking = unique("Rental Income"), unique("Parking Income")
+    # The same name as QBO's, but for case and spacing.
+    body = {"code": "555", "name": parking.lower().replace(" ", "  "), "type": "REVENUE"}
+    by_name = await made("/accounts", body)
+    orphan = await made("/accounts", {"code": "777", "name": "Orphan Account"})
+    rate = await made("/tax-rates", {"name": "State Sales Tax", "rate": "8"})
+    lone_rate = await made("/tax-rates", {"name": "Orphan Rate", "rate": "3"})
+    region = await made("/tracking-categories", {"name": "Region", "options": [{"name": "North"}]})
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    for number, name in (("4100", rent), ("4200", parking)):
+        await qbo.write(
+            "Account",
+            {"Name": name, "AccountType": "Income", "AcctNum": number},
+            request_id=f"acct-{number}",
+        )
+    publisher = await EventPublisher.open(broker)
+    try:
+        # The import lines the company's master data up before QBO's reaches the engine.
+        await InitialImport(pool, publisher).run(
+            connection, qbo, stack.factory.released(connection)
+        )
+        async with consumers(stack.settings):
+
+            async def adopted() -> bool:
+                one = await stack.released_api(company, "GET", f"/accounts/{by_code}")
+                other = await stack.released_api(company, "GET", f"/accounts/{by_name}")
+                return bool(one["name"] == rent and other["name"] == parking)
+
+            for _ in range(100):
+                if await adopted():
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(1)
+    finally:
+        await publisher.close()
+
+    async def status(path: str) -> str:
+        return str((await stack.released_api(company, "GET", path))["status"])
+
+    first = await stack.released_api(company, "GET", f"/accounts/{by_code}")
+    assert (first["name"], first["status"]) == (rent, "ACTIVE")
+    second = await stack.released_api(company, "GET", f"/accounts/{by_name}")
+    assert (second["code"], second["name"], second["status"]) == ("4200", parking, "ACTIVE")
+    accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+    assert [a["code"] for a in accounts["items"]].count("4200") == 1, "adopted, not duplicated"
+    assert await status(f"/accounts/{orphan}") == "ARCHIVED"
+    assert await status(f"/tax-rates/{rate}") == "ACTIVE"
+    assert await status(f"/tax-rates/{lone_rate}") == "ARCHIVED"
+    assert await status(f"/tracking-categories/{region}") == "ARCHIVED"
+    report = (await AdminConnections(pool).import_state(connection.id))["master_data_alignment"]
+    mapped = {(m["released_id"], m["by"]) for m in report["mapped"]}
+    assert {(by_code, "code"), (by_name, "name"), (rate, "name")} <= mapped
+    archived = {a["released_id"] for a in report["archived"]}
+    assert {orphan, lone_rate, region} <= archived
+    assert report["counts"]["account"]["archived"] >= 1
+    # A user can no longer code a document to what QBO does not have.
+    contact = (await stack.released_api(company, "GET", "/contacts"))["items"][0]
+    draft = {
+        "type": "INCOME",
+        "contactId": contact["id"],
+        "date": "2025-01-01",
+        "lines": [{"unitAmount": "10.00", "accountId": orphan}],
+    }
+    code = await stack.released_refusal(company, "POST", "/invoices", json=draft)
+    assert code == "ACCOUNT_ARCHIVED"
