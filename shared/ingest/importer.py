@@ -1,7 +1,9 @@
 """Initial import of a new connection: master data first, then contacts, through the engine.
 
 First the company's own master data is lined up with QBO's (``shared.ingest.alignment``: mapped by
-code, then name; the rest archived through the accounting side).
+code, then name; the rest archived through the accounting side). Plain QBO customers and vendors
+are then written to Re-Leased in batches of 50 from one listing of its contacts
+(``shared.ingest.import_batch``); only what is not plain is queued for the engine.
 
 Nothing is written here. Every record found is published as a change event (origin
 ``reconciler``), in dependency order: accounts, items, tax rates and classes from QBO first, then
@@ -28,6 +30,7 @@ from shared.domain.events import ChangeEvent, derive_event_id
 from shared.infra.logging import get_logger
 from shared.ingest.alignment import MasterDataAlignment
 from shared.ingest.dispatch import Publisher
+from shared.ingest.import_batch import ROLE_FLAG, BatchedContacts
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
 
@@ -63,6 +66,8 @@ def released_import_event(
 class ImportProgress:
     connection_id: str
     stages: dict[str, int] = field(default_factory=dict)
+    # Records written in batches by the import itself (not queued for the engine), per stage.
+    batched: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -87,8 +92,15 @@ class InitialImport:
             found[stage] = await qbo.query_all(stage, where)
         # Before QBO's master data reaches the engine: the company's own lined up with it.
         await MasterDataAlignment(self.pool).run(connection.id, released, found)
+        batcher = BatchedContacts(self.pool, released, connection)
+        await batcher.load()
         for stage in QBO_STAGES:
-            events = [qbo_change(realm, stage, row, now) for row in found[stage]]
+            rows = found[stage]
+            if stage in ROLE_FLAG:
+                # Plain customers and vendors are written in batches; the engine gets the rest.
+                rows = await batcher.run(stage, rows)
+                progress.batched[stage] = len(found[stage]) - len(rows)
+            events = [qbo_change(realm, stage, row, now) for row in rows]
             await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
         contacts = await released.list_all("/contacts")
         events = [
@@ -101,6 +113,7 @@ class InitialImport:
             "import_queued",
             connection_id=str(connection.id),
             stages=progress.stages,
+            batched=progress.batched,
             total=progress.total,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )

@@ -147,6 +147,10 @@ async def from_released(ctx: SyncContext) -> Result:
     except NotFound:
         return Result("ignored", "gone from Re-Leased")
     links = await ctx.links.by_released(ctx.connection.id, kind.entity, ctx.event.entity_id)
+    if not links and record.get("status") == "ARCHIVED":
+        # While connected only the accounting side (we) writes master data: one without a QBO
+        # counterpart archived is the connection's alignment retiring it (shared.ingest).
+        return Result("ignored", f"{kind.entity} without a QBO counterpart, archived")
     if not links:
         detail = f"{kind.entity} changed in Re-Leased with no QBO counterpart"
         await steps.flag(

@@ -142,3 +142,46 @@ async def test_connecting_maps_the_companys_master_data_and_archives_the_rest(
     }
     code = await stack.released_refusal(company, "POST", "/invoices", json=draft)
     assert code == "ACCOUNT_ARCHIVED"
+
+
+async def test_import_writes_plain_customers_in_batches_from_one_listing(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    tag = unique("Batch")
+    known = f"{tag} Known"
+    # A contact Re-Leased already has, not yet a customer: the batch adds the role, not a twin.
+    await stack.released_api(company, "POST", "/contacts", json={"name": known})
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    names = [known, *(f"{tag} Tenant {n:02d}" for n in range(54))]
+    for n, name in enumerate(names):
+        await qbo.write("Customer", {"DisplayName": name}, request_id=f"bc-{n}")
+    publisher = await EventPublisher.open(broker)
+    try:
+        progress = await InitialImport(pool, publisher).run(
+            connection, qbo, stack.factory.released(connection)
+        )
+        assert progress.batched["Customer"] >= len(names)
+        writes = await stack.released_writes(company)
+        batches = [w for w in writes if w["path"] == "/api/v1/contacts/batch"]
+        assert len(batches) == 2, "55 contacts: two requests of at most 50"
+        # Only the test's own contact went in alone (a user's write carries no key).
+        assert not [w for w in writes if w["path"] == "/api/v1/contacts" and w["idempotencyKey"]]
+        async with consumers(stack.settings):
+            await asyncio.sleep(4)  # the batches' webhooks: echoes of what is linked
+    finally:
+        await publisher.close()
+    listed = await released_contacts(stack, company)
+    ours = [c for c in listed if c["name"].startswith(tag)]
+    assert sorted(c["name"] for c in ours) == sorted(names), "one contact per customer"
+    assert all(c["isCustomer"] for c in ours)
+    customers = [c["DisplayName"] for c in await qbo.query_all("Customer")]
+    assert sorted(c for c in customers if c.startswith(tag)) == sorted(names), "no twin in QBO"
+    async with pool.acquire() as conn:
+        linked = await conn.fetchval(
+            "SELECT count(*) FROM links WHERE connection_id = $1 AND qbo_type = 'Customer'",
+            connection.id,
+        )
+    assert linked >= len(names)

@@ -32,6 +32,7 @@ from shared.domain.errors import (
 )
 
 TOKEN_MARGIN_S = 60.0
+BATCH_LIMIT = 50  # items per batch request (our contract, like Xero's)
 DEFAULT_RETRY_AFTER_S = 60.0
 
 
@@ -193,6 +194,23 @@ class ReleasedClient:
         if not isinstance(found, dict):
             raise PermanentError(f"Re-Leased answered {path} with a non-object")
         return found
+
+    async def batch(
+        self, collection: str, items: list[dict[str, Any]], *, idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        """Up to ``BATCH_LIMIT`` creates (no ``id``) or partial updates (``id`` + ``version``)
+        in one request against the budget; one result per item, in order:
+        ``{"status": 201|200|4xx, "item"?: {...}, "error"?: {...}}``. A failed item changed
+        nothing; the caller decides what to do with it."""
+        if not 0 < len(items) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} items, not {len(items)}")
+        answer = await self.request(
+            "POST", f"{collection}/batch", body={"items": items}, idempotency_key=idempotency_key
+        )
+        results = answer.get("items") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            raise PermanentError(f"Re-Leased answered a batch of {len(items)} unexpectedly")
+        return [r if isinstance(r, dict) else {"status": 0} for r in results]
 
     async def get(self, path: str) -> dict[str, Any]:
         found = await self.request("GET", path)
