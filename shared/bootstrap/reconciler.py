@@ -34,11 +34,12 @@ async def run(settings: ReconcilerSettings, stop: asyncio.Event) -> None:
         await declare_topology(setup)
         await setup.close()
         publisher = await EventPublisher.open(connection)
+        factory = ClientFactory(settings, pool, session)
         rounds = ReconcileRounds(
             pool,
-            InitialImport(pool, publisher),
+            InitialImport(pool, publisher, qbo_batch_budget=factory.qbo_batch_budget),
             Reconciler(pool, publisher, overlap=timedelta(seconds=settings.reconcile_overlap_s)),
-            ClientFactory(settings, pool, session),
+            factory,
             settings.reconcile_sweep_at,
         )
         log.info("reconciler_started", interval_s=settings.reconcile_interval_s)
