@@ -12,6 +12,8 @@ import asyncpg
 from shared.adapters.postgres.connections import ConnectionRepository
 from shared.domain.connections import ConnectionSettings
 from shared.infra.db import DbConnection
+from shared.ingest.importer import BATCHED, QUEUED, STAGE, STARTED, TOTAL
+from shared.ops.import_progress import import_progress
 
 _COLUMNS = (
     "id, released_company_id, qbo_realm_id, status, status_reason, settings, "
@@ -103,11 +105,18 @@ class AdminConnections:
                 "SELECT name, value FROM cursors WHERE connection_id = $1 AND name LIKE 'import:%'",
                 connection_id,
             )
-        values = {str(r["name"]).removeprefix("import:"): str(r["value"]) for r in rows}
+            progress = await import_progress(conn, connection_id)
+        marks = {STARTED, STAGE, QUEUED, TOTAL, BATCHED}
+        values = {
+            str(r["name"]).removeprefix("import:"): str(r["value"])
+            for r in rows
+            if r["name"] not in marks
+        }
         alignment = values.pop("alignment", None)
         done = values.pop("done", None)
         stages = {name: int(v) for name, v in values.items() if v.isdigit()}
         return {
+            "progress": progress,
             "stages": stages,
             "done": done,
             "master_data_alignment": json.loads(alignment) if alignment else None,

@@ -44,6 +44,14 @@ QBO_STAGES = ("Account", "Item", "TaxRate", "Class", "Customer", "Vendor")
 QBO_DOCUMENT_STAGES = ("Invoice", "Bill", "CreditMemo", "VendorCredit", "Payment", "BillPayment")
 RELEASED_DOCUMENT_STAGES = (("/invoices", "invoice"), ("/credit-notes", "creditnote"))
 NAME_LISTS = {"Account", "Item", "Class", "Customer", "Vendor"}
+# The import's marks in ``cursors``, read by shared.ops.import_progress.
+STARTED, STAGE, QUEUED, TOTAL, BATCHED = (
+    "import:started_at",
+    "import:stage",
+    "import:queued_at",
+    "import:total",
+    "import:batched",
+)
 
 
 def released_import_event(
@@ -88,6 +96,9 @@ class InitialImport:
     ) -> ImportProgress:
         started = time.perf_counter()
         progress = ImportProgress(str(connection.id))
+        cursors = CursorRepository(self.pool)
+        await cursors.set(connection.id, STARTED, datetime.now(UTC).isoformat())
+        await cursors.set(connection.id, STAGE, "aligning master data")
         realm = str(connection.qbo_realm_id)
         now = datetime.now(UTC)
         found: dict[str, list[dict[str, Any]]] = {}
@@ -118,6 +129,10 @@ class InitialImport:
         ]
         await self._stage(connection, "released_contact", events, progress)
         await self._documents(connection, qbo, released, progress, now)
+        total = progress.total + sum(progress.batched.values())
+        await cursors.set(connection.id, TOTAL, str(total))
+        await cursors.set(connection.id, BATCHED, str(sum(progress.batched.values())))
+        await cursors.set(connection.id, QUEUED, datetime.now(UTC).isoformat())
         log.info(
             "import_queued",
             connection_id=str(connection.id),
@@ -164,6 +179,7 @@ class InitialImport:
         events: list[ChangeEvent],
         progress: ImportProgress,
     ) -> None:
+        await CursorRepository(self.pool).set(connection.id, STAGE, f"queueing {stage}")
         published = await publish_new(self.pool, self.publisher, connection.id, events)
         progress.stages[stage] = len(published)
         await CursorRepository(self.pool).set(connection.id, f"import:{stage}", str(len(published)))

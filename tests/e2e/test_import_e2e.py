@@ -178,8 +178,23 @@ async def test_import_writes_plain_customers_in_batches_from_one_listing(
         assert len(batches) == 2, "55 contacts: two requests of at most 50"
         # Only the test's own contact went in alone (a user's write carries no key).
         assert not [w for w in writes if w["path"] == "/api/v1/contacts" and w["idempotencyKey"]]
+        state = await AdminConnections(pool).import_state(connection.id)
+        assert state["progress"]["stage"] == "applying"
+        assert state["progress"]["total"] >= len(names) + len(owners)
         async with consumers(stack.settings):
-            await asyncio.sleep(4)  # the batches' webhooks: echoes of what is linked
+
+            async def finished() -> bool:
+                now = await AdminConnections(pool).import_state(connection.id)
+                return bool(now["progress"]["stage"] == "done")
+
+            for _ in range(100):
+                if await finished():
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(2)  # the batches' webhooks: echoes of what is linked
+        progress = (await AdminConnections(pool).import_state(connection.id))["progress"]
+        assert progress["done"] == progress["total"]
+        assert (progress["stage"], progress["eta_s"]) == ("done", 0.0)
     finally:
         await publisher.close()
     listed = await released_contacts(stack, company)
