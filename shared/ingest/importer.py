@@ -180,7 +180,9 @@ class InitialImport:
         progress: ImportProgress,
     ) -> None:
         await CursorRepository(self.pool).set(connection.id, STAGE, f"queueing {stage}")
-        published = await publish_new(self.pool, self.publisher, connection.id, events)
+        # The bulk lane: live changes of this company never wait behind its import.
+        bulk = [e.model_copy(update={"lane": "bulk"}) for e in events]
+        published = await publish_new(self.pool, self.publisher, connection.id, bulk)
         progress.stages[stage] = len(published)
         await CursorRepository(self.pool).set(connection.id, f"import:{stage}", str(len(published)))
         log.info(

@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.adapters.broker import EventPublisher
+from shared.adapters.broker import BULK_SUFFIX, QBO_TO_RELEASED, EventPublisher
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
 from tests.e2e.stack import Stack, consumers, unique
+from tests.integration.broker_helpers import queue_depth
 
 pytestmark = pytest.mark.e2e
 
@@ -178,6 +179,9 @@ async def test_import_writes_plain_customers_in_batches_from_one_listing(
         assert len(batches) == 2, "55 contacts: two requests of at most 50"
         # Only the test's own contact went in alone (a user's write carries no key).
         assert not [w for w in writes if w["path"] == "/api/v1/contacts" and w["idempotencyKey"]]
+        # Everything queued by the import waits in the bulk lane, apart from live changes.
+        queued = sum(n for stage, n in progress.stages.items() if stage.startswith("qbo_"))
+        assert await queue_depth(broker, QBO_TO_RELEASED + BULK_SUFFIX) == queued
         state = await AdminConnections(pool).import_state(connection.id)
         assert state["progress"]["stage"] == "applying"
         assert state["progress"]["total"] >= len(names) + len(owners)
