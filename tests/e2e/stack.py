@@ -47,6 +47,11 @@ RL_CLIENT_ID, RL_SECRET, RL_KEY = "e2e-rl-client", "e2e-rl-secret", "e2e-rl-key"
 SMALL_POOL = 4
 ADMIN_TOKEN = "e2e-admin-token"
 SET_UP_PATHS = ("/company/accounting-connection", "/webhooks")
+WIDE_BUDGETS: dict[str, Any] = {
+    "released_requests_per_minute": 6000,
+    "released_concurrency": 10,
+    "qbo_requests_per_minute": 6000,
+}
 # Connections sync from here: before every date the tests' records carry.
 SYNC_FROM = dt.date(2020, 1, 1)
 # The company the Re-Leased sandbox starts with for the demo connection (DEMO_RELEASED_COMPANY_ID).
@@ -219,8 +224,12 @@ async def consumers(settings: EngineSettings, replicas: int = 1) -> AsyncIterato
 
 @asynccontextmanager
 async def running_stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool
+    database_url: str, amqp_url: str, pool: asyncpg.Pool, *, real_limits: bool = False
 ) -> AsyncIterator[Stack]:
+    """``real_limits``: both sandboxes enforce their platform's limits (QBO 500/min and 10 at
+    once per realm, Re-Leased 60/min and 5 at once per company) and the product runs on its real
+    budgets; otherwise the limits are off and the budgets wide (most tests are about behaviour,
+    not pace)."""
     async with AsyncExitStack() as stack:
         qbo_hook_base = await stack.enter_async_context(
             serving(
@@ -258,7 +267,7 @@ async def running_stack(
                         qbo_client_secret=QBO_SECRET,
                         qbo_webhook_verifier_token=QBO_VERIFIER,
                         qbo_sandbox_webhook_url=qbo_hook,
-                        qbo_sandbox_rate_limits=False,
+                        qbo_sandbox_rate_limits=real_limits,
                         qbo_sandbox_seed=11,
                     )
                 )
@@ -271,7 +280,7 @@ async def running_stack(
                         released_client_id=RL_CLIENT_ID,
                         released_client_secret=RL_SECRET,
                         released_webhook_key=RL_KEY,
-                        released_sandbox_rate_limits=False,
+                        released_sandbox_rate_limits=real_limits,
                         released_sandbox_seed=11,
                         demo_released_company_id=DEMO_COMPANY,
                     )
@@ -292,10 +301,9 @@ async def running_stack(
             released_client_secret=RL_SECRET,
             released_webhook_key=RL_KEY,
             token_encryption_key=Fernet.generate_key().decode(),
-            # The sandboxes run with their limits off; the budgets still run, just wider.
-            released_requests_per_minute=6000,
-            released_concurrency=10,
-            qbo_requests_per_minute=6000,
+            # Off: the sandboxes run without limits and the budgets, still running, are wider.
+            # Real: the product's defaults (the platforms' published limits).
+            **({} if real_limits else WIDE_BUDGETS),
             # Several stacks and replicas share one PostgreSQL (max_connections 100) in CI.
             amqp_prefetch=SMALL_POOL,
             db_pool_max=SMALL_POOL,
