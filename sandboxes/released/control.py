@@ -118,7 +118,12 @@ def company_control_routes(gate: Gate) -> list[BaseRoute]:
             if (method is None or r["method"] == method.upper())
             and (contains is None or contains in r["path"])
         ]
-        body = {"count": len(items), "total": call.state.request_total, "items": items}
+        body = {
+            "count": len(items),
+            "total": call.state.request_total,
+            "rateLimited": call.state.rate_limited,
+            "items": items,
+        }
         return JSONResponse(body)
 
     async def token(call: Call) -> Response:

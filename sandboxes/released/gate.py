@@ -78,6 +78,8 @@ def public_gate(sandbox: Sandbox) -> Gate:
             except Exception:
                 log.exception("released_sandbox_unhandled")
                 response = ApiError(500, "INTERNAL", "unexpected sandbox error").response()
+            if state is not None and response.status_code == 429:
+                state.rate_limited += 1
             if state is not None and request.method in _WRITES:
                 _record(sandbox, state, request, response)
             log.info(

@@ -75,6 +75,8 @@ class CompanyState:
     faults: Faults = field(default_factory=Faults)
     tokens_valid_after: datetime | None = None
     request_total: int = 0
+    # Authenticated calls answered 429 (reads too, which ``requests`` does not list).
+    rate_limited: int = 0
     # The API client that made the accounting connection: the company's accounting side.
     accounting_client: str | None = None
 

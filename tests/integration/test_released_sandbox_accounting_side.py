@@ -160,6 +160,8 @@ async def test_accounting_writes_count_against_the_rate_limit() -> None:
             statuses.append((await h.call(cid, "POST", "/tax-rates", json=body)).status_code)
         assert 429 in statuses
         assert statuses.count(201) < 62
+        log = (await h.client.get(f"/_sandbox/companies/{cid}/requests")).json()
+        assert log["rateLimited"] == statuses.count(429)
 
 
 async def test_unknown_client_credentials_are_refused() -> None:
