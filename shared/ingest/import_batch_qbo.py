@@ -7,8 +7,9 @@ budget, and one of its 40 batches a minute when that allowance is configured). E
 one database transaction holding the engine's lock on every name in it and saves the links the
 engine would have saved, so QBO's webhooks for these creates are echoes.
 
-Everything else (both roles, archived, already linked, a name QBO has, a refused item) is queued
-for the engine as before.
+A contact already linked at its current version (one this import just wrote from QBO) needs
+nothing and is left out altogether. Everything else (both roles, archived, linked at another
+version, a name QBO has, a refused item) is queued for the engine as before.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class BatchedToQbo:
     connection: Connection
     batch_budget: ApiBudget | None = None
     requests: int = 0
+    up_to_date: int = 0
 
     async def run(self, contacts: list[Record], qbo_found: dict[str, list[Record]]) -> list[Record]:
         """Create what is plain in batches; the contacts left for the engine."""
@@ -64,7 +66,8 @@ class BatchedToQbo:
             connection_id=str(self.connection.id),
             entity="Contact",
             found=len(contacts),
-            batched=len(contacts) - len(left),
+            batched=len(contacts) - len(left) - self.up_to_date,
+            up_to_date=self.up_to_date,
             left_to_engine=len(left),
             requests=self.requests,
         )
@@ -75,15 +78,20 @@ class BatchedToQbo:
     ) -> tuple[list[_Planned], list[Record]]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT released_id FROM links WHERE connection_id = $1 AND entity = 'contact' "
-                "AND released_id = ANY($2::text[])",
+                "SELECT released_id, released_version FROM links "
+                "WHERE connection_id = $1 AND entity = 'contact' AND released_id = ANY($2::text[])",
                 self.connection.id,
                 [str(c["id"]) for c in contacts],
             )
-        linked = {str(r["released_id"]) for r in rows}
+        linked = {str(r["released_id"]): str(r["released_version"]) for r in rows}
         planned: list[_Planned] = []
         left: list[Record] = []
         for contact in contacts:
+            if linked.get(str(contact["id"])) == str(contact.get("version")):
+                # Linked at this very version (this import wrote it from QBO): nothing to do, and
+                # an event would only cost the engine a read to find its echo.
+                self.up_to_date += 1
+                continue
             roles = [
                 t
                 for t, f in (("Customer", "isCustomer"), ("Vendor", "isSupplier"))

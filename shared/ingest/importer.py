@@ -121,7 +121,7 @@ class InitialImport:
         # Contacts QBO plainly lacks are created there in batches; the engine gets the rest.
         to_qbo = BatchedToQbo(self.pool, qbo, connection, self.qbo_batch_budget)
         left = await to_qbo.run(contacts, found)
-        progress.batched["released_contact"] = len(contacts) - len(left)
+        progress.batched["released_contact"] = len(contacts) - len(left) - to_qbo.up_to_date
         contacts = left
         events = [
             released_import_event(connection.released_company_id, "contact", c, now)
