@@ -136,13 +136,25 @@ class BatchedContacts:
 
     async def _write(self, qbo_type: str, chunk: list[_Planned]) -> list[Record]:
         left: list[Record] = []
-        writes = [p for p in chunk if p.item is not None]
         async with self.pool.acquire() as conn, conn.transaction():
-            for planned in chunk:
+            names = sorted({normalise_name(p.fields["name"]) for p in chunk})
+            for name in names:
                 # The engine's own lock for this name (shared.sync.contacts): until we commit the
                 # links, its handling of these contacts' webhooks waits, then sees them linked.
-                key = f"{self.connection.id}:contact-name:{normalise_name(planned.fields['name'])}"
+                key = f"{self.connection.id}:contact-name:{name}"
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            # A live change may have linked some since the plan (the engine got there first):
+            # those are done, and writing them again would make twins.
+            taken = await conn.fetch(
+                "SELECT qbo_id FROM links WHERE connection_id = $1 AND qbo_type = $2 "
+                "AND qbo_id = ANY($3::text[])",
+                self.connection.id,
+                qbo_type,
+                [str(p.record["Id"]) for p in chunk],
+            )
+            done = {str(r["qbo_id"]) for r in taken}
+            chunk = [p for p in chunk if str(p.record["Id"]) not in done]
+            writes = [p for p in chunk if p.item is not None]
             results = await self._send(qbo_type, writes)
             links = LinkRepository(conn)
             for planned in chunk:

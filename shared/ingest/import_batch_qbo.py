@@ -112,21 +112,28 @@ class BatchedToQbo:
         return planned, left
 
     async def _write(self, chunk: list[_Planned]) -> list[Record]:
-        items = [
-            {
-                "bId": str(n),
-                "operation": "create",
-                p.qbo_type: contact_to_qbo(p.fields, p.fields["name"]),
-            }
-            for n, p in enumerate(chunk)
-        ]
-        material = json.dumps([str(self.connection.id), items], sort_keys=True, default=str)
-        request_id = "imp-" + hashlib.sha256(material.encode()).hexdigest()[:40]
         left: list[Record] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            for planned in chunk:
-                key = f"{self.connection.id}:contact-name:{normalise_name(planned.fields['name'])}"
+            for name in sorted({normalise_name(p.fields["name"]) for p in chunk}):
+                key = f"{self.connection.id}:contact-name:{name}"
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            # A live change may have linked some since the plan: the engine did those.
+            taken = await conn.fetch(
+                "SELECT released_id FROM links WHERE connection_id = $1 AND entity = 'contact' "
+                "AND released_id = ANY($2::text[])",
+                self.connection.id,
+                [str(p.contact["id"]) for p in chunk],
+            )
+            done = {str(r["released_id"]) for r in taken}
+            chunk = [p for p in chunk if str(p.contact["id"]) not in done]
+            if not chunk:
+                return left
+            items = [
+                {"bId": str(n), "operation": "create", p.qbo_type: _body(p)}
+                for n, p in enumerate(chunk)
+            ]
+            material = json.dumps([str(self.connection.id), items], sort_keys=True, default=str)
+            request_id = "imp-" + hashlib.sha256(material.encode()).hexdigest()[:40]
             answers = await self._send(items, request_id)
             links = LinkRepository(conn)
             for planned, answer in zip(chunk, answers, strict=True):
@@ -150,3 +157,7 @@ class BatchedToQbo:
             return await batch_write(self.qbo, items, request_id=request_id)
         async with self.batch_budget.acquire(self.qbo.batch_budget_key):
             return await batch_write(self.qbo, items, request_id=request_id)
+
+
+def _body(planned: _Planned) -> Record:
+    return contact_to_qbo(planned.fields, planned.fields["name"])
