@@ -111,6 +111,8 @@ async def broker(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
         for name in (
             "sync.qbo_to_released",
             "sync.released_to_qbo",
+            "sync.qbo_to_released.bulk",
+            "sync.released_to_qbo.bulk",
             "sync.dead",
             "sync.retry.1s",
         ):

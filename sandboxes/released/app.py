@@ -14,9 +14,10 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from sandboxes.released.attachments import all_attachment_routes
 from sandboxes.released.auth import token_endpoint
+from sandboxes.released.batch import batch_routes
 from sandboxes.released.control import (
-    accounting_routes,
     company_control_routes,
+    connection_routes,
     global_routes,
 )
 from sandboxes.released.errors import ApiError
@@ -35,7 +36,12 @@ log = get_logger(__name__)
 
 
 def api_routes(gate: Gate) -> list[BaseRoute]:
-    return [*all_core_routes(gate), *all_document_routes(gate), *all_attachment_routes(gate)]
+    return [
+        *all_core_routes(gate),
+        *all_document_routes(gate),
+        *batch_routes(gate),
+        *all_attachment_routes(gate),
+    ]
 
 
 def create_app(settings: SandboxSettings) -> Starlette:
@@ -56,7 +62,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
     user = user_gate(sandbox)
     per_company = [
         *company_control_routes(user),
-        Mount("/accounting", routes=accounting_routes(user)),
+        Mount("/accounting", routes=connection_routes(user)),
         Mount("/as-user", routes=api_routes(user)),
     ]
     control = [*global_routes(sandbox), Mount("/companies/{companyId}", routes=per_company)]

@@ -1,4 +1,4 @@
-"""The control API under /_sandbox: set-up, inspection, the accounting side, faults and the clock.
+"""The control API under /_sandbox: set-up, inspection, users' tokens, faults and the clock.
 
 Test and demo only. The fixed routes (companies, reset, deliveries) are the contract's; the rest are
 documented in docs/released_sandbox.md.
@@ -14,20 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandboxes.released import contacts, payments
 from sandboxes.released.auth import mint_token
-from sandboxes.released.documents import CREDIT_NOTE, get_document
 from sandboxes.released.errors import ApiError, invalid
 from sandboxes.released.faults import merge_faults
 from sandboxes.released.gate import Call, Gate
 from sandboxes.released.listing import record_response
-from sandboxes.released.masterdata import (
-    KINDS,
-    MasterKind,
-    create_master,
-    get_master,
-    patch_master,
-)
 from sandboxes.released.sandbox import Sandbox
 from sandboxes.released.schemas import parse_json, parse_model
 from sandboxes.released.seed import new_company
@@ -48,8 +39,9 @@ class ClockIn(_In):
     advance_seconds: float | None = Field(default=None, ge=0)
 
 
-class MergeIn(_In):
-    into_contact_id: str
+class ClientIn(_In):
+    client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    client_secret: str = Field(min_length=8, max_length=128)
 
 
 async def _clock(sandbox: Sandbox, request: Request) -> Response:
@@ -97,12 +89,25 @@ def global_routes(sandbox: Sandbox) -> list[BaseRoute]:
     async def clock(request: Request) -> Response:
         return await _clock(sandbox, request)
 
+    async def register_client(request: Request) -> Response:
+        # Another API client (another integration): its tokens act as a Re-Leased user unless it
+        # makes a company's accounting connection.
+        try:
+            body = parse_model(ClientIn, await request.body())
+        except ApiError as err:
+            return err.response()
+        if body.client_id == sandbox.settings.released_client_id:
+            return invalid("CLIENT_EXISTS", "that is the configured client").response()
+        sandbox.store.clients[body.client_id] = body.client_secret
+        return JSONResponse({"clientId": body.client_id}, status_code=201)
+
     return [
         Route("/companies", create_company, methods=["POST"]),
         Route("/companies", list_companies, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/deliveries", deliveries, methods=["GET"]),
         Route("/clock", clock, methods=["GET", "POST"]),
+        Route("/clients", register_client, methods=["POST"]),
     ]
 
 
@@ -116,7 +121,12 @@ def company_control_routes(gate: Gate) -> list[BaseRoute]:
             if (method is None or r["method"] == method.upper())
             and (contains is None or contains in r["path"])
         ]
-        body = {"count": len(items), "total": call.state.request_total, "items": items}
+        body = {
+            "count": len(items),
+            "total": call.state.request_total,
+            "rateLimited": call.state.rate_limited,
+            "items": items,
+        }
         return JSONResponse(body)
 
     async def token(call: Call) -> Response:
@@ -145,31 +155,9 @@ def company_control_routes(gate: Gate) -> list[BaseRoute]:
     ]
 
 
-def accounting_routes(gate: Gate) -> list[BaseRoute]:
-    """The accounting side (QBO, through the product or by hand) changing Re-Leased."""
-
-    def contact_action(verb: str) -> Route:
-        async def act(call: Call) -> Response:
-            contact = contacts.get_contact(call.state, call.param("id"))
-            store = call.sandbox.store
-            if verb == "merge":
-                target = parse_model(MergeIn, call.body).into_contact_id
-                contacts.merge_contact(store, call.state, contact, target)
-            else:
-                contacts.set_archived(store, call.state, contact, archived=verb == "archive")
-            return record_response(contact)
-
-        return Route(f"/contacts/{{id}}/{verb}", gate(act), methods=["POST"])
-
-    async def reverse(call: Call) -> Response:
-        payment = payments.get_payment(call.state, call.param("id"))
-        payments.reverse_payment(call.sandbox.store, call.state, payment, "ACCOUNTING")
-        return record_response(payment)
-
-    async def unallocate(call: Call) -> Response:
-        note = get_document(call.state, CREDIT_NOTE, call.param("id"))
-        payments.remove_allocation(call.sandbox.store, call.state, note, call.param("allocation"))
-        return record_response(note)
+def connection_routes(gate: Gate) -> list[BaseRoute]:
+    """The accounting system revoking or restoring the company's connection (a platform event,
+    not an API write: the accounting side writes records through the public API)."""
 
     def connection(status: str) -> Route:
         async def act(call: Call) -> Response:
@@ -185,30 +173,4 @@ def accounting_routes(gate: Gate) -> list[BaseRoute]:
         verb = "revoke" if status == "REVOKED" else "restore"
         return Route(f"/connection/{verb}", gate(act), methods=["POST"])
 
-    routes: list[BaseRoute] = [
-        contact_action("archive"),
-        contact_action("unarchive"),
-        contact_action("merge"),
-        Route("/payments/{id}/reverse", gate(reverse), methods=["POST"]),
-        Route("/credit-notes/{id}/allocations/{allocation}", gate(unallocate), methods=["DELETE"]),
-        connection("REVOKED"),
-        connection("ACTIVE"),
-    ]
-    for kind in KINDS:
-        routes.extend(_master_writes(gate, kind))
-    return routes
-
-
-def _master_writes(gate: Gate, kind: MasterKind) -> list[BaseRoute]:
-    async def create(call: Call) -> Response:
-        return record_response(create_master(call.sandbox.store, call.state, kind, call.body), 201)
-
-    async def patch(call: Call) -> Response:
-        record = get_master(call.state, kind, call.param("id"))
-        patch_master(call.sandbox.store, call.state, kind, record, call.body)
-        return record_response(record)
-
-    return [
-        Route(f"/{kind.path}", gate(create), methods=["POST"]),
-        Route(f"/{kind.path}/{{id}}", gate(patch), methods=["PATCH"]),
-    ]
+    return [connection("REVOKED"), connection("ACTIVE")]

@@ -1,7 +1,11 @@
 """What every public API call goes through: auth, faults, limits, idempotency, logging.
 
 The same handlers are also mounted under the control API ("act as a Re-Leased user"); there the gate
-skips auth, limits and faults, and the calls are not counted as the product's requests.
+skips auth, limits and faults, and the calls are not counted as the product's requests. Each call
+knows its principal (``Call.client``): the API client its token was issued to, or None for a user.
+The client that made the company's accounting connection is its accounting side
+(``Call.accounting_side``); the routes only that side may use while connected ask
+``Call.accounting_only``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandboxes.released.auth import authenticate
-from sandboxes.released.errors import ApiError, not_found
+from sandboxes.released.errors import ApiError, conflict, not_found
 from sandboxes.released.faults import inject_request_faults
 from sandboxes.released.idempotency import StoredResponse, fingerprint
 from sandboxes.released.sandbox import Sandbox
@@ -32,9 +36,26 @@ class Call:
     state: CompanyState
     sandbox: Sandbox
     body: bytes
+    # The API client the token speaks for; None: a Re-Leased user (control-API token, /as-user).
+    client: str | None = None
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
+
+    @property
+    def accounting_side(self) -> bool:
+        """The caller is the client that made the company's accounting connection."""
+        return self.client is not None and self.client == self.state.accounting_client
+
+    @property
+    def user_while_connected(self) -> bool:
+        """A write only the accounting side may make is refused for this caller."""
+        return self.state.connected and not self.accounting_side
+
+    def accounting_only(self, code: str, message: str, ident: str = "request") -> None:
+        """Refuse with 409 ``code`` unless the accounting side calls (or nothing is connected)."""
+        if self.user_while_connected:
+            raise conflict(code, message, ident)
 
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -49,14 +70,16 @@ def public_gate(sandbox: Sandbox) -> Gate:
             bind_unit_of_work(method=request.method, path=request.url.path)
             state: CompanyState | None = None
             try:
-                state = authenticate(sandbox, request)
+                state, client = authenticate(sandbox, request)
                 state.request_total += 1
-                response = await _limited(sandbox, state, request, handler)
+                response = await _limited(sandbox, state, client, request, handler)
             except ApiError as err:
                 response = err.response()
             except Exception:
                 log.exception("released_sandbox_unhandled")
                 response = ApiError(500, "INTERNAL", "unexpected sandbox error").response()
+            if state is not None and response.status_code == 429:
+                state.rate_limited += 1
             if state is not None and request.method in _WRITES:
                 _record(sandbox, state, request, response)
             log.info(
@@ -95,14 +118,15 @@ def user_gate(sandbox: Sandbox) -> Gate:
 
 
 async def _limited(
-    sandbox: Sandbox, state: CompanyState, request: Request, handler: Handler
+    sandbox: Sandbox, state: CompanyState, client: str | None, request: Request, handler: Handler
 ) -> Response:
     remaining = sandbox.limiter.acquire(state.id)
     try:
         # Inside the slot: a slow sandbox holds its concurrency slots, like a slow server does.
         await inject_request_faults(state.faults, sandbox.rng)
         body = await request.body()
-        response = await _idempotent(sandbox, Call(request, state, sandbox, body), handler)
+        call = Call(request, state, sandbox, body, client)
+        response = await _idempotent(sandbox, call, handler)
     except ApiError as err:
         # Refusals count against the limit too, so they carry the header as well.
         response = err.response()

@@ -10,11 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sandboxes.released.errors import conflict, invalid, not_found
+from sandboxes.released.errors import invalid, not_found
+from sandboxes.released.gate import Call
 from sandboxes.released.schemas import (
     AccountIn,
     TaxRateIn,
     TrackingCategoryIn,
+    TrackingOptionIn,
     parse_json,
     parse_model,
 )
@@ -74,14 +76,14 @@ TRACKING = MasterKind(
     lambda s: s.tracking_categories,
 )
 KINDS = (ACCOUNTS, TAX_RATES, TRACKING)
+MAX_OPTIONS = 100
 
 
-def refuse_if_connected(state: CompanyState) -> None:
-    if state.connected:
-        raise conflict(
-            "MANAGED_IN_ACCOUNTING",
-            "master data is managed in the accounting system while connected",
-        )
+def refuse_if_connected(call: Call) -> None:
+    """Users may not write master data while connected; the accounting side may."""
+    call.accounting_only(
+        "MANAGED_IN_ACCOUNTING", "master data is managed in the accounting system while connected"
+    )
 
 
 def get_master(state: CompanyState, kind: MasterKind, ident: str) -> Record:
@@ -111,3 +113,41 @@ def patch_master(
     store.touch(record)
     store.emit(state, kind.event, record, f"{kind.path}/{record['id']}")
     return record
+
+
+def _option(body: TrackingOptionIn) -> Record:
+    return {
+        "id": body.id or new_id(),
+        "name": body.name,
+        "propertyId": body.property_id,
+        "status": body.status,
+    }
+
+
+def add_option(store: Store, state: CompanyState, category: Record, raw: bytes) -> Record:
+    option = _option(parse_model(TrackingOptionIn, raw))
+    if any(o["id"] == option["id"] for o in category["options"]):
+        raise invalid("DUPLICATE_OPTION_ID", "the category has this option id", option["id"])
+    if len(category["options"]) >= MAX_OPTIONS:
+        raise invalid("TOO_MANY_OPTIONS", f"a category holds at most {MAX_OPTIONS} options")
+    category["options"].append(option)
+    store.touch(category)
+    store.emit(state, TRACKING.event, category, f"{TRACKING.path}/{category['id']}")
+    return category
+
+
+def patch_option(
+    store: Store, state: CompanyState, category: Record, option_id: str, raw: bytes
+) -> Record:
+    index = next((i for i, o in enumerate(category["options"]) if o["id"] == option_id), None)
+    if index is None:
+        raise not_found("tracking option", option_id)
+    option = category["options"][index]
+    patch = parse_json(raw)
+    if not isinstance(patch, dict):
+        raise invalid("INVALID_JSON", "the body must be a JSON object")
+    merged = {**option, **{k: v for k, v in patch.items() if k != "id"}}
+    category["options"][index] = _option(parse_model(TrackingOptionIn, json.dumps(merged).encode()))
+    store.touch(category)
+    store.emit(state, TRACKING.event, category, f"{TRACKING.path}/{category['id']}")
+    return category

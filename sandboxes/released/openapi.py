@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from sandboxes.released import schemas as req
-from sandboxes.released.openapi_schemas import RESOURCES, Schema, page_of, ref
+from sandboxes.released.openapi_ops import action, attachments, crud, op
+from sandboxes.released.openapi_schemas import RESOURCES, Schema, ref
 
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -31,16 +32,10 @@ _MODELS: tuple[type[BaseModel], ...] = (
     req.AccountIn,
     req.TaxRateIn,
     req.TrackingCategoryIn,
+    req.TrackingOptionIn,
+    req.MergeIn,
+    req.BatchIn,
 )
-_LIST_PARAMS: list[tuple[str, Schema]] = [
-    ("page", {"type": "integer", "minimum": 1, "maximum": 1000000}),
-    ("pageSize", {"type": "integer", "minimum": 1, "maximum": 1000}),
-    ("modifiedSince", {"type": "string", "format": "date-time"}),
-    ("status", {"type": "string"}),
-    ("ids", {"type": "string"}),
-    ("numbers", {"type": "string"}),
-    ("includeArchived", {"type": "boolean"}),
-]
 
 
 def _oas30(node: Any) -> Any:
@@ -76,122 +71,62 @@ def _request_schemas() -> dict[str, Schema]:
     return defs
 
 
-def _op(
-    op_id: str,
-    ok: int,
-    result: Schema | None,
-    *,
-    body: str | None = None,
-    params: list[tuple[str, Schema]] | None = None,
-    path_params: tuple[str, ...] = (),
-    if_match: bool = False,
-) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = [
-        {"name": "X-Company-Id", "in": "header", "required": True, "schema": {"type": "string"}}
-    ]
-    parameters += [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-        for n in path_params
-    ]
-    parameters += [{"name": n, "in": "query", "schema": s} for n, s in params or []]
-    if if_match:
-        parameters.append({"name": "If-Match", "in": "header", "schema": {"type": "string"}})
-    if if_match or body is not None:
-        key = {"type": "string", "minLength": 1, "maxLength": 255}
-        parameters.append({"name": "Idempotency-Key", "in": "header", "schema": key})
-    content = {"application/json": {"schema": result}} if result is not None else None
-    success: dict[str, Any] = {"description": "success"}
-    if content:
-        success["content"] = content
-    error = {"description": "error", "content": {"application/json": {"schema": ref("Error")}}}
-    operation: dict[str, Any] = {
-        "operationId": op_id,
-        "parameters": parameters,
-        "responses": {str(ok): success, "default": error},
-    }
-    if body == "multipart":
-        multipart = {
-            "type": "object",
-            "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}},
-        }
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"multipart/form-data": {"schema": multipart}},
-        }
-    elif body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": ref(body)}},
-        }
-    return operation
-
-
-def _crud(path: str, name: str, create: str | None, patch: str | None) -> dict[str, Any]:
-    item = f"{path}/{{id}}"
-    paths: dict[str, Any] = {path: {}, item: {}}
-    paths[path]["get"] = _op(f"list{name}", 200, page_of(name), params=_LIST_PARAMS)
-    paths[item]["get"] = _op(f"get{name}", 200, ref(name), path_params=("id",))
-    if create:
-        paths[path]["post"] = _op(f"create{name}", 201, ref(name), body=create)
-    if patch:
-        paths[item]["patch"] = _op(
-            f"update{name}", 200, ref(name), body=patch, path_params=("id",), if_match=True
-        )
+def _accounting_side() -> dict[str, Any]:
+    """Routes only the accounting side may use while connected (a user gets a 409)."""
+    paths: dict[str, Any] = {}
+    for verb in ("archive", "unarchive"):
+        paths[f"/contacts/{{id}}/{verb}"] = action(f"{verb}Contact", "Contact")
+    paths["/contacts/{id}/merge"] = action("mergeContact", "Contact", "MergeIn")
+    ids = ("id", "allocationId")
+    unallocate = op("removeAllocation", 200, ref("CreditNote"), path_params=ids, if_match=True)
+    paths["/credit-notes/{id}/allocations/{allocationId}"] = {"delete": unallocate}
+    category = ref("TrackingCategory")
+    add = op("addTrackingOption", 201, category, body="TrackingOptionIn", path_params=("id",))
+    add["parameters"].append({"name": "If-Match", "in": "header", "schema": {"type": "string"}})
+    paths["/tracking-categories/{id}/options"] = {"post": add}
+    patch = op(
+        "updateTrackingOption",
+        200,
+        category,
+        body="TrackingOptionIn",
+        path_params=("id", "optionId"),
+        if_match=True,
+    )
+    paths["/tracking-categories/{id}/options/{optionId}"] = {"patch": patch}
     return paths
-
-
-def _action(op_id: str, name: str, body: str | None = None) -> dict[str, Any]:
-    operation = _op(op_id, 200, ref(name), body=body, path_params=("id",), if_match=True)
-    return {"post": operation}
-
-
-def _attachments(base: str, prefix: str) -> dict[str, Any]:
-    one = f"{base}/{{id}}/attachments/{{attachmentId}}"
-    ids = ("id", "attachmentId")
-    binary = {"type": "string", "format": "binary"}
-    content_op = _op(f"get{prefix}AttachmentContent", 200, None, path_params=ids)
-    content_op["responses"]["200"]["content"] = {"*/*": {"schema": binary}}
-    return {
-        f"{base}/{{id}}/attachments": {
-            "get": _op(f"list{prefix}Attachments", 200, page_of("Attachment"), path_params=("id",)),
-            "post": _op(
-                f"add{prefix}Attachment",
-                201,
-                ref("Attachment"),
-                body="multipart",
-                path_params=("id",),
-            ),
-        },
-        one: {
-            "get": _op(f"get{prefix}Attachment", 200, ref("Attachment"), path_params=ids),
-            "delete": _op(f"delete{prefix}Attachment", 204, None, path_params=ids),
-        },
-        f"{one}/content": {"get": content_op},
-    }
 
 
 def _paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    paths.update(_crud("/contacts", "Contact", "ContactIn", "ContactPatch"))
-    paths.update(_crud("/invoices", "Invoice", "InvoiceIn", "DocumentPatch"))
-    paths.update(_crud("/credit-notes", "CreditNote", "CreditNoteIn", "DocumentPatch"))
-    paths.update(_crud("/payments", "Payment", "PaymentIn", None))
+    paths.update(crud("/contacts", "Contact", "ContactIn", "ContactPatch"))
+    paths.update(crud("/invoices", "Invoice", "InvoiceIn", "DocumentPatch"))
+    paths.update(crud("/credit-notes", "CreditNote", "CreditNoteIn", "DocumentPatch"))
+    paths.update(crud("/payments", "Payment", "PaymentIn", None))
     for base, name in (("/invoices", "Invoice"), ("/credit-notes", "CreditNote")):
         for verb in ("submit", "approve", "void"):
-            paths[f"{base}/{{id}}/{verb}"] = _action(f"{verb}{name}", name)
-        paths.update(_attachments(base, name))
-    paths["/credit-notes/{id}/allocations"] = _action(
+            paths[f"{base}/{{id}}/{verb}"] = action(f"{verb}{name}", name)
+        paths.update(attachments(base, name))
+    paths["/credit-notes/{id}/allocations"] = action(
         "allocateCreditNote", "CreditNote", "AllocationIn"
     )
-    paths["/payments/{id}/reverse"] = _action("reversePayment", "Payment")
-    paths.update(_crud("/accounts", "Account", "AccountIn", "AccountIn"))
-    paths.update(_crud("/tax-rates", "TaxRate", "TaxRateIn", "TaxRateIn"))
-    paths.update(_crud("/tracking-categories", "TrackingCategory", "TrackingCategoryIn", None))
-    paths.update(_crud("/properties", "Property", None, None))
-    paths.update(_crud("/tenancies", "Tenancy", None, None))
-    paths["/company"] = {"get": _op("getCompany", 200, ref("Company"))}
-    connect = _op("connectAccounting", 201, ref("Company"), body="ConnectionIn")
+    paths["/payments/{id}/reverse"] = action("reversePayment", "Payment")
+    paths.update(_accounting_side())
+    paths.update(crud("/accounts", "Account", "AccountIn", "AccountIn"))
+    paths.update(crud("/tax-rates", "TaxRate", "TaxRateIn", "TaxRateIn"))
+    tracking = "TrackingCategoryIn"
+    paths.update(crud("/tracking-categories", "TrackingCategory", tracking, tracking))
+    for base, name in (
+        ("/contacts", "Contacts"),
+        ("/invoices", "Invoices"),
+        ("/credit-notes", "CreditNotes"),
+        ("/payments", "Payments"),
+    ):
+        batch = op(f"batch{name}", 200, ref("BatchResult"), body="BatchIn")
+        paths[f"{base}/batch"] = {"post": batch}
+    paths.update(crud("/properties", "Property", None, None))
+    paths.update(crud("/tenancies", "Tenancy", None, None))
+    paths["/company"] = {"get": op("getCompany", 200, ref("Company"))}
+    connect = op("connectAccounting", 201, ref("Company"), body="ConnectionIn")
     # Connecting again to the same organisation is an idempotent 200.
     connect["responses"]["200"] = connect["responses"]["201"]
     paths["/company/accounting-connection"] = {"post": connect}
@@ -199,14 +134,14 @@ def _paths() -> dict[str, Any]:
         ("afterSequence", {"type": "integer", "minimum": 0}),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
     ]
-    paths["/events"] = {"get": _op("listEvents", 200, ref("EventFeed"), params=feed_params)}
+    paths["/events"] = {"get": op("listEvents", 200, ref("EventFeed"), params=feed_params)}
     paths["/webhooks"] = {
-        "post": _op("subscribeWebhook", 201, ref("Webhook"), body="WebhookIn"),
-        "get": _op("listWebhooks", 200, ref("WebhookList")),
+        "post": op("subscribeWebhook", 201, ref("Webhook"), body="WebhookIn"),
+        "get": op("listWebhooks", 200, ref("WebhookList")),
     }
-    paths["/webhooks/{id}"] = {"get": _op("getWebhook", 200, ref("Webhook"), path_params=("id",))}
+    paths["/webhooks/{id}"] = {"get": op("getWebhook", 200, ref("Webhook"), path_params=("id",))}
     paths["/webhooks/{id}/enable"] = {
-        "post": _op("enableWebhook", 200, ref("Webhook"), path_params=("id",))
+        "post": op("enableWebhook", 200, ref("Webhook"), path_params=("id",))
     }
     return paths
 

@@ -268,6 +268,18 @@ RESOURCES: dict[str, Schema] = {
         lastEventSequence={"type": "integer", "minimum": 0},
     ),
     "WebhookList": obj(["items"], items={"type": "array", "items": ref("Webhook")}),
+    "BatchResult": obj(
+        ["items"],
+        items={
+            "type": "array",
+            "items": obj(
+                ["status"],
+                status={"type": "integer", "minimum": 200, "maximum": 499},
+                item={"type": "object"},
+                error=ref("Error"),
+            ),
+        },
+    ),
 }
 
 

@@ -10,10 +10,13 @@ from sandboxes.released.gate import Call, Gate
 from sandboxes.released.listing import check_version, page_response, record_response
 from sandboxes.released.masterdata import (
     KINDS,
+    TRACKING,
     MasterKind,
+    add_option,
     create_master,
     get_master,
     patch_master,
+    patch_option,
     refuse_if_connected,
 )
 from sandboxes.released.schemas import ConnectionIn, WebhookIn, parse_model
@@ -41,6 +44,8 @@ def company_routes(gate: Gate) -> list[BaseRoute]:
                 )
             return record_response(company)
         store = call.sandbox.store
+        # Whoever connects is the company's accounting side from now on (None: a user did).
+        call.state.accounting_client = call.client
         company["accountingConnection"] = {
             "provider": body.provider,
             "externalOrgId": body.external_org_id,
@@ -66,12 +71,12 @@ def master_routes(gate: Gate, kind: MasterKind) -> list[BaseRoute]:
         return record_response(get_master(call.state, kind, call.param("id")))
 
     async def create(call: Call) -> Response:
-        refuse_if_connected(call.state)
+        refuse_if_connected(call)
         return record_response(create_master(call.sandbox.store, call.state, kind, call.body), 201)
 
     async def patch(call: Call) -> Response:
         record = get_master(call.state, kind, call.param("id"))
-        refuse_if_connected(call.state)
+        refuse_if_connected(call)
         check_version(call.request.headers.get("if-match"), record)
         patch_master(call.sandbox.store, call.state, kind, record, call.body)
         return record_response(record)
@@ -82,6 +87,30 @@ def master_routes(gate: Gate, kind: MasterKind) -> list[BaseRoute]:
         Route(base, gate(create), methods=["POST"]),
         Route(base + "/{id}", gate(get), methods=["GET"]),
         Route(base + "/{id}", gate(patch), methods=["PATCH"]),
+    ]
+
+
+def tracking_option_routes(gate: Gate) -> list[BaseRoute]:
+    """One option of a tracking category at a time (the category's version guards both)."""
+
+    async def add(call: Call) -> Response:
+        category = get_master(call.state, TRACKING, call.param("id"))
+        refuse_if_connected(call)
+        check_version(call.request.headers.get("if-match"), category)
+        add_option(call.sandbox.store, call.state, category, call.body)
+        return record_response(category, 201)
+
+    async def patch(call: Call) -> Response:
+        category = get_master(call.state, TRACKING, call.param("id"))
+        refuse_if_connected(call)
+        check_version(call.request.headers.get("if-match"), category)
+        patch_option(call.sandbox.store, call.state, category, call.param("optionId"), call.body)
+        return record_response(category)
+
+    base = "/tracking-categories/{id}/options"
+    return [
+        Route(base, gate(add), methods=["POST"]),
+        Route(base + "/{optionId}", gate(patch), methods=["PATCH"]),
     ]
 
 
@@ -171,4 +200,4 @@ def all_core_routes(gate: Gate) -> list[BaseRoute]:
     routes = [*company_routes(gate), *context_routes(gate), *event_routes(gate)]
     for kind in KINDS:
         routes.extend(master_routes(gate, kind))
-    return [*routes, *webhook_routes(gate)]
+    return [*routes, *tracking_option_routes(gate), *webhook_routes(gate)]

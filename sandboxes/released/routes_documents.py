@@ -25,6 +25,7 @@ from sandboxes.released.schemas import (
     DocumentIn,
     DocumentPatch,
     InvoiceIn,
+    MergeIn,
     PaymentIn,
     parse_model,
 )
@@ -36,7 +37,9 @@ def contact_routes(gate: Gate) -> list[BaseRoute]:
 
     async def create(call: Call) -> Response:
         body = parse_model(ContactIn, call.body)
-        return record_response(contacts.create_contact(call.sandbox.store, call.state, body), 201)
+        allowed = not call.user_while_connected
+        created = contacts.create_contact(call.sandbox.store, call.state, body, may_archive=allowed)
+        return record_response(created, 201)
 
     async def get(call: Call) -> Response:
         return record_response(contacts.get_contact(call.state, call.param("id")))
@@ -45,14 +48,35 @@ def contact_routes(gate: Gate) -> list[BaseRoute]:
         contact = contacts.get_contact(call.state, call.param("id"))
         check_version(call.request.headers.get("if-match"), contact)
         body = parse_model(ContactPatch, call.body)
-        contacts.patch_contact(call.sandbox.store, call.state, contact, body)
+        allowed = not call.user_while_connected
+        contacts.patch_contact(call.sandbox.store, call.state, contact, body, may_archive=allowed)
         return record_response(contact)
+
+    def status_action(verb: str) -> Route:
+        # While connected only the accounting side archives, unarchives and merges.
+        async def act(call: Call) -> Response:
+            contact = contacts.get_contact(call.state, call.param("id"))
+            if call.user_while_connected:
+                raise contacts.archive_refused(contact["id"])
+            check_version(call.request.headers.get("if-match"), contact)
+            store = call.sandbox.store
+            if verb == "merge":
+                target = parse_model(MergeIn, call.body).into_contact_id
+                contacts.merge_contact(store, call.state, contact, target)
+            else:
+                contacts.set_archived(store, call.state, contact, archived=verb == "archive")
+            return record_response(contact)
+
+        return Route(f"/contacts/{{id}}/{verb}", gate(act), methods=["POST"])
 
     return [
         Route("/contacts", gate(list_contacts), methods=["GET"]),
         Route("/contacts", gate(create), methods=["POST"]),
         Route("/contacts/{id}", gate(get), methods=["GET"]),
         Route("/contacts/{id}", gate(patch), methods=["PATCH"]),
+        status_action("archive"),
+        status_action("unarchive"),
+        status_action("merge"),
     ]
 
 
@@ -105,7 +129,22 @@ def allocation_routes(gate: Gate) -> list[BaseRoute]:
         payments.allocate_credit(call.sandbox.store, call.state, note, body)
         return record_response(note)
 
-    return [Route("/credit-notes/{id}/allocations", gate(allocate), methods=["POST"])]
+    async def unallocate(call: Call) -> Response:
+        note = get_document(call.state, CREDIT_NOTE, call.param("id"))
+        # Taking money off a document is the accounting side's while connected.
+        call.accounting_only(
+            "REVERSE_IN_ACCOUNTING", "remove the allocation in the accounting system", note["id"]
+        )
+        check_version(call.request.headers.get("if-match"), note)
+        allocation = call.param("allocationId")
+        payments.remove_allocation(call.sandbox.store, call.state, note, allocation)
+        return record_response(note)
+
+    one = "/credit-notes/{id}/allocations/{allocationId}"
+    return [
+        Route("/credit-notes/{id}/allocations", gate(allocate), methods=["POST"]),
+        Route(one, gate(unallocate), methods=["DELETE"]),
+    ]
 
 
 def payment_routes(gate: Gate) -> list[BaseRoute]:
@@ -122,7 +161,8 @@ def payment_routes(gate: Gate) -> list[BaseRoute]:
     async def reverse(call: Call) -> Response:
         payment = payments.get_payment(call.state, call.param("id"))
         check_version(call.request.headers.get("if-match"), payment)
-        payments.reverse_payment(call.sandbox.store, call.state, payment, "RELEASED")
+        source = "ACCOUNTING" if call.accounting_side else "RELEASED"
+        payments.reverse_payment(call.sandbox.store, call.state, payment, source)
         return record_response(payment)
 
     return [

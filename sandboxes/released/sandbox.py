@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sandboxes.released.clock import SandboxClock
 from sandboxes.released.idempotency import IdempotencyCache
 from sandboxes.released.limits import RateLimiter
+from sandboxes.released.seed import new_company
 from sandboxes.released.settings import SandboxSettings
 from sandboxes.released.store import Store
 from sandboxes.released.webhooks import WebhookDispatcher
@@ -27,6 +28,9 @@ class Sandbox:
     def build(cls, settings: SandboxSettings) -> Sandbox:
         clock = SandboxClock(settings.released_sandbox_time_scale)
         store = Store(clock, settings.api_base)
+        if settings.demo_released_company_id:
+            name = settings.demo_released_company_name
+            new_company(store, name, company_id=settings.demo_released_company_id)
         # Not for security: fault injection only, seedable so a failing run can be repeated.
         rng = random.Random(settings.released_sandbox_seed)  # noqa: S311
         return cls(

@@ -119,6 +119,19 @@ class AllocationIn(Body):
     date: dt.date
 
 
+class MergeIn(Body):
+    into_contact_id: Ident
+
+
+MAX_BATCH_ITEMS = 50
+
+
+class BatchIn(Body):
+    """``items``: creates (no ``id``) or partial updates (``id`` and ``version``)."""
+
+    items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
+
+
 class ConnectionIn(Body):
     provider: Literal["QBO"]
     external_org_id: Ident
@@ -173,6 +186,11 @@ def parse_model(model: type[M], raw: bytes) -> M:
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(400, "INVALID_JSON", "the body must be a JSON object")
+    return validate_model(model, data)
+
+
+def validate_model(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` (already parsed JSON) as ``model``, or the 400 naming each bad field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -27,9 +27,15 @@ CURRENCY = {"NZ": "NZD", "AU": "AUD", "UK": "GBP", "US": "USD"}
 
 
 def new_company(
-    store: Store, name: str, region: str = "NZ", profile: str = "default"
+    store: Store,
+    name: str,
+    region: str = "NZ",
+    profile: str = "default",
+    *,
+    company_id: str | None = None,
 ) -> CompanyState:
-    company = store.stamp_new({"name": name, "region": region, "accountingConnection": None})
+    fields = {"name": name, "region": region, "accountingConnection": None}
+    company = store.stamp_new({"id": company_id, **fields} if company_id else fields)
     state = CompanyState(company=company)
     for code, account_name, account_type in _ACCOUNTS:
         _add(store, state.accounts, account(code, account_name, account_type))

@@ -29,6 +29,10 @@ class SandboxSettings(BaseSettings):
     released_sandbox_rate_limits: bool = True
     # Seed for fault injection, so a failing run can be repeated.
     released_sandbox_seed: int | None = None
+    # The product's demo names a company it connects (``make run``); the sandbox has it from the
+    # start, so the product never needs the control API to make one.
+    demo_released_company_id: str | None = Field(default=None, min_length=1, max_length=64)
+    demo_released_company_name: str = "Demo Property Management"
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
 

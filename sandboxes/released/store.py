@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sandboxes.released.clock import SandboxClock, format_ts
 from sandboxes.released.faults import Faults
@@ -21,6 +21,12 @@ Record = dict[str, Any]
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+class TokenEntry(NamedTuple):
+    company_id: str | None  # the company a control-API token is scoped to; None: any
+    issued_at: datetime
+    client_id: str | None  # the API client it was issued to; None: minted to act as a user
 
 
 @dataclass
@@ -69,6 +75,10 @@ class CompanyState:
     faults: Faults = field(default_factory=Faults)
     tokens_valid_after: datetime | None = None
     request_total: int = 0
+    # Authenticated calls answered 429 (reads too, which ``requests`` does not list).
+    rate_limited: int = 0
+    # The API client that made the accounting connection: the company's accounting side.
+    accounting_client: str | None = None
 
     @property
     def id(self) -> str:
@@ -93,7 +103,9 @@ class Store:
         self.clock = clock
         self.api_base = api_base
         self.companies: dict[str, CompanyState] = {}
-        self.tokens: dict[str, tuple[str | None, datetime]] = {}
+        self.tokens: dict[str, TokenEntry] = {}
+        # API clients registered through the control API (besides the configured one): id -> secret.
+        self.clients: dict[str, str] = {}
         self.listeners: list[EventListener] = []
 
     def now(self) -> str:
@@ -102,6 +114,7 @@ class Store:
     def reset(self) -> None:
         self.companies.clear()
         self.tokens.clear()
+        self.clients.clear()
 
     def stamp_new(self, record: Record) -> Record:
         now = self.now()

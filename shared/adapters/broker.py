@@ -41,7 +41,14 @@ DEAD_EXCHANGE = "sync.dlx"
 DEAD_QUEUE = "sync.dead"
 QBO_TO_RELEASED = "sync.qbo_to_released"
 RELEASED_TO_QBO = "sync.released_to_qbo"
-WORK_QUEUES: dict[str, str] = {QBO_TO_RELEASED: "qbo.#", RELEASED_TO_QBO: "released.#"}
+# The bulk lane (an initial import, a bulk replay): its own queues, consumed apart from live.
+BULK_SUFFIX = ".bulk"
+WORK_QUEUES: dict[str, str] = {
+    QBO_TO_RELEASED: "qbo.#",
+    RELEASED_TO_QBO: "released.#",
+    QBO_TO_RELEASED + BULK_SUFFIX: "bulk.qbo.#",
+    RELEASED_TO_QBO + BULK_SUFFIX: "bulk.released.#",
+}
 # Delay tiers of the retry ladder, in seconds; attempt n waits RETRY_TIERS[min(n, last)].
 RETRY_TIERS: tuple[int, ...] = (5, 30, 300)
 # A message redelivered this often without an ack (consumer crashes) is dead-lettered.

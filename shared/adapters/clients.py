@@ -8,7 +8,13 @@ import aiohttp
 import asyncpg
 
 from shared.adapters.crypto import TokenCipher
-from shared.adapters.postgres.budgets import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limits
+from shared.adapters.postgres.budgets import (
+    QBO_LIMITS,
+    RELEASED_LIMITS,
+    ApiBudget,
+    Limits,
+    Reserve,
+)
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.qbo.coalesce import CoalesceOptions, ReadCoalescer
 from shared.adapters.qbo.tokens import QboOAuth, QboTokenStore
@@ -20,8 +26,15 @@ from shared.infra.settings import EngineSettings
 
 class ClientFactory:
     def __init__(
-        self, settings: EngineSettings, pool: asyncpg.Pool, session: aiohttp.ClientSession
+        self,
+        settings: EngineSettings,
+        pool: asyncpg.Pool,
+        session: aiohttp.ClientSession,
+        *,
+        bulk: bool = False,
     ) -> None:
+        """``bulk``: clients for the bulk lane, which leave ``bulk_reserved_share`` of every
+        budget (tokens and slots) to live traffic."""
         self._settings = settings
         self._session = session
         self.cipher = TokenCipher(settings.token_encryption_key.get_secret_value())
@@ -32,21 +45,20 @@ class ClientFactory:
             settings.qbo_client_secret.get_secret_value(),
         )
         self.tokens = QboTokenStore(pool, self.cipher, self.oauth)
-        self.qbo_budget = ApiBudget(
-            pool,
-            Limits(
-                settings.qbo_requests_per_minute,
-                settings.qbo_concurrency,
-                burst=min(QBO_LIMITS.burst, settings.qbo_requests_per_minute // 2 or 1),
-            ),
+        share = settings.bulk_reserved_share if bulk else 0.0
+        qbo_limits = Limits(
+            settings.qbo_requests_per_minute,
+            settings.qbo_concurrency,
+            burst=min(QBO_LIMITS.burst, settings.qbo_requests_per_minute // 2 or 1),
+        )
+        self.qbo_budget = ApiBudget(pool, qbo_limits, reserve=Reserve.share(qbo_limits, share))
+        released_limits = Limits(
+            settings.released_requests_per_minute,
+            settings.released_concurrency,
+            burst=min(RELEASED_LIMITS.burst, settings.released_requests_per_minute // 2 or 1),
         )
         self.released_budget = ApiBudget(
-            pool,
-            Limits(
-                settings.released_requests_per_minute,
-                settings.released_concurrency,
-                burst=min(RELEASED_LIMITS.burst, settings.released_requests_per_minute // 2 or 1),
-            ),
+            pool, released_limits, reserve=Reserve.share(released_limits, share)
         )
         self.qbo_batch_budget: ApiBudget | None = None
         if settings.qbo_batches_per_minute > 0:

@@ -87,7 +87,10 @@ async def create_connection(request: Request) -> Response:
 
 async def get_connection(request: Request) -> Response:
     row = await _connection(request)
-    return row if isinstance(row, Response) else JSONResponse(row.details())
+    if isinstance(row, Response):
+        return row
+    imported = await _ctx(request).connections.import_state(row.id)
+    return JSONResponse({**row.details(), "import": imported})
 
 
 async def authorize(request: Request) -> Response:

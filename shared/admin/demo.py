@@ -1,8 +1,10 @@
-"""The demo connection ``make run`` brings up: one Re-Leased sandbox company bound to a QBO realm.
+"""The demo connection ``make run`` brings up: one Re-Leased company bound to a QBO realm.
 
-The admin service drives the OAuth flow itself (the QBO sandbox auto-approves), exactly as a
-person's browser would, so the demo exercises the real callback logic. Idempotent across
-restarts: with an active connection present it does nothing.
+The company is named by ``DEMO_RELEASED_COMPANY_ID`` (the Re-Leased sandbox reads the same setting
+and has the company from its start: the product never calls a sandbox's control API). The admin
+service drives the OAuth flow itself (the QBO sandbox auto-approves), exactly as a person's
+browser would, so the demo exercises the real callback logic. Idempotent across restarts: with an
+active connection present it does nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from shared.infra.logging import get_logger
 
 log = get_logger("admin.demo")
 RETRY_EVERY_S = 1.0
-STALE_REASON = "the Re-Leased sandbox company no longer exists (sandboxes forget on restart)"
+STALE_REASON = "the Re-Leased company no longer exists (the sandbox forgets on restart)"
 
 
 class DemoNotReady(Exception):
@@ -83,7 +85,9 @@ class DemoConnection:
         if live:
             row = live[0]
         else:
-            company = await self._create_company()
+            company = self._settings.demo_released_company_id
+            if not company:
+                raise PermanentError("DEMO_RELEASED_COMPANY_ID is not set: the company to connect")
             row, _ = await self._connections.create(company, default_settings())
         result = await self._authorize(row)
         webhook_status = result.webhook_status
@@ -107,15 +111,6 @@ class DemoConnection:
             if status == "ACTIVE" or time.monotonic() >= self._deadline:
                 return status
             await asyncio.sleep(RETRY_EVERY_S)
-
-    async def _create_company(self) -> str:
-        url = sandbox_root(self._settings.released_api_base) + "/_sandbox/companies"
-        body = {"name": self._settings.demo_released_company_name}
-        async with self._http.post(url, json=body) as response:
-            if response.status != 201:
-                raise DemoNotReady(f"Re-Leased sandbox answered {response.status} at {url}")
-            made = await response.json(content_type=None)
-        return str(made["id"])
 
     async def _authorize(self, row: ConnectionRow) -> ConnectResult:
         url = self._flow.authorize_url(row.id)

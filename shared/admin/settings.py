@@ -31,7 +31,9 @@ class AdminServiceSettings(EngineSettings):
     qbo_app_url: str = "https://app.qbo.intuit.com/app"
     released_app_url: str = "https://app.re-leased.com"
     demo_connection: bool = False
-    demo_released_company_name: str = "Demo Property Management"
+    # The Re-Leased company the demo connects (the Re-Leased sandbox reads the same setting and
+    # has that company from the start); required with DEMO_CONNECTION.
+    demo_released_company_id: str | None = Field(default=None, min_length=1, max_length=64)
     demo_timeout_s: float = Field(default=60.0, gt=0)
     # Largest request body the admin service reads (413 beyond); its bodies are small JSON.
     admin_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

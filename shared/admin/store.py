@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -11,6 +12,8 @@ import asyncpg
 from shared.adapters.postgres.connections import ConnectionRepository
 from shared.domain.connections import ConnectionSettings
 from shared.infra.db import DbConnection
+from shared.ingest.importer import BATCHED, QUEUED, STAGE, STARTED, TOTAL
+from shared.ops.import_progress import import_progress
 
 _COLUMNS = (
     "id, released_company_id, qbo_realm_id, status, status_reason, settings, "
@@ -93,6 +96,31 @@ class AdminConnections:
 
     async def set_status(self, connection_id: UUID, status: str, reason: str | None) -> None:
         await ConnectionRepository(self._pool).set_status(connection_id, status, reason)
+
+    async def import_state(self, connection_id: UUID) -> dict[str, Any]:
+        """What the initial import recorded: records queued per stage, whether it finished, and
+        how the company's own master data met QBO's (``master_data_alignment``)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT name, value FROM cursors WHERE connection_id = $1 AND name LIKE 'import:%'",
+                connection_id,
+            )
+            progress = await import_progress(conn, connection_id)
+        marks = {STARTED, STAGE, QUEUED, TOTAL, BATCHED}
+        values = {
+            str(r["name"]).removeprefix("import:"): str(r["value"])
+            for r in rows
+            if r["name"] not in marks
+        }
+        alignment = values.pop("alignment", None)
+        done = values.pop("done", None)
+        stages = {name: int(v) for name, v in values.items() if v.isdigit()}
+        return {
+            "progress": progress,
+            "stages": stages,
+            "done": done,
+            "master_data_alignment": json.loads(alignment) if alignment else None,
+        }
 
 
 async def fetch_row(

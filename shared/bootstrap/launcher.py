@@ -124,7 +124,7 @@ def where_to_look() -> str:
     admin API        {admin}/api/connections   (Authorization: Bearer $ADMIN_TOKEN)
     console          {admin}/console           (sign in with $ADMIN_TOKEN)
     health, metrics  /healthz /readyz /metrics on every port; consumers and reconciler 9001-9003
-    QBO sandbox      {env("QBO_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8101")}/_sandbox/realms
+    QBO sandbox      {env("QBO_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8101")}
     Re-Leased sbx    {env("RELEASED_SANDBOX_PUBLIC_URL", "http://127.0.0.1:8102")}/api/v1/openapi.json
     webhooks in      {env("QBO_SANDBOX_WEBHOOK_URL", "http://127.0.0.1:8001/webhooks/qbo")}
                      {env("RELEASED_WEBHOOK_PUBLIC_URL", "http://127.0.0.1:8002/webhooks/released")}

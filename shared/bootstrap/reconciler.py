@@ -40,11 +40,12 @@ async def run(
         publisher = await EventPublisher.open(connection)
         if ops is not None:
             ops.checks = [database_check(pool), broker_check(connection)]
+        factory = ClientFactory(settings, pool, session)
         rounds = ReconcileRounds(
             pool,
-            InitialImport(pool, publisher),
+            InitialImport(pool, publisher, qbo_batch_budget=factory.qbo_batch_budget),
             Reconciler(pool, publisher, overlap=timedelta(seconds=settings.reconcile_overlap_s)),
-            ClientFactory(settings, pool, session),
+            factory,
             settings.reconcile_sweep_at,
         )
         log.info("reconciler_started", interval_s=settings.reconcile_interval_s)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 Source = Literal["qbo", "released"]
 Origin = Literal["webhook", "reconciler", "replay"]
+Lane = Literal["live", "bulk"]
 
 # Routing-key words must not contain the topic separators.
 _FORBIDDEN_IN_KEY = (".", "*", "#", " ")
@@ -79,6 +80,9 @@ class ChangeEvent(BaseModel):
     version: str | None = Field(default=None, description="SyncToken/lastUpdated or version")
     related_id: str | None = Field(default=None, description="merged-away id on QBO merges")
     resource_url: str | None = None
+    # "bulk": an initial import's or a bulk replay's; it travels its own lane (queues and a budget
+    # that leaves a share for live traffic), so live events never wait behind it.
+    lane: Lane = "live"
 
     @field_validator("entity", "operation")
     @classmethod
@@ -122,8 +126,10 @@ class ChangeEvent(BaseModel):
 
     @property
     def routing_key(self) -> str:
-        """``<source>.<entity>.<operation>`` on the topic exchange."""
-        return f"{self.source}.{self.entity}.{self.operation}"
+        """``<source>.<entity>.<operation>`` on the topic exchange (``bulk.`` first in the bulk
+        lane)."""
+        key = f"{self.source}.{self.entity}.{self.operation}"
+        return f"bulk.{key}" if self.lane == "bulk" else key
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")

@@ -157,6 +157,11 @@ class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
     released_concurrency: int = Field(default=5, ge=1)
     # QBO's separate allowance for POST /batch (per realm); 0 never sends a batch.
     qbo_batches_per_minute: int = Field(default=40, ge=0)
+    # The share of every company's and realm's budget (request tokens and concurrency slots) the
+    # bulk lane (initial imports, bulk replays) leaves to live traffic; bulk takes the rest.
+    bulk_reserved_share: float = Field(default=0.2, ge=0, lt=1)
+    # Messages a consumer takes at once from its direction's bulk queue.
+    bulk_prefetch: int = Field(default=4, ge=1)
     # Coalesced reads (shared/adapters/qbo/coalesce.py): concurrent gets for one realm share one
     # request. A lone get is sent at once; gets arriving while one is in flight wait at most the
     # window (or until max_ids are waiting), and at most in_flight coalesced requests run at once.

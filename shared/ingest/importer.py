@@ -1,5 +1,10 @@
 """Initial import of a new connection: master data first, then contacts, through the engine.
 
+First the company's own master data is lined up with QBO's (``shared.ingest.alignment``: mapped by
+code, then name; the rest archived through the accounting side). Plain QBO customers and vendors
+are then written to Re-Leased in batches of 50 from one listing of its contacts
+(``shared.ingest.import_batch``); only what is not plain is queued for the engine.
+
 Nothing is written here. Every record found is published as a change event (origin
 ``reconciler``), in dependency order: accounts, items, tax rates and classes from QBO first, then
 QBO customers and vendors, then Re-Leased contacts. The engine applies them like any other change,
@@ -17,13 +22,17 @@ from typing import Any
 
 import asyncpg
 
+from shared.adapters.postgres.budgets import ApiBudget
 from shared.adapters.postgres.cursors import CursorRepository
 from shared.adapters.qbo.client import QboClient
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.connections import Connection
 from shared.domain.events import ChangeEvent, derive_event_id
 from shared.infra.logging import get_logger
+from shared.ingest.alignment import MasterDataAlignment
 from shared.ingest.dispatch import Publisher
+from shared.ingest.import_batch import ROLE_FLAG, BatchedContacts
+from shared.ingest.import_batch_qbo import BatchedToQbo
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
 
@@ -35,6 +44,14 @@ QBO_STAGES = ("Account", "Item", "TaxRate", "Class", "Customer", "Vendor")
 QBO_DOCUMENT_STAGES = ("Invoice", "Bill", "CreditMemo", "VendorCredit", "Payment", "BillPayment")
 RELEASED_DOCUMENT_STAGES = (("/invoices", "invoice"), ("/credit-notes", "creditnote"))
 NAME_LISTS = {"Account", "Item", "Class", "Customer", "Vendor"}
+# The import's marks in ``cursors``, read by shared.ops.import_progress.
+STARTED, STAGE, QUEUED, TOTAL, BATCHED = (
+    "import:started_at",
+    "import:stage",
+    "import:queued_at",
+    "import:total",
+    "import:batched",
+)
 
 
 def released_import_event(
@@ -59,6 +76,8 @@ def released_import_event(
 class ImportProgress:
     connection_id: str
     stages: dict[str, int] = field(default_factory=dict)
+    # Records written in batches by the import itself (not queued for the engine), per stage.
+    batched: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -69,30 +88,56 @@ class ImportProgress:
 class InitialImport:
     pool: asyncpg.Pool
     publisher: Publisher
+    # QBO's allowance for POST /batch (40 a minute per realm); None: not paced apart.
+    qbo_batch_budget: ApiBudget | None = None
 
     async def run(
         self, connection: Connection, qbo: QboClient, released: ReleasedClient
     ) -> ImportProgress:
         started = time.perf_counter()
         progress = ImportProgress(str(connection.id))
+        cursors = CursorRepository(self.pool)
+        await cursors.set(connection.id, STARTED, datetime.now(UTC).isoformat())
+        await cursors.set(connection.id, STAGE, "aligning master data")
         realm = str(connection.qbo_realm_id)
         now = datetime.now(UTC)
+        found: dict[str, list[dict[str, Any]]] = {}
         for stage in QBO_STAGES:
             where = "Active in (true, false)" if stage in NAME_LISTS else ""
-            rows = await qbo.query_all(stage, where)
+            found[stage] = await qbo.query_all(stage, where)
+        # Before QBO's master data reaches the engine: the company's own lined up with it.
+        await MasterDataAlignment(self.pool).run(connection.id, released, found)
+        batcher = BatchedContacts(self.pool, released, connection)
+        await batcher.load()
+        for stage in QBO_STAGES:
+            rows = found[stage]
+            if stage in ROLE_FLAG:
+                # Plain customers and vendors are written in batches; the engine gets the rest.
+                rows = await batcher.run(stage, rows)
+                progress.batched[stage] = len(found[stage]) - len(rows)
             events = [qbo_change(realm, stage, row, now) for row in rows]
             await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
         contacts = await released.list_all("/contacts")
+        # Contacts QBO plainly lacks are created there in batches; the engine gets the rest.
+        to_qbo = BatchedToQbo(self.pool, qbo, connection, self.qbo_batch_budget)
+        left = await to_qbo.run(contacts, found)
+        progress.batched["released_contact"] = len(contacts) - len(left) - to_qbo.up_to_date
+        contacts = left
         events = [
             released_import_event(connection.released_company_id, "contact", c, now)
             for c in contacts
         ]
         await self._stage(connection, "released_contact", events, progress)
         await self._documents(connection, qbo, released, progress, now)
+        total = progress.total + sum(progress.batched.values())
+        await cursors.set(connection.id, TOTAL, str(total))
+        await cursors.set(connection.id, BATCHED, str(sum(progress.batched.values())))
+        await cursors.set(connection.id, QUEUED, datetime.now(UTC).isoformat())
         log.info(
             "import_queued",
             connection_id=str(connection.id),
             stages=progress.stages,
+            batched=progress.batched,
             total=progress.total,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
@@ -134,7 +179,10 @@ class InitialImport:
         events: list[ChangeEvent],
         progress: ImportProgress,
     ) -> None:
-        published = await publish_new(self.pool, self.publisher, connection.id, events)
+        await CursorRepository(self.pool).set(connection.id, STAGE, f"queueing {stage}")
+        # The bulk lane: live changes of this company never wait behind its import.
+        bulk = [e.model_copy(update={"lane": "bulk"}) for e in events]
+        published = await publish_new(self.pool, self.publisher, connection.id, bulk)
         progress.stages[stage] = len(published)
         await CursorRepository(self.pool).set(connection.id, f"import:{stage}", str(len(published)))
         log.info(

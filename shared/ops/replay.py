@@ -22,7 +22,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from shared.adapters.broker import EVENTS_EXCHANGE, EventPublisher
-from shared.domain.events import ChangeEvent
+from shared.domain.events import ChangeEvent, Lane
 from shared.infra.logging import get_logger
 
 log = get_logger("ops.dlq")
@@ -74,7 +74,9 @@ def replay_copy(original: dict[str, Any]) -> ChangeEvent:
     )
 
 
-async def replay_one(pool: asyncpg.Pool, publisher: EventPublisher, letter_id: int) -> str | None:
+async def replay_one(
+    pool: asyncpg.Pool, publisher: EventPublisher, letter_id: int, *, lane: Lane = "live"
+) -> str | None:
     """Publish a fresh copy of one dead letter and record it; the copy's event id."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
@@ -83,7 +85,7 @@ async def replay_one(pool: asyncpg.Pool, publisher: EventPublisher, letter_id: i
         )
         if row is None:
             return None
-        copy = replay_copy(row["event"])
+        copy = replay_copy(row["event"]).model_copy(update={"lane": lane})
         # Publish inside the row lock: a concurrent replay of the same letter waits, then sees
         # this one recorded. A crash after the confirm replays again, which is harmless.
         await publisher.publish(copy, exchange=EVENTS_EXCHANGE)
@@ -132,7 +134,8 @@ async def replay_many(
     for done, letter_id in enumerate(letter_ids, start=1):
         await throttle.wait()
         try:
-            new_id = await replay_one(pool, publisher, letter_id)
+            # Many at once: the bulk lane, so live changes do not wait behind the replay.
+            new_id = await replay_one(pool, publisher, letter_id, lane="bulk")
         except NotReplayable as exc:
             skipped[letter_id] = str(exc)[:300]
         else:

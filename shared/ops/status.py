@@ -16,6 +16,7 @@ from aio_pika.exceptions import AMQPError
 
 from shared.adapters.broker import DEAD_QUEUE, RETRY_TIERS, WORK_QUEUES, retry_exchange
 from shared.infra.db import DbConnection, plain_row
+from shared.ops.import_progress import import_progress
 
 _PER_CONNECTION = """
 SELECT c.id, c.released_company_id, c.qbo_realm_id, c.status, c.status_reason,
@@ -46,6 +47,7 @@ async def connections_status(conn: DbConnection) -> list[dict[str, Any]]:
     for row in rows:
         item = plain_row(row)
         item["lag_s"] = round(float(row["lag_s"] or 0.0), 1)
+        item["import"] = await import_progress(conn, row["id"])
         out.append(item)
     return out
 

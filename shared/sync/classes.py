@@ -64,7 +64,11 @@ async def from_qbo(ctx: SyncContext) -> Result:
     else:
         match.update({"name": fields["name"], "status": status})
     written = await ctx.released.accounting(
-        "PATCH", f"/tracking-categories/{category['id']}", body={"options": options}
+        "PATCH",
+        f"/tracking-categories/{category['id']}",
+        body={"options": options},
+        idempotency_key=ctx.request_id("rl-class"),
+        if_match=category.get("version"),
     )
     chosen = next(
         o
@@ -86,8 +90,10 @@ async def _category(ctx: SyncContext) -> dict[str, Any]:
     for category in await ctx.released.list_all("/tracking-categories", includeArchived="true"):
         if category.get("name") == TRACKING_CATEGORY:
             return category
+    body = {"name": TRACKING_CATEGORY, "options": []}
+    key = ctx.create_key("rl-class-category", body)
     return await ctx.released.accounting(
-        "POST", "/tracking-categories", body={"name": TRACKING_CATEGORY, "options": []}
+        "POST", "/tracking-categories", body=body, idempotency_key=key
     )
 
 
@@ -109,7 +115,11 @@ async def from_released(ctx: SyncContext) -> Result:
     if not fixed and not strays:
         return Result("echo", "the options are QBO's classes", str(category["id"]))
     written = await ctx.released.accounting(
-        "PATCH", f"/tracking-categories/{category['id']}", body={"options": options}
+        "PATCH",
+        f"/tracking-categories/{category['id']}",
+        body={"options": options},
+        idempotency_key=ctx.request_id("rl-class-revert"),
+        if_match=category.get("version"),
     )
     for option in written.get("options", []):
         link = await ctx.links.by_released(

@@ -99,14 +99,25 @@ async def from_qbo(ctx: SyncContext) -> Result:
     if link is None:
         existing = await _find(ctx, kind, fields)
         if existing is None:
-            written = await ctx.released.accounting("POST", kind.path, body=body)
+            key = ctx.create_key(f"rl-{kind.entity}", body)
+            written = await ctx.released.accounting(
+                "POST", kind.path, body=body, idempotency_key=key
+            )
         else:
             written = await ctx.released.accounting(
-                "PATCH", f"{kind.path}/{existing['id']}", body=body
+                "PATCH",
+                f"{kind.path}/{existing['id']}",
+                body=body,
+                idempotency_key=ctx.request_id(f"rl-{kind.entity}-adopt"),
+                if_match=existing.get("version"),
             )
     else:
+        # QBO's state overwrites whatever Re-Leased holds: no version to guard.
         written = await ctx.released.accounting(
-            "PATCH", f"{kind.path}/{link.released_id}", body=body
+            "PATCH",
+            f"{kind.path}/{link.released_id}",
+            body=body,
+            idempotency_key=ctx.request_id(f"rl-{kind.entity}-update"),
         )
     await ctx.links.save(
         ctx.connection.id,
@@ -164,6 +175,10 @@ async def from_released(ctx: SyncContext) -> Result:
     except NotFound:
         return Result("ignored", "gone from Re-Leased")
     links = await ctx.links.by_released(ctx.connection.id, kind.entity, ctx.event.entity_id)
+    if not links and record.get("status") == "ARCHIVED":
+        # While connected only the accounting side (we) writes master data: one without a QBO
+        # counterpart archived is the connection's alignment retiring it (shared.ingest).
+        return Result("ignored", f"{kind.entity} without a QBO counterpart, archived")
     if not links:
         detail = f"{kind.entity} changed in Re-Leased with no QBO counterpart"
         await steps.flag(
@@ -186,7 +201,11 @@ async def from_released(ctx: SyncContext) -> Result:
     else:
         outcome = "reverted"
         written = await ctx.released.accounting(
-            "PATCH", f"{kind.path}/{link.released_id}", body=kind.to_released(fields)
+            "PATCH",
+            f"{kind.path}/{link.released_id}",
+            body=kind.to_released(fields),
+            idempotency_key=ctx.request_id(f"rl-{kind.entity}-revert"),
+            if_match=record.get("version"),
         )
         if decision.outcome is Outcome.REVERT_AND_FLAG:
             detail = f"{kind.entity} changed in Re-Leased reverted: {decision.why}"

@@ -61,7 +61,16 @@ class ReleasedApi(Protocol):
 
     async def list_all(self, path: str, **filters: str) -> list[dict[str, Any]]: ...
 
-    async def accounting(self, method: str, path: str, body: Any = None) -> dict[str, Any]: ...
+    async def accounting(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        idempotency_key: str,
+        if_match: int | str | None = None,
+    ) -> dict[str, Any]:
+        """A write only the accounting side (we, who made the connection) may make."""
 
     async def upload_attachment(
         self,

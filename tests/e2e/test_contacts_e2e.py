@@ -109,40 +109,33 @@ async def test_qbo_inactivation_archives_and_merge_points_to_survivor(
     assert survivor["status"] == "ACTIVE"
 
 
-async def test_archive_in_released_is_reverted_and_flagged(
+async def test_archive_in_released_is_refused_while_connected(
     stack: Stack, linked: Linked, pool: asyncpg.Pool
 ) -> None:
+    """Archiving is QBO's: once we made the accounting connection, Re-Leased itself refuses a
+    user's archive (the engine's revert-and-flag for one that slips through is covered by the
+    engine's unit tests)."""
     name = unique("Archive Me")
     async with consumers(stack.settings):
         await linked.qbo.write("Customer", {"DisplayName": name}, request_id="a1")
         (contact,) = await eventually(lambda: contacts_named(stack, linked.company, name))
         await quiet(1)
-
-        async def reverted() -> bool:
-            async with pool.acquire() as conn:
-                flags = await conn.fetchval(
-                    "SELECT count(*) FROM conflicts "
-                    "WHERE kind = 'policy_flag' AND entity = 'contact'"
-                )
-            return bool(flags)
-
-        await archive_in_released(stack, linked.company, contact)
-        await eventually(reverted)
+        code = await stack.released_refusal(
+            linked.company, "PATCH", f"/contacts/{contact['id']}", json={"status": "ARCHIVED"}
+        )
+        assert code == "ARCHIVE_IN_ACCOUNTING"
+        action = await stack.released_refusal(
+            linked.company, "POST", f"/contacts/{contact['id']}/archive"
+        )
+        assert action == "ARCHIVE_IN_ACCOUNTING"
         await quiet(1)
     (after,) = await contacts_named(stack, linked.company, name)
-    assert after["status"] == "ACTIVE", "archiving is QBO's: the contact is restored"
+    assert after["status"] == "ACTIVE"
     customer = await linked.qbo.query_all("Customer", f"DisplayName = '{name}'")
     assert customer[0]["Active"] is True
-
-
-async def archive_in_released(stack: Stack, company: str, contact: dict[str, Any]) -> None:
-    """A Re-Leased user archives the contact (allowed while the company is not connected)."""
-    await stack.released_api(
-        company,
-        "PATCH",
-        f"/contacts/{contact['id']}",
-        json={"status": "ARCHIVED"},
-    )
+    async with pool.acquire() as conn:
+        flags = await conn.fetchval("SELECT count(*) FROM conflicts WHERE entity = 'contact'")
+    assert flags == 0
 
 
 async def test_concurrent_edits_merge_field_by_field(
@@ -198,7 +191,7 @@ async def test_concurrent_edits_merge_field_by_field(
 
 
 @pytest.mark.usefixtures("engine")
-async def test_master_data_flows_from_qbo_and_released_edits_are_reverted(
+async def test_master_data_flows_from_qbo_and_released_users_cannot_edit_it(
     stack: Stack, linked: Linked
 ) -> None:
     account = await linked.qbo.write(
@@ -213,15 +206,15 @@ async def test_master_data_flows_from_qbo_and_released_edits_are_reverted(
 
     mirrored = await eventually(in_released)
     assert mirrored["name"] == account["Name"]
-    # Someone edits the account on the Re-Leased side: QBO is the only manager.
-    await stack.call(
+    # Someone tries to edit the account on the Re-Leased side: QBO is the only manager, and
+    # Re-Leased refuses users while connected.
+    code = await stack.released_refusal(
+        linked.company,
         "PATCH",
-        f"{stack.released_base}/_sandbox/companies/{linked.company}/accounting/accounts/{mirrored['id']}",
+        f"/accounts/{mirrored['id']}",
         json={"name": "Renamed in Re-Leased"},
     )
-
-    async def restored() -> bool:
-        again = await in_released()
-        return bool(again and again["name"] == account["Name"])
-
-    await eventually(restored)
+    assert code == "MANAGED_IN_ACCOUNTING"
+    again = await in_released()
+    assert again is not None
+    assert again["name"] == account["Name"]

@@ -156,6 +156,8 @@ async def proxy_for(url: str, default_port: int) -> AsyncIterator[TcpProxy]:
 def service_env(settings: EngineSettings) -> dict[str, str]:
     env = dict(os.environ)
     for key, value in settings.model_dump().items():
+        if value is None:
+            continue  # unset stays unset (str(None) is no valid value for any setting)
         plain = value.get_secret_value() if isinstance(value, SecretStr) else value
         env[key.upper()] = str(plain)
     env.update({"LOG_FORMAT": "json", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})

@@ -11,7 +11,7 @@ import pytest
 from shared.admin.demo import sandbox_root
 from shared.infra.db import create_pool
 from shared.infra.migrations import migrate
-from tests.e2e.stack import Stack, running_stack
+from tests.e2e.stack import DEMO_COMPANY, Stack, running_stack
 from tests.integration.admin_helpers import running_admin, stack_settings
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,9 @@ async def connections(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 
 
 async def run_admin_once(stack: Stack) -> None:
-    async with running_admin(stack_settings(stack), demo_connection=True) as admin:
+    async with running_admin(
+        stack_settings(stack), demo_connection=True, demo_released_company_id=DEMO_COMPANY
+    ) as admin:
         task = admin.app.state.demo_task
         assert task is not None
         await asyncio.wait_for(task, 30)

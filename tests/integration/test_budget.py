@@ -9,7 +9,13 @@ import uuid
 import asyncpg
 import pytest
 
-from shared.adapters.postgres.budgets import QBO_LIMITS, RELEASED_LIMITS, ApiBudget, Limits
+from shared.adapters.postgres.budgets import (
+    QBO_LIMITS,
+    RELEASED_LIMITS,
+    ApiBudget,
+    Limits,
+    Reserve,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +84,45 @@ async def test_a_crashed_holder_frees_its_slot_after_the_lease(pool: asyncpg.Poo
     started = time.monotonic()
     async with budget.acquire(key):
         assert time.monotonic() - started >= 0.4
+
+
+async def test_bulk_leaves_its_reserve_of_tokens_to_live(pool: asyncpg.Pool) -> None:
+    # Hardly any refill: what is in the bucket is what there is.
+    limits = Limits(per_minute=2, concurrent=5, burst=10)
+    reserve = Reserve.share(limits, 0.3)
+    live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve)
+    key = f"released:{uuid.uuid4().hex}"
+    taken = 0
+    while await bulk.try_take(key):
+        taken += 1
+    assert taken == 7, "bulk stops at the reserve: 3 of 10 tokens stay"
+    assert [await live.try_take(key) for _ in range(3)] == [True, True, True]
+    assert not await live.try_take(key)
+
+
+async def test_bulk_never_takes_the_reserved_slots(pool: asyncpg.Pool) -> None:
+    limits = Limits(per_minute=6000, concurrent=5, burst=1000)
+    reserve = Reserve.share(limits, 0.2)
+    assert reserve.slots == 1
+    live = ApiBudget(pool, limits, poll_s=0.01)
+    bulk = ApiBudget(pool, limits, poll_s=0.01, reserve=reserve)
+    key = f"released:{uuid.uuid4().hex}"
+    inside = peak = 0
+    release = asyncio.Event()
+
+    async def bulk_call() -> None:
+        nonlocal inside, peak
+        async with bulk.acquire(key):
+            inside += 1
+            peak = max(peak, inside)
+            await release.wait()
+            inside -= 1
+
+    calls = [asyncio.create_task(bulk_call()) for _ in range(8)]
+    await asyncio.sleep(0.3)
+    assert peak == 4, "bulk holds at most the unreserved slots"
+    started = time.monotonic()
+    async with live.acquire(key):
+        assert time.monotonic() - started < 0.5, "live finds its slot while bulk is saturated"
+    release.set()
+    await asyncio.gather(*calls)

@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractRobustConnection
 from typer.testing import CliRunner, Result
 
 from services.syncctl.app import app
-from shared.adapters.broker import DEAD_QUEUE, QBO_TO_RELEASED, EventPublisher
+from shared.adapters.broker import BULK_SUFFIX, DEAD_QUEUE, QBO_TO_RELEASED, EventPublisher
 from shared.delivery import parking
 from shared.ops import status
 from tests.conftest import TEST_TOPOLOGY
@@ -125,7 +125,9 @@ async def test_dlq_list_show_dry_run_replay_and_purge(
         admin, "dlq", "replay", "--connection", cid, "--entity", "invoice", "--batch", "1"
     )
     assert (done["matched"], len(done["replayed"]), done["skipped"]) == (2, 2, {})
-    assert await queue_depth(broker, QBO_TO_RELEASED) == 2
+    # Replays of many go in the bulk lane: live changes never wait behind them.
+    assert await queue_depth(broker, QBO_TO_RELEASED + BULK_SUFFIX) == 2
+    assert await queue_depth(broker, QBO_TO_RELEASED) == 0
     _, left = await admin.api("GET", f"/api/dlq?connection_id={cid}")
     assert [i["entity"] for i in left["items"]] == ["bill"]
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.adapters.broker import QBO_TO_RELEASED, EventPublisher
+from shared.adapters.broker import BULK_SUFFIX, QBO_TO_RELEASED, EventPublisher
 from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
 from shared.delivery.consumer import EventConsumer
 from shared.domain.errors import PermanentError
@@ -173,7 +173,9 @@ async def test_bulk_replay_is_paced(
     assert report.skipped == {}
     assert elapsed >= 4 * 0.2 - 0.05, "five replays at 300/min take at least 0.8 s"
     assert done == [1, 2, 3, 4, 5]
-    assert await queue_depth(broker, QBO_TO_RELEASED) == 5
+    # The bulk lane: live changes never queue behind a bulk replay.
+    assert await queue_depth(broker, QBO_TO_RELEASED + BULK_SUFFIX) == 5
+    assert await queue_depth(broker, QBO_TO_RELEASED) == 0
 
 
 async def test_an_unparseable_letter_is_skipped_not_fatal(

@@ -31,8 +31,8 @@ from sandboxes.released.app import create_app
 from sandboxes.released.auth import mint_token
 from sandboxes.released.documents import CREDIT_NOTE, INVOICE, create_document
 from sandboxes.released.openapi import build_openapi
-from sandboxes.released.payments import create_payment
-from sandboxes.released.schemas import CreditNoteIn, InvoiceIn, PaymentIn
+from sandboxes.released.payments import allocate_credit, create_payment
+from sandboxes.released.schemas import AllocationIn, CreditNoteIn, InvoiceIn, PaymentIn
 from sandboxes.released.seed import new_company
 from sandboxes.released.store import CompanyState, Store
 from tests.integration.released_sandbox_helpers import sandbox_settings
@@ -90,7 +90,9 @@ def _seed(store: Store, state: CompanyState) -> None:
         body = InvoiceIn.model_validate({**base, "type": "INCOME", "status": status})
         invoice = create_document(store, state, INVOICE, body)
     note = CreditNoteIn.model_validate({**base, "type": "INCOME_CREDIT", "status": "APPROVED"})
-    create_document(store, state, CREDIT_NOTE, note)
+    credit = create_document(store, state, CREDIT_NOTE, note)
+    allocation = {"invoiceId": invoice["id"], "amount": "1.00", "date": "2025-01-02"}
+    allocate_credit(store, state, credit, AllocationIn.model_validate(allocation))
     payment = {"documentId": invoice["id"], "date": "2025-01-02", "amount": "5.00"}
     create_payment(store, state, PaymentIn.model_validate({**payment, "bankAccountId": bank}))
     attachment = store.stamp_new(
@@ -142,6 +144,12 @@ def _aim_at_real_records(case: Any, state: CompanyState) -> None:
     pool = list(pools.get(case.operation.path.split("/")[1], {}))
     if pool:
         params["id"] = pool[pick % len(pool)]
+    # The accounting side's nested routes: an option or allocation of the record picked.
+    record = pools.get(case.operation.path.split("/")[1], {}).get(params["id"])
+    for name, field in (("optionId", "options"), ("allocationId", "allocations")):
+        nested = record.get(field) if isinstance(record, dict) else None
+        if name in params and nested:
+            params[name] = nested[pick % len(nested)]["id"]
 
 
 @pytest.fixture

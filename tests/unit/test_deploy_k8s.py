@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 from pydantic import SecretStr
 
-from shared.adapters.broker import WORK_QUEUES
+from shared.adapters.broker import BULK_SUFFIX, WORK_QUEUES
 from shared.admin.console import PREFIX as CONSOLE_PREFIX
 from shared.admin.settings import AdminServiceSettings
 from shared.bootstrap.consumer import run_consumer
@@ -275,16 +275,21 @@ def test_receivers_scale_on_cpu(overlay: str) -> None:
 
 
 def test_production_consumers_scale_on_their_own_queue_depth() -> None:
-    for queue in WORK_QUEUES:
+    """Each consumer Deployment reads its live queue and its bulk lane; both drive its scale."""
+    live = [q for q in WORK_QUEUES if not q.endswith(BULK_SUFFIX)]
+    assert sorted(WORK_QUEUES) == sorted([*live, *(q + BULK_SUFFIX for q in live)])
+    for queue in live:
         name = queue.removeprefix("sync.").replace("_", "-")
         scaled = one("production", "ScaledObject", name)["spec"]
         assert scaled["scaleTargetRef"]["name"] == name
-        [trigger] = scaled["triggers"]
-        assert trigger["type"] == "rabbitmq"
-        assert trigger["metadata"]["queueName"] == queue
-        auth = one("production", "TriggerAuthentication", trigger["authenticationRef"]["name"])
-        [host] = auth["spec"]["secretTargetRef"]
-        assert (host["name"], host["key"]) == amqp_ref("production")
+        triggers = scaled["triggers"]
+        assert [t["type"] for t in triggers] == ["rabbitmq", "rabbitmq"]
+        assert [t["metadata"]["queueName"] for t in triggers] == [queue, queue + BULK_SUFFIX]
+        for trigger in triggers:
+            ref = trigger["authenticationRef"]["name"]
+            auth = one("production", "TriggerAuthentication", ref)
+            [host] = auth["spec"]["secretTargetRef"]
+            assert (host["name"], host["key"]) == amqp_ref("production")
 
 
 def test_production_leaves_replica_counts_to_the_autoscalers() -> None:

@@ -84,3 +84,19 @@ def test_checked_construction_refuses_bad_routing_words(word: str) -> None:
             operation="update",
             occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
         )
+
+
+def test_bulk_events_travel_their_own_routing_keys() -> None:
+    live = ChangeEvent(
+        event_id="e-1",
+        source="qbo",
+        account_id="9130",
+        entity="Invoice",
+        entity_id="1",
+        operation="update",
+        occurred_at=datetime.now(UTC),
+    )
+    bulk = live.model_copy(update={"lane": "bulk"})
+    assert live.routing_key == "qbo.invoice.update"
+    assert bulk.routing_key == "bulk.qbo.invoice.update"
+    assert ChangeEvent.from_bytes(bulk.to_bytes()).routing_key == bulk.routing_key

@@ -6,7 +6,10 @@ limits together:
 - rate: a token bucket whose capacity plus a minute of refill equals the per-minute limit, so no
   sliding 60-second window can ever see more than the limit;
 - concurrency: ``slots`` leases per key, each with an expiry so a crashed holder frees its slot;
-- a 429 blocks the key until Retry-After for everyone, while other keys carry on.
+- a 429 blocks the key until Retry-After for everyone, while other keys carry on;
+- a bulk caller (an import, a bulk replay) holds a ``Reserve``: it spends a token only while the
+  bucket holds more than the reserve and takes only the slots beyond the reserved ones, so live
+  traffic always finds some of both and the bulk work takes what live traffic leaves.
 """
 
 from __future__ import annotations
@@ -41,14 +44,14 @@ ON CONFLICT (key) DO UPDATE SET
     tokens = LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) - 1,
     refilled_at = clock_timestamp()
 WHERE (b.blocked_until IS NULL OR b.blocked_until <= clock_timestamp())
-  AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1
+  AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1 + $4
 RETURNING tokens
 """
 
 _WAIT_HINT = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
-    (1 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
+    (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
     0.01)
 FROM api_budgets WHERE key = $1
 """
@@ -56,7 +59,7 @@ FROM api_budgets WHERE key = $1
 _READY_IN = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
-    (1 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
+    (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
     0)
 FROM api_budgets WHERE key = $1
 """
@@ -72,21 +75,47 @@ _TAKE_SLOT = """
 UPDATE api_slots SET holder = $2, expires_at = clock_timestamp() + make_interval(secs => $3)
 WHERE (key, slot) = (
     SELECT key, slot FROM api_slots
-    WHERE key = $1 AND (holder IS NULL OR expires_at < clock_timestamp())
+    WHERE key = $1 AND slot < $4 AND (holder IS NULL OR expires_at < clock_timestamp())
     ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING slot
 """
 
 
+@dataclass(frozen=True)
+class Reserve:
+    """What a bulk caller leaves for live traffic on every key: request tokens it never spends
+    (it waits while the bucket holds no more than these) and concurrency slots it never takes."""
+
+    tokens: float = 0.0
+    slots: int = 0
+
+    @classmethod
+    def share(cls, limits: Limits, fraction: float) -> Reserve:
+        """``fraction`` of the bucket and of the slots (at least one slot, at least one left)."""
+        if fraction <= 0:
+            return cls()
+        slots = min(max(1, round(limits.concurrent * fraction)), limits.concurrent - 1)
+        return cls(tokens=limits.burst * fraction, slots=max(slots, 0))
+
+
 class ApiBudget:
     def __init__(
-        self, pool: asyncpg.Pool, limits: Limits, *, lease_s: float = 120.0, poll_s: float = 0.05
+        self,
+        pool: asyncpg.Pool,
+        limits: Limits,
+        *,
+        lease_s: float = 120.0,
+        poll_s: float = 0.05,
+        reserve: Reserve | None = None,
     ) -> None:
         self._pool = pool
         self._limits = limits
         self._lease_s = lease_s
         self._poll_s = poll_s
         self._seeded: set[str] = set()
+        self._reserve = reserve or Reserve()
+        self._floor = self._reserve.tokens
+        self._usable_slots = max(limits.concurrent - self._reserve.slots, 1)
 
     @asynccontextmanager
     async def acquire(self, key: str) -> AsyncIterator[None]:
@@ -111,14 +140,14 @@ class ApiBudget:
         """Spend a request token for ``key`` if one is there now; never waits, takes no slot."""
         capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         async with self._pool.acquire() as conn:
-            return await conn.fetchval(_SPEND_ONE, key, capacity, rate) is not None
+            return await conn.fetchval(_SPEND_ONE, key, capacity, rate, self._floor) is not None
 
     async def wait_ready(self, key: str) -> None:
         """Return once ``key`` has a token to spend (not blocked), without spending it."""
         capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         while True:
             async with self._pool.acquire() as conn:
-                wait = await conn.fetchval(_READY_IN, key, capacity, rate)
+                wait = await conn.fetchval(_READY_IN, key, capacity, rate, self._floor)
             if wait is None or float(wait) <= 0:
                 return
             await asyncio.sleep(min(float(wait), 60.0))
@@ -172,15 +201,17 @@ class ApiBudget:
         capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         while True:
             async with self._pool.acquire() as conn:
-                if await conn.fetchval(_SPEND_ONE, key, capacity, rate) is not None:
+                if await conn.fetchval(_SPEND_ONE, key, capacity, rate, self._floor) is not None:
                     return
-                wait = await conn.fetchval(_WAIT_HINT, key, capacity, rate)
+                wait = await conn.fetchval(_WAIT_HINT, key, capacity, rate, self._floor)
             await asyncio.sleep(min(float(wait or self._poll_s), 60.0))
 
     async def _take_slot(self, key: str, holder: str) -> int:
         while True:
             async with self._pool.acquire() as conn:
-                slot = await conn.fetchval(_TAKE_SLOT, key, holder, self._lease_s)
+                slot = await conn.fetchval(
+                    _TAKE_SLOT, key, holder, self._lease_s, self._usable_slots
+                )
             if slot is not None:
                 return int(slot)
             await asyncio.sleep(self._poll_s)

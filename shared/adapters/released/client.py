@@ -6,7 +6,8 @@ a request token and a concurrency slot from the company's shared budget (60/minu
 one HTTP request, in-process retries for short blips, and the classification here (``classify``):
 a 401 ``TokenExpired`` fetches a new token and sends once more, ``ConnectionRevoked`` pauses the
 connection, a 429 blocks the company for Retry-After (or 60 s) for every replica. Writes carry an
-``Idempotency-Key`` and, for updates, ``If-Match`` with the version we merged against.
+``Idempotency-Key`` and, for updates, ``If-Match`` with the version we merged against. Every call,
+the accounting side's writes included, goes to the public API (``/api/v1``), never to a control API.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from shared.domain.errors import (
 )
 
 TOKEN_MARGIN_S = 60.0
+BATCH_LIMIT = 50  # items per batch request (our contract, like Xero's)
 DEFAULT_RETRY_AFTER_S = 60.0
 
 
@@ -155,9 +157,8 @@ class ReleasedClient:
         body: Any = None,
         idempotency_key: str | None = None,
         if_match: int | str | None = None,
-        base: str | None = None,
     ) -> Any:
-        url = (base or self._base) + path
+        url = self._base + path
         extra = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -174,19 +175,42 @@ class ReleasedClient:
 
         return await self._transport.call(build)
 
-    @property
-    def accounting_base(self) -> str:
-        """Where the accounting side writes what the public API refuses while connected
-        (master data, archive/merge of contacts, payment reversal). In the sandbox that is its
-        control API; a real partner API would expose the same operations."""
-        root = self._base.removesuffix("/api/v1")
-        return f"{root}/_sandbox/companies/{self.company_id}/accounting"
-
-    async def accounting(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        found = await self.request(method, path, body=body, base=self.accounting_base)
+    async def accounting(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        idempotency_key: str,
+        if_match: int | str | None = None,
+    ) -> dict[str, Any]:
+        """A write only the accounting side may make while connected (master data, contact
+        archive/unarchive/merge, payment reversal, allocation removal). We made the company's
+        accounting connection, so our client is its accounting side: the same public API, auth,
+        budget, retries and fault handling as every other call, and always an Idempotency-Key."""
+        found = await self.request(
+            method, path, body=body, idempotency_key=idempotency_key, if_match=if_match
+        )
         if not isinstance(found, dict):
-            raise PermanentError(f"Re-Leased accounting answered {path} with a non-object")
+            raise PermanentError(f"Re-Leased answered {path} with a non-object")
         return found
+
+    async def batch(
+        self, collection: str, items: list[dict[str, Any]], *, idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        """Up to ``BATCH_LIMIT`` creates (no ``id``) or partial updates (``id`` + ``version``)
+        in one request against the budget; one result per item, in order:
+        ``{"status": 201|200|4xx, "item"?: {...}, "error"?: {...}}``. A failed item changed
+        nothing; the caller decides what to do with it."""
+        if not 0 < len(items) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} items, not {len(items)}")
+        answer = await self.request(
+            "POST", f"{collection}/batch", body={"items": items}, idempotency_key=idempotency_key
+        )
+        results = answer.get("items") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            raise PermanentError(f"Re-Leased answered a batch of {len(items)} unexpectedly")
+        return [r if isinstance(r, dict) else {"status": 0} for r in results]
 
     async def get(self, path: str) -> dict[str, Any]:
         found = await self.request("GET", path)

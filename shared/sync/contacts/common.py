@@ -34,10 +34,18 @@ def display_name(ctx: SyncContext, qbo_type: str, name: str, record: dict[str, A
     return name
 
 
-async def set_archived(ctx: SyncContext, contact_id: str, *, archived: bool) -> dict[str, Any]:
-    """Archiving is written by the accounting side (the public API refuses it while connected)."""
+async def set_archived(
+    ctx: SyncContext, contact: dict[str, Any], *, archived: bool
+) -> dict[str, Any]:
+    """Archiving is the accounting side's (Re-Leased refuses it to users while connected), at the
+    version of ``contact`` we read."""
     verb = "archive" if archived else "unarchive"
-    return await ctx.released.accounting("POST", f"/contacts/{contact_id}/{verb}")
+    return await ctx.released.accounting(
+        "POST",
+        f"/contacts/{contact['id']}/{verb}",
+        idempotency_key=ctx.request_id(f"rl-{verb}-{contact['id']}"),
+        if_match=contact.get("version"),
+    )
 
 
 async def write_qbo(

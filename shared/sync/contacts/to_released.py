@@ -102,7 +102,7 @@ async def _create_in_released(
                 if_match=match.get("version"),
             )
     if not fields["active"]:
-        match = await set_archived(ctx, str(match["id"]), archived=True)
+        match = await set_archived(ctx, match, archived=True)
     await ctx.links.save(
         ctx.connection.id,
         "contact",
@@ -168,7 +168,7 @@ async def _write_released(
             if_match=current.get("version"),
         )
     if "active" in changes:
-        current = await set_archived(ctx, str(current["id"]), archived=not changes["active"])
+        current = await set_archived(ctx, current, archived=not changes["active"])
     return current
 
 
@@ -188,6 +188,7 @@ async def _merge(ctx: SyncContext, qbo_type: str, survivor_id: str, merged_id: s
         "POST",
         f"/contacts/{gone.released_id}/merge",
         body={"intoContactId": survivor.released_id},
+        idempotency_key=ctx.request_id(f"rl-merge-{gone.released_id}"),
     )
     # Record the version we produced, so the merge's own notification is seen as our echo.
     await ctx.links.save(

@@ -155,7 +155,12 @@ async def _reverse(ctx: SyncContext, link: Link) -> None:
             continue
         current = await ctx.released.get(f"/payments/{token}")
         if current.get("status") != "REVERSED":
-            await ctx.released.accounting("POST", f"/payments/{token}/reverse")
+            await ctx.released.accounting(
+                "POST",
+                f"/payments/{token}/reverse",
+                idempotency_key=ctx.request_id(f"rl-reverse-{token}"),
+                if_match=current.get("version"),
+            )
 
 
 async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: Op) -> Result:
@@ -262,4 +267,8 @@ async def undo(ctx: SyncContext, token: str) -> None:
     """Take back one allocation we recorded (the accounting side unapplying the credit)."""
     note_id, _, allocation_id = token.removeprefix(ALLOCATION).partition("/")
     await ctx.lock("released", "creditnote", note_id)
-    await ctx.released.accounting("DELETE", f"/credit-notes/{note_id}/allocations/{allocation_id}")
+    await ctx.released.accounting(
+        "DELETE",
+        f"/credit-notes/{note_id}/allocations/{allocation_id}",
+        idempotency_key=ctx.request_id(f"rl-unallocate-{allocation_id}"),
+    )

@@ -121,11 +121,31 @@ class FakeReleased:
             records = [r for r in records if r.get("status") in filters["status"].split(",")]
         return copy.deepcopy(records)
 
-    async def accounting(self, method: str, path: str, body: Any = None) -> Obj:
-        """The accounting side: no versions asked, master data and what users may not do."""
+    async def accounting(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        idempotency_key: str,
+        if_match: int | str | None = None,
+    ) -> Obj:
+        """The accounting side: master data and what users may not do, through the same API
+        (an idempotency key always, If-Match when the caller read a version)."""
+        if idempotency_key in self._answers:
+            answer = self._answers[idempotency_key]
+            if isinstance(answer, Exception):
+                raise answer
+            replayed: Obj = copy.deepcopy(answer)
+            return replayed
         for hook in list(self.before_write):
             hook(method, path, body)
-        written: Obj = self._write(method, path, copy.deepcopy(body), None, accounting=True)
+        try:
+            written: Obj = self._write(method, path, copy.deepcopy(body), if_match, accounting=True)
+        except (Refused, StaleVersion, NotFound) as exc:
+            self._answers[idempotency_key] = exc
+            raise
+        self._answers[idempotency_key] = copy.deepcopy(written)
         return copy.deepcopy(written)
 
     async def upload_attachment(
@@ -182,6 +202,7 @@ class FakeReleased:
         elif method == "POST" and path.endswith("/allocations"):
             made = self._allocate(path.removesuffix("/allocations"), body)
         elif method == "POST":
+            self._check_version(path.rpartition("/")[0], if_match)
             made = self._action(path, body, accounting=accounting)
         elif method == "PATCH":
             made = self._patch(path, body, if_match)
@@ -212,10 +233,13 @@ class FakeReleased:
         self._settle(collection, record)
         return record
 
+    def _check_version(self, path: str, if_match: int | str | None) -> None:
+        if if_match is not None and str(if_match) != str(self._find(path)["version"]):
+            raise StaleVersion(f"Re-Leased version conflict on {path}")
+
     def _patch(self, path: str, body: Obj, if_match: int | str | None) -> Obj:
         record = self._find(path)
-        if if_match is not None and str(if_match) != str(record["version"]):
-            raise StaleVersion(f"Re-Leased version conflict on {path}")
+        self._check_version(path, if_match)
         collection = path.rpartition("/")[0]
         if collection in ("/invoices", "/credit-notes") and record.get("status") in LOCKED:
             raise Refused(

@@ -58,3 +58,14 @@ async def test_an_edit_that_changes_no_synced_field_is_an_echo() -> None:
     link = await world.store.links.by_qbo(world.connection_id, "Invoice", qbo_id)
     assert link is not None
     assert link.qbo_version == edited["SyncToken"]
+
+
+async def test_our_contact_version_in_the_notification_is_an_echo_without_a_read() -> None:
+    world = World()
+    qbo_id, rl_id = await linked_customer(world)
+    version = str(world.released.records["/contacts"][rl_id]["version"])
+    # Gone from the fake: a read would answer "not found" and the outcome would not be an echo.
+    del world.released.records["/contacts"][rl_id]
+    result = await world.from_released("contact", rl_id, version=version)
+    assert result.outcome == "echo", result
+    assert world.qbo.writes == []

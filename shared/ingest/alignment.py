@@ -1,0 +1,166 @@
+"""Connecting a company: its own accounts, tax rates and tracking categories meet QBO's.
+
+A Re-Leased company has master data of its own before it connects. Once connected, QBO is the only
+manager of master data, so before the import publishes QBO's records we line the two up, writing
+through the accounting side (our client made the connection):
+
+- an account (or sales/purchase item) is *mapped* to QBO's when the codes agree, else when the
+  names agree (case and spacing aside, same kind); a name match gets QBO's code, so the engine's
+  own lookup by code adopts it when QBO's record arrives (its name, type and status follow);
+- a tax rate is mapped when the names agree (the engine adopts by name the same way);
+- tracking: QBO's classes live as options of one category ("QBO Classes"); a category of that name
+  is mapped (the engine adopts it), every other category has no QBO counterpart;
+- everything active without a counterpart is *archived* (``status`` ARCHIVED, never deleted), so
+  that after connecting a user can only pick what comes from QBO; documents that already use it
+  keep it.
+
+The report (what was mapped, by what, and what was archived) is logged (``master_data_aligned``)
+and kept in the connection's cursors (``import:alignment``), which the admin API shows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.adapters.postgres.cursors import CursorRepository
+from shared.adapters.released.client import ReleasedClient
+from shared.domain.canonical import normalise_name
+from shared.domain.mapping.masterdata import account_from_qbo
+from shared.infra.logging import get_logger
+
+log = get_logger("import")
+ALIGNMENT_CURSOR = "import:alignment"
+QBO_CLASSES = "QBO Classes"  # the category the engine keeps QBO classes in (shared.sync)
+
+Record = dict[str, Any]
+
+
+@dataclass
+class AlignmentReport:
+    mapped: list[Record] = field(default_factory=list)
+    archived: list[Record] = field(default_factory=list)
+
+    def document(self) -> Record:
+        counts: dict[str, dict[str, int]] = {}
+        for outcome, items in (("mapped", self.mapped), ("archived", self.archived)):
+            for item in items:
+                kind = counts.setdefault(item["kind"], {"mapped": 0, "archived": 0})
+                kind[outcome] += 1
+        return {"counts": counts, "mapped": self.mapped, "archived": self.archived}
+
+
+def _active(records: Iterable[Record], flag: str = "Active") -> list[Record]:
+    return [r for r in records if bool(r.get(flag, True))]
+
+
+def _by(records: Iterable[Record], key: Callable[[Record], str]) -> dict[str, Record]:
+    found: dict[str, Record] = {}
+    for record in records:
+        found.setdefault(key(record), record)
+    return found
+
+
+@dataclass
+class MasterDataAlignment:
+    pool: asyncpg.Pool
+
+    async def run(
+        self, connection_id: UUID, released: ReleasedClient, qbo: dict[str, list[Record]]
+    ) -> AlignmentReport:
+        """``qbo``: QBO's Account, Item, TaxRate and Class records (as the import read them)."""
+        report = AlignmentReport()
+        writer = _Writer(released, connection_id, report)
+        await self._accounts(released, qbo, writer)
+        await self._tax_rates(released, qbo, writer)
+        await self._tracking(released, writer)
+        document = report.document()
+        await CursorRepository(self.pool).set(connection_id, ALIGNMENT_CURSOR, json.dumps(document))
+        log.info(
+            "master_data_aligned",
+            connection_id=str(connection_id),
+            counts=document["counts"],
+            archived=[(a["kind"], a["name"]) for a in report.archived][:50],
+        )
+        return report
+
+    async def _accounts(
+        self, released: ReleasedClient, qbo: dict[str, list[Record]], writer: _Writer
+    ) -> None:
+        theirs = [
+            {**account_from_qbo(qbo_type, r), "id": f"{qbo_type}:{r['Id']}"}
+            for qbo_type in ("Account", "Item")
+            for r in _active(qbo.get(qbo_type, []))
+        ]
+        by_code = _by(theirs, lambda f: str(f["code"]))
+        by_name = _by(theirs, lambda f: f"{f['kind']}:{normalise_name(str(f['name']))}")
+        taken: set[str] = set()
+        for account in await released.list_all("/accounts"):
+            code = str(account.get("code") or "")
+            name_key = f"{account.get('kind', 'ACCOUNT')}:{normalise_name(str(account['name']))}"
+            match, by = by_code.get(code), "code"
+            if match is None or match["id"] in taken:
+                match, by = by_name.get(name_key), "name"
+            if match is None or match["id"] in taken:
+                await writer.archive("account", "/accounts", account)
+                continue
+            taken.add(match["id"])
+            if by == "name" and code != match["code"]:
+                # QBO's code, so the engine's lookup by code adopts this account.
+                await writer.patch("/accounts", account, {"code": str(match["code"])[:32]})
+            writer.mapped("account", account, match["id"], by)
+
+    async def _tax_rates(
+        self, released: ReleasedClient, qbo: dict[str, list[Record]], writer: _Writer
+    ) -> None:
+        names = _by(_active(qbo.get("TaxRate", [])), lambda r: normalise_name(str(r["Name"])))
+        taken: set[str] = set()
+        for rate in await released.list_all("/tax-rates"):
+            match = names.get(normalise_name(str(rate["name"])))
+            if match is None or match["Id"] in taken:
+                await writer.archive("tax_rate", "/tax-rates", rate)
+                continue
+            taken.add(str(match["Id"]))
+            writer.mapped("tax_rate", rate, f"TaxRate:{match['Id']}", "name")
+
+    async def _tracking(self, released: ReleasedClient, writer: _Writer) -> None:
+        for category in await released.list_all("/tracking-categories"):
+            if normalise_name(str(category["name"])) == normalise_name(QBO_CLASSES):
+                writer.mapped("tracking_category", category, "Class", "name")
+            else:
+                await writer.archive("tracking_category", "/tracking-categories", category)
+
+
+@dataclass
+class _Writer:
+    """The accounting side's writes of one alignment, each with its own idempotency key."""
+
+    released: ReleasedClient
+    connection_id: UUID
+    report: AlignmentReport
+
+    def mapped(self, kind: str, record: Record, qbo_key: str, by: str) -> None:
+        item = {"kind": kind, "released_id": str(record["id"]), "name": str(record["name"])}
+        self.report.mapped.append({**item, "qbo": qbo_key, "by": by})
+
+    async def patch(self, path: str, record: Record, body: Record) -> Record:
+        key = f"align:{self.connection_id}:{record['id']}:{record.get('version')}"
+        written = await self.released.accounting(
+            "PATCH",
+            f"{path}/{record['id']}",
+            body=body,
+            idempotency_key=key,
+            if_match=record.get("version"),
+        )
+        record.update(written)
+        return written
+
+    async def archive(self, kind: str, path: str, record: Record) -> None:
+        await self.patch(path, record, {"status": "ARCHIVED"})
+        item = {"kind": kind, "released_id": str(record["id"]), "name": str(record["name"])}
+        self.report.archived.append(item)
