@@ -39,12 +39,12 @@ from shared.infra.db import create_pool
 from shared.infra.errors import InfraUnavailable
 from shared.infra.logging import get_logger
 from shared.infra.request_limits import BodyLimit, InputGuard
-from shared.ingest.dispatch import cancel_quietly
 from shared.ops.gauges import sample_queues, sample_state
 from shared.ops.replay import Throttle
 from shared.ops.status import queue_names
 
 log = get_logger("admin")
+SAMPLER_STOP_S = 5.0
 
 
 async def _run_demo(demo: DemoConnection) -> None:
@@ -116,7 +116,10 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
                     "budgets": budgets,
                 }
             finally:
-                await cancel_quietly(sampler)
+                # A sample caught mid-way through a broker handshake may take long to unwind:
+                # shutting down never waits on it for more than a few seconds.
+                sampler.cancel()
+                await asyncio.wait({sampler}, timeout=SAMPLER_STOP_S)
                 if demo_task is not None:
                     demo_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
