@@ -16,7 +16,16 @@ from starlette.routing import BaseRoute, Route
 
 from shared.adapters.broker import connect_broker
 from shared.admin.context import OpsContext, admin_state
-from shared.admin.params import BadRequest, _int, _limit, _text, _time, _uuid
+from shared.admin.params import (
+    BadRequest,
+    _int,
+    _limit,
+    _text,
+    _time,
+    _uuid,
+    error_response,
+    guarded,
+)
 from shared.delivery import parking
 from shared.domain.errors import SyncError
 from shared.infra.errors import InfraUnavailable
@@ -31,10 +40,6 @@ MAX_REPLAY_BATCH = 200
 
 def _ops(request: Request) -> OpsContext:
     return admin_state(request)["ops"]
-
-
-def _error(status_code: int, code: str, reason: str) -> JSONResponse:
-    return JSONResponse({"error": code, "reason": reason}, status_code=status_code)
 
 
 def parse_filter(params: dict[str, Any]) -> DeadLetterFilter:
@@ -92,7 +97,7 @@ async def list_dead_letters(request: Request) -> Response:
 async def show_dead_letter(request: Request) -> Response:
     async with _ops(request).pool.acquire() as conn:
         found = await dead_letters.show(conn, _path_int(request))
-    return JSONResponse(found) if found else _error(404, "not_found", "no such dead letter")
+    return JSONResponse(found) if found else error_response(404, "not_found", "no such dead letter")
 
 
 async def replay_dead_letter(request: Request) -> Response:
@@ -101,9 +106,9 @@ async def replay_dead_letter(request: Request) -> Response:
         async with ops.publisher() as publisher:
             replay_id = await replay.replay_one(ops.pool, publisher, _path_int(request))
     except replay.NotReplayable as exc:
-        return _error(409, "not_replayable", str(exc))
+        return error_response(409, "not_replayable", str(exc))
     if replay_id is None:
-        return _error(404, "not_found", "no such dead letter (or it was purged)")
+        return error_response(404, "not_found", "no such dead letter (or it was purged)")
     return JSONResponse({"replay_id": replay_id})
 
 
@@ -163,7 +168,7 @@ async def resolve_conflict(request: Request) -> Response:
     async with _ops(request).pool.acquire() as conn:
         done = await records.resolve_conflict(conn, _path_int(request), by)
     if not done:
-        return _error(404, "not_found", "no such open conflict")
+        return error_response(404, "not_found", "no such open conflict")
     return JSONResponse({"id": _path_int(request), "resolved_by": by})
 
 
@@ -185,7 +190,7 @@ async def list_links(request: Request) -> Response:
 async def unlink(request: Request) -> Response:
     async with _ops(request).pool.acquire() as conn:
         link = await records.unlink(conn, _path_int(request))
-    return JSONResponse(link) if link else _error(404, "not_found", "no such link")
+    return JSONResponse(link) if link else error_response(404, "not_found", "no such link")
 
 
 async def relink(request: Request) -> Response:
@@ -197,7 +202,7 @@ async def relink(request: Request) -> Response:
             qbo_id=_text(body.get("qbo_id"), "qbo_id"),
             released_id=_text(body.get("released_id"), "released_id"),
         )
-    return JSONResponse(link) if link else _error(404, "not_found", "no such link")
+    return JSONResponse(link) if link else error_response(404, "not_found", "no such link")
 
 
 async def list_parked(request: Request) -> Response:
@@ -223,21 +228,6 @@ async def release_parked(request: Request, connection_id: UUID) -> dict[str, Any
     return {"released": released}
 
 
-def _guarded(handler: Any) -> Any:
-    """Bad parameters answer 400, an unreachable broker 503; the rest reaches RequestLog."""
-
-    async def run(request: Request) -> Response:
-        try:
-            response: Response = await handler(request)
-        except BadRequest as exc:
-            return _error(400, "invalid_request", str(exc))
-        except InfraUnavailable as exc:
-            return _error(503, "broker_unavailable", f"{exc}; nothing was changed")
-        return response
-
-    return run
-
-
 def ops_routes() -> list[BaseRoute]:
     table: list[tuple[str, Any, str]] = [
         ("/api/status", get_status, "GET"),
@@ -254,4 +244,4 @@ def ops_routes() -> list[BaseRoute]:
         ("/api/links/{id:int}/unlink", unlink, "POST"),
         ("/api/links/{id:int}/relink", relink, "POST"),
     ]
-    return [Route(path, _guarded(handler), methods=[method]) for path, handler, method in table]
+    return [Route(path, guarded(handler), methods=[method]) for path, handler, method in table]

@@ -3,9 +3,15 @@ type and range before it reaches SQL, so a bad one is a 400 with a reason, never
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from shared.infra.errors import InfraUnavailable
 
 # Ids are PostgreSQL bigints; a listing returns at most this many rows.
 MAX_ID = 2**63 - 1
@@ -65,3 +71,26 @@ def _text(raw: Any, name: str) -> str | None:
     if not isinstance(raw, str) or len(raw) > 500:
         raise BadRequest(f"{name} must be a string of at most 500 characters")
     return raw
+
+
+def error_response(status_code: int, code: str, reason: str) -> JSONResponse:
+    return JSONResponse({"error": code, "reason": reason}, status_code=status_code)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(handler: Handler, *bad_input: type[Exception]) -> Handler:
+    """Bad parameters (``BadRequest`` and ``bad_input``) answer 400, an unreachable broker 503;
+    the rest reaches RequestLog."""
+    refused: tuple[type[Exception], ...] = (BadRequest, *bad_input)
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except refused as exc:
+            return error_response(400, "invalid_request", str(exc))
+        except InfraUnavailable as exc:
+            return error_response(503, "broker_unavailable", f"{exc}; nothing was changed")
+
+    return run

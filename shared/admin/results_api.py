@@ -18,17 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.admin.context import admin_state
-from shared.infra.errors import InfraUnavailable
+from shared.admin.params import _int, error_response, guarded
 from shared.ops import results
 from shared.ops.results import InvalidFilter, ResultFilter
 
 # Where a person opens a record in each product; {kind} is the record's type in lower case.
 QBO_PAGES = {"customer": "customerdetail?nameId={id}", "vendor": "vendordetail?nameId={id}"}
 QBO_TXN_PAGE = "{kind}?txnId={id}"
-
-
-def _error(status: int, code: str, reason: str) -> JSONResponse:
-    return JSONResponse({"error": code, "reason": reason}, status_code=status)
 
 
 def _time(raw: str | None, name: str) -> datetime | None:
@@ -38,15 +34,6 @@ def _time(raw: str | None, name: str) -> datetime | None:
         return datetime.fromisoformat(raw)
     except ValueError as exc:
         raise InvalidFilter(f"{name} is not an ISO-8601 time: {raw[:40]!r}") from exc
-
-
-def _int(raw: str | None, default: int, name: str) -> int:
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise InvalidFilter(f"{name} must be an integer") from exc
 
 
 def parse_filter(params: Any) -> ResultFilter:
@@ -99,11 +86,11 @@ def with_links(request: Request, record: dict[str, Any]) -> dict[str, Any]:
 async def list_results(request: Request) -> Response:
     connection_id = connection_id_of(request)
     if connection_id is None:
-        return _error(404, "not_found", "no such connection")
+        return error_response(404, "not_found", "no such connection")
     params = request.query_params
     where = parse_filter(params)
     limit = _int(params.get("limit"), 50, "limit")
-    offset = _int(params.get("offset"), 0, "offset")
+    offset = _int(params.get("offset"), 0, "offset", low=0)
     async with admin_state(request)["ops"].pool.acquire() as conn:
         total, items = await results.list_results(
             conn, connection_id, where, limit=limit, offset=offset
@@ -129,45 +116,32 @@ def _record_key(request: Request) -> tuple[UUID, str, str, str] | None:
 async def show_record(request: Request) -> Response:
     key = _record_key(request)
     if key is None:
-        return _error(404, "not_found", "no such record")
+        return error_response(404, "not_found", "no such record")
     async with admin_state(request)["ops"].pool.acquire() as conn:
         found = await results.record_detail(conn, *key)
     if found is None:
-        return _error(404, "not_found", "no result recorded for this record")
+        return error_response(404, "not_found", "no result recorded for this record")
     return JSONResponse(with_links(request, found))
 
 
 async def resync_record(request: Request) -> Response:
     key = _record_key(request)
     if key is None:
-        return _error(404, "not_found", "no such record")
+        return error_response(404, "not_found", "no such record")
     ops = admin_state(request)["ops"]
     await ops.throttle.wait()
     async with ops.publisher() as publisher, ops.pool.acquire() as conn:
         event_id = await results.resync(conn, publisher, *key)
     if event_id is None:
-        return _error(404, "not_found", "no result recorded for this record")
+        return error_response(404, "not_found", "no result recorded for this record")
     return JSONResponse({"event_id": event_id}, status_code=202)
-
-
-def _guarded(handler: Any) -> Any:
-    async def run(request: Request) -> Response:
-        try:
-            response: Response = await handler(request)
-        except InvalidFilter as exc:
-            return _error(400, "invalid_request", str(exc))
-        except InfraUnavailable as exc:
-            return _error(503, "broker_unavailable", f"{exc}; nothing was changed")
-        return response
-
-    return run
 
 
 def results_routes() -> list[BaseRoute]:
     base = "/api/connections/{id}/results"
     record = base + "/{direction}/{entity}/{source_id}"
     return [
-        Route(base, _guarded(list_results), methods=["GET"]),
-        Route(record, _guarded(show_record), methods=["GET"]),
-        Route(record + "/resync", _guarded(resync_record), methods=["POST"]),
+        Route(base, guarded(list_results, InvalidFilter), methods=["GET"]),
+        Route(record, guarded(show_record, InvalidFilter), methods=["GET"]),
+        Route(record + "/resync", guarded(resync_record, InvalidFilter), methods=["POST"]),
     ]

@@ -97,7 +97,15 @@ async def test_time_range(admin: Admin, seeded: Seeded, pool: asyncpg.Pool) -> N
 
 
 @pytest.mark.parametrize(
-    "query", [{"outcome": "exploded"}, {"since": "yesterday"}, {"limit": "ten"}, {"q": "x" * 201}]
+    "query",
+    [
+        {"outcome": "exploded"},
+        {"since": "yesterday"},
+        {"limit": "ten"},
+        {"q": "x" * 201},
+        {"offset": str(2**63)},
+        {"limit": "-1"},
+    ],
 )
 async def test_bad_filters_are_400_with_a_reason(
     admin: Admin, seeded: Seeded, query: dict[str, str]
