@@ -100,6 +100,11 @@ class Dispatcher:
     max_backlog_bytes: int = 64 * 1024 * 1024
     batch_size: int = 256
     publish_timeout_s: float = 5.0
+    # How long a late confirm is still waited for. A publish caught by a dropped connection can
+    # wait on a confirm that never comes; past this the publish is given up and the event left
+    # to the relay (at least once: a confirm that was only slow costs a duplicate, which dedupe
+    # absorbs), so no event is held back from the relay for good.
+    late_confirm_max_s: float = 20.0
     _queue: asyncio.Queue[ChangeEvent] = field(default_factory=asyncio.Queue, init=False)
     _queued_bytes: int = field(default=0, init=False)
     _busy: bool = field(default=False, init=False)
@@ -169,8 +174,10 @@ class Dispatcher:
 
         async def follow() -> None:
             try:
-                with contextlib.suppress(Exception):
-                    await task
+                done, _ = await asyncio.wait({task}, timeout=self.late_confirm_max_s)
+                if not done:
+                    task.cancel()
+                    return
                 if not task.cancelled() and self._settled(event, task):
                     self.marker.add([event.event_id])
             finally:

@@ -166,6 +166,20 @@ async def test_finding8_a_late_confirm_stays_in_flight_and_is_marked_when_it_com
     assert dispatcher.in_flight == set()
 
 
+async def test_a_confirm_that_never_comes_hands_the_event_back_to_the_relay() -> None:
+    """A publish caught by a dropped connection may wait on a confirm forever; past the late
+    window it is given up, so the relay resends the event instead of skipping it for good."""
+    marker = FakeMarker()
+    dispatcher = Dispatcher(
+        SlowPublisher(3600), Up(), marker, publish_timeout_s=0.05, late_confirm_max_s=0.2
+    )
+    assert await dispatcher.publish_now([ChangeEvent.checked(**fields())]) == []
+    assert dispatcher.in_flight == {"e-1"}
+    await asyncio.sleep(0.5)
+    assert dispatcher.in_flight == set()
+    assert marker.marked == []  # still pending in the inbox: the relay's to send
+
+
 async def test_finding1_an_unpublishable_event_is_quarantined_not_retried() -> None:
     marker = FakeMarker()
     dispatcher = Dispatcher(SlowPublisher(0, refuse="e-1"), Up(), marker)
