@@ -29,6 +29,7 @@ from aio_pika.abc import (
     DeliveryMode,
     ExchangeType,
 )
+from aio_pika.connection import make_url
 from aio_pika.exceptions import AMQPError, DeliveryError
 
 from shared.domain.errors import SyncError, TransientError
@@ -106,13 +107,23 @@ class Topology:
 async def connect_broker(
     url: str, *, timeout: float = 10.0
 ) -> AsyncIterator[AbstractRobustConnection]:
-    """A robust connection (reconnects by itself), closed on exit."""
+    """A robust connection (reconnects by itself), closed on exit.
+
+    Built by hand rather than with ``aio_pika.connect_robust`` so that a connect which fails or is
+    cancelled part-way (a probe timing out, a shutdown) still closes the connection: otherwise its
+    reconnect task lives on, holding a socket, until the loop itself is gone.
+    """
+    connection = aio_pika.RobustConnection(make_url(url))
     try:
-        connection = await aio_pika.connect_robust(url, timeout=timeout)
-    except (OSError, AMQPError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
-        raise InfraUnavailable(
-            "RabbitMQ", scrub_text(url), f"{type(exc).__name__}: {exc}; {RABBITMQ_HINT}"
-        ) from exc
+        await connection.connect(timeout=timeout)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            await connection.close()
+        if isinstance(exc, OSError | AMQPError | aiormq.exceptions.AMQPError | TimeoutError):
+            raise InfraUnavailable(
+                "RabbitMQ", scrub_text(url), f"{type(exc).__name__}: {exc}; {RABBITMQ_HINT}"
+            ) from exc
+        raise
     try:
         yield connection
     finally:

@@ -16,6 +16,7 @@ from shared.adapters.broker import (
     QBO_TO_RELEASED,
     EventPublisher,
     UnroutableError,
+    connect_broker,
 )
 from shared.delivery.consumer import EventConsumer
 from shared.domain.errors import PermanentError, TransientError
@@ -253,3 +254,44 @@ async def test_crashing_consumer_hits_the_delivery_limit(
     dead = await get_one(broker, DEAD_QUEUE)
     assert ChangeEvent.from_bytes(dead.body).event_id == event.event_id
     assert deliveries == TEST_TOPOLOGY.delivery_limit + 1
+
+
+def _robust_tasks() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and "connection_factory" in repr(task.get_coro())
+    ]
+
+
+async def test_a_connect_cancelled_half_way_leaves_no_reconnect_task_behind() -> None:
+    """A readiness probe or a shutdown that gives up on a slow broker must not leak its connection:
+    aio-pika's own ``connect_robust`` left the reconnect loop running, which later died with the
+    test's event loop as an 'Event loop is closed' error in an unrelated test."""
+    accepted: list[asyncio.StreamWriter] = []
+    reached = asyncio.Event()
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accept the socket and never answer the AMQP handshake
+        reached.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+
+        async def attempt() -> None:
+            async with connect_broker(f"amqp://guest:guest@127.0.0.1:{port}/", timeout=30):
+                pass
+
+        task = asyncio.create_task(attempt())
+        await asyncio.wait_for(reached.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.05)
+        assert _robust_tasks() == []
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
