@@ -113,3 +113,12 @@ SELECT DISTINCT ON (o.connection_id, o.direction, o.entity, o.source_id)
     o.created_at
 FROM sync_outcomes o WHERE o.connection_id IS NOT NULL
 ORDER BY o.connection_id, o.direction, o.entity, o.source_id, o.created_at DESC, o.id DESC;
+
+-- Resolving a field conflict by choosing a side goes through the engine (a change event carries
+-- it): the side chosen and by whom are kept here until the engine has made both sides hold that
+-- side's value and closes the conflict; ``resolution`` says what it wrote, or why it could not.
+ALTER TABLE conflicts
+    ADD COLUMN requested_side text CHECK (requested_side IN ('qbo', 'released')),
+    ADD COLUMN requested_by text,
+    ADD COLUMN requested_at timestamptz,
+    ADD COLUMN resolution text;
