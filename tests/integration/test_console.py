@@ -241,9 +241,7 @@ async def test_purge_counts_first_and_an_unreachable_broker_is_a_message(
         )
 
 
-async def _conflict(
-    pool: asyncpg.Pool, seeded: Seeded, kind: str, field: str = "due_date"
-) -> int:
+async def _conflict(pool: asyncpg.Pool, seeded: Seeded, kind: str, field: str = "due_date") -> int:
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "

@@ -18,8 +18,8 @@ from uuid import UUID
 
 from shared.domain.canonical import canonical_hash
 from shared.domain.links import Link
-from shared.domain.resolution import OpenConflict, values_by_side
 from shared.domain.outcomes import OutcomeRecord
+from shared.domain.resolution import OpenConflict, values_by_side
 
 
 @dataclass
