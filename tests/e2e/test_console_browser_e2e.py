@@ -149,12 +149,12 @@ async def test_a_support_person_finds_why_inv_1042_failed_fixes_it_and_sees_it_a
         # A conflict on this invoice's due date: QuickBooks' change won and both sides hold it;
         # keep Re-Leased's instead, and the engine writes it to QuickBooks (and back to
         # Re-Leased, which held the winner too).
-        applied = str((await linked.qbo.get("Invoice", qbo_id))["DueDate"])
-        conflict = await seed_conflict(pool, linked, qbo_id, applied)
+        winning_due = str((await linked.qbo.get("Invoice", qbo_id))["DueDate"])
+        conflict = await seed_conflict(pool, linked, qbo_id, winning_due)
         await page.get_by_role("link", name="Conflicts").click()
         row = page.locator("tr", has=page.locator(f"td:text-is('{conflict}')"))
         await expect(row.locator("td.base")).to_have_text(BASE_DUE)
-        await expect(row.locator("td.qbo")).to_have_text(applied)
+        await expect(row.locator("td.qbo")).to_have_text(winning_due)
         await expect(row.locator("td.released")).to_have_text(KEPT_DUE)
         await page.screenshot(path=str(out / "conflicts.png"), full_page=True)
         await row.get_by_role("button", name="Keep Re-Leased").click()
