@@ -9,7 +9,8 @@ letter), then times, REPEAT times each, p50 and p95:
 - results: ``shared.ops.results.list_results`` first page (latest per record from
   ``sync_results_latest``, link, dead letter);
 - results by number: the same with a text search that matches one record;
-- results, errors only: outcome filter.
+- results, errors only: outcome filter;
+- write: one outcome insert with the triggers that keep ``sync_results_latest``, and without.
 """
 
 from __future__ import annotations
@@ -154,6 +155,30 @@ async def timed(name: str, run: Callable[[], Awaitable[object]]) -> None:
     print(f"{name:<34} p50 {statistics.median(samples):8.1f} ms   p95 {p95:8.1f} ms")
 
 
+async def write_cost(conn: DbConnection, cid: uuid.UUID) -> None:
+    """What the triggers add to the engine's one outcome insert per event (its own transaction,
+    as the consumer commits it), against the same inserts with the triggers switched off."""
+    counter = iter(range(10**9))
+
+    async def insert() -> object:
+        n = next(counter)
+        return await conn.execute(
+            "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
+            "outcome, label) VALUES ($1, $2, 'qbo_to_released', 'invoice', $3, 'applied', $4)",
+            cid,
+            f"evt-w{n}",
+            str(n % RECORDS),
+            f"INV-{n % RECORDS}",
+        )
+
+    await timed("write: one outcome, triggers on", insert)
+    await conn.execute("ALTER TABLE sync_outcomes DISABLE TRIGGER USER")
+    try:
+        await timed("write: one outcome, triggers off", insert)
+    finally:
+        await conn.execute("ALTER TABLE sync_outcomes ENABLE TRIGGER USER")
+
+
 async def main() -> None:
     name = f"bench_results_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN)
@@ -190,6 +215,7 @@ async def main() -> None:
                     "results: errors only",
                     lambda: list_results(conn, cid, ResultFilter(outcome="error")),
                 )
+                await write_cost(conn, cid)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
