@@ -6,7 +6,8 @@ Each record's latest outcome comes from ``sync_results_latest`` (kept by trigger
   outcome, direction, time): it takes one page in index order and looks up only that page's
   links, dead letters and parked copies, and ``COUNT`` counts the matches on the table alone;
 - ``SEARCH`` when a filter needs the joined columns (text on either side's id, number or name;
-  error class): one set-based pass over the connection's records with hash joins.
+  error class): the records that filter can match are found first (``_CANDIDATES``), and only
+  those are joined and filtered exactly.
 bench/bench_results.py measures both beside the history-derived query they replace.
 """
 
@@ -36,44 +37,30 @@ _COLUMNS = """
     d.id AS dead_letter_id, d.error_class, d.remedy AS dead_letter_remedy
 """
 
-SEARCH = f"""
-WITH picked AS ({_PICKED}
-), by_qbo AS (
-    SELECT DISTINCT ON (lower(qbo_type), qbo_id) * FROM links
-    WHERE connection_id = $1 AND qbo_id IS NOT NULL ORDER BY lower(qbo_type), qbo_id, id
-), by_released AS (
-    SELECT DISTINCT ON (released_id) * FROM links
-    WHERE connection_id = $1 AND released_id IS NOT NULL ORDER BY released_id, id
-), letters AS (
-    SELECT DISTINCT ON (event->>'entity', event->>'entity_id')
-        event->>'entity' AS entity, event->>'entity_id' AS entity_id, id, error_class, remedy
-    FROM dead_letters WHERE connection_id = $1 AND status = 'dead'
-    ORDER BY event->>'entity', event->>'entity_id', id DESC
-), parked AS (
-    SELECT DISTINCT event->>'entity_id' AS entity_id FROM parked_events WHERE connection_id = $1
-), joined AS (
-    SELECT {_COLUMNS}, (pk.entity_id IS NOT NULL) AS parked
-    FROM picked p
-    LEFT JOIN by_qbo q ON p.direction = 'qbo_to_released'
-        AND q.qbo_id = p.source_id AND lower(q.qbo_type) = p.entity
-    LEFT JOIN by_released r ON p.direction = 'released_to_qbo' AND r.released_id = p.source_id
-    LEFT JOIN letters d ON d.entity = p.entity AND d.entity_id = p.source_id
-    LEFT JOIN parked pk ON pk.entity_id = p.source_id
-)
-SELECT *, count(*) OVER () AS total FROM joined
-WHERE ($4::text IS NULL OR error_class = $4)
-  AND ($5::text IS NULL OR source_id ILIKE $5 OR target_id ILIKE $5 OR qbo_id ILIKE $5
-       OR released_id ILIKE $5 OR label ILIKE $5)
-ORDER BY created_at DESC, id DESC
-LIMIT $10 OFFSET $11
-"""  # noqa: S608 - built from this module's fixed fragments only
+# Records a text ($5) or error-class ($4) filter can match, found without joining every record:
+# the latest row's own ids and label, the links whose ids, number or name match (mapped to the
+# records they join in ``_ROW``), the records with a dead letter of that class. A superset: the
+# exact filter runs on the joined rows.
+_CANDIDATES = """
+    AND ($5::text IS NULL OR (l.direction, l.source_id) IN (
+        SELECT 'qbo_to_released', k.qbo_id FROM links k WHERE k.connection_id = $1
+          AND (k.qbo_id ILIKE $5 OR k.released_id ILIKE $5 OR k.snapshot->>'number' ILIKE $5
+               OR k.snapshot->>'name' ILIKE $5)
+        UNION ALL
+        SELECT 'released_to_qbo', k.released_id FROM links k WHERE k.connection_id = $1
+          AND (k.qbo_id ILIKE $5 OR k.released_id ILIKE $5 OR k.snapshot->>'number' ILIKE $5
+               OR k.snapshot->>'name' ILIKE $5)
+        UNION ALL
+        SELECT m.direction, m.source_id FROM sync_results_latest m WHERE m.connection_id = $1
+          AND (m.source_id ILIKE $5 OR m.target_id ILIKE $5 OR m.label ILIKE $5)))
+    AND ($4::text IS NULL OR (l.entity, l.source_id) IN (
+        SELECT x.event->>'entity', x.event->>'entity_id' FROM dead_letters x
+        WHERE x.connection_id = $1 AND x.status = 'dead' AND x.error_class = $4))
+"""
 
-# The same rows as SEARCH without its two filters ($4 and $5 are not used: always NULL here).
-PAGE = f"""
-WITH picked AS ({_PICKED}
-    ORDER BY l.created_at DESC, l.outcome_id DESC
-    LIMIT $10 OFFSET $11
-)
+# One record's joined row: the first link by id on either side, its open dead letter (the
+# newest), whether a copy is parked; each looked up by index for the records in ``picked``.
+_ROW = f"""
 SELECT {_COLUMNS},
     EXISTS (SELECT 1 FROM parked_events pk WHERE pk.connection_id = $1
             AND pk.event->>'entity_id' = p.source_id) AS parked
@@ -91,8 +78,29 @@ LEFT JOIN LATERAL (
       AND x.status = 'dead' AND x.event->>'entity' = p.entity
       AND x.event->>'entity_id' = p.source_id ORDER BY x.id DESC LIMIT 1
 ) d ON true
+"""  # noqa: S608 - fixed fragments only
+
+# No text or error-class filter: one page in index order, then its rows ($4 and $5 unused).
+PAGE = f"""
+WITH picked AS ({_PICKED}
+    ORDER BY l.created_at DESC, l.outcome_id DESC
+    LIMIT $10 OFFSET $11
+)
+{_ROW}
 WHERE $4::text IS NULL AND $5::text IS NULL
 ORDER BY p.created_at DESC, p.id DESC
+"""
+
+# A text or error-class filter: the candidates' rows, filtered exactly, counted, paged.
+SEARCH = f"""
+WITH picked AS ({_PICKED}{_CANDIDATES}
+), joined AS ({_ROW})
+SELECT *, count(*) OVER () AS total FROM joined
+WHERE ($4::text IS NULL OR error_class = $4)
+  AND ($5::text IS NULL OR source_id ILIKE $5 OR target_id ILIKE $5 OR qbo_id ILIKE $5
+       OR released_id ILIKE $5 OR label ILIKE $5)
+ORDER BY created_at DESC, id DESC
+LIMIT $10 OFFSET $11
 """  # noqa: S608 - built from this module's fixed fragments only
 
 COUNT = f"SELECT count(*) FROM ({_PICKED}) c WHERE $4::text IS NULL AND $5::text IS NULL"  # noqa: S608

@@ -170,3 +170,42 @@ async def test_the_page_shape_answers_what_the_search_shape_does(
         row.pop("total")
     assert page == search
     assert total == len(search) > 0
+
+
+def _matches(row: dict[str, Any], text: str | None, error_class: str | None) -> bool:
+    if error_class is not None and row["error_class"] != error_class:
+        return False
+    if text is None:
+        return True
+    columns = ("source_id", "target_id", "qbo_id", "released_id", "label")
+    return any(text.casefold() in str(row[c] or "").casefold() for c in columns)
+
+
+@pytest.mark.parametrize(
+    ("text", "error_class"),
+    [
+        ("inv-1042", None),
+        ("harbour", None),
+        ("rl-c-7", None),
+        ("101", None),
+        ("7", None),
+        ("INV", None),
+        ("5", None),
+        (None, "ValidationRefused"),
+        ("1042", "ValidationRefused"),
+        ("harbour", "ValidationRefused"),
+    ],
+)
+async def test_a_search_finds_exactly_the_rows_whose_joined_columns_match(
+    pool: asyncpg.Pool, text: str | None, error_class: str | None
+) -> None:
+    """The search looks up candidates first; every listed row filtered in full is the oracle."""
+    seeded = await seed_results(pool)
+    async with pool.acquire() as conn:
+        _, everything = await list_results(conn, seeded.connection_id, ResultFilter(), limit=200)
+        total, found = await list_results(
+            conn, seeded.connection_id, ResultFilter(text=text, error_class=error_class)
+        )
+    expected = [r for r in everything if _matches(r, text, error_class)]
+    assert found == expected
+    assert total == len(expected)
