@@ -23,9 +23,9 @@ SIDE_NAMES: dict[str, str] = {"qbo": "QuickBooks", "released": "Re-Leased"}
 DOCUMENT_ENTITIES = {k.entity: k for k in KINDS}
 # Entities whose field conflicts the engine can write back (the ones whose merges record them).
 RESOLVABLE = ("contact", *DOCUMENT_ENTITIES)
-# A document's lines and the totals derived from them are written whole, with money the stored
-# conflict keeps only as text: those are corrected in the document itself, not by a choice here.
-DOCUMENT_FIELDS = ("number", "date", "due_date", "contact")
+# A document's fields a side can be kept for. Its tax total, whether amounts include tax and its
+# currency follow from its lines and its company: they are corrected in the document itself.
+DOCUMENT_FIELDS = ("number", "date", "due_date", "contact", "lines")
 
 
 @dataclass(frozen=True)

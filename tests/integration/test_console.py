@@ -267,7 +267,7 @@ async def test_conflicts_side_by_side_and_resolved_by_choosing_a_side(
     client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool, broker: AbstractRobustConnection
 ) -> None:
     field = await _conflict(pool, seeded, "field_conflict")
-    lines = await _conflict(pool, seeded, "field_conflict", "lines")
+    lines = await _conflict(pool, seeded, "field_conflict", "total_tax")
     flag = await _conflict(pool, seeded, "policy_flag")
     await client.sign_in()
     status, html, _ = await client.get("/console/conflicts")

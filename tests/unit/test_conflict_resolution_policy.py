@@ -54,8 +54,9 @@ def test_a_documents_date_may_be_kept_from_either_side(side: str) -> None:
     )
 
 
-def test_a_documents_lines_are_corrected_in_the_document() -> None:
-    why = refusal(POLICY, conflict("invoice", "lines", [], []), "qbo")
+def test_a_documents_tax_total_is_corrected_in_the_document() -> None:
+    assert refusal(POLICY, conflict("invoice", "lines", [], []), "released") is None
+    why = refusal(POLICY, conflict("invoice", "total_tax", "1.00", "2.00"), "qbo")
     assert why is not None
     assert "not written back" in why
 

@@ -5,6 +5,8 @@ ownership table forbids is refused and changes nothing."""
 
 from __future__ import annotations
 
+import json
+
 from shared.domain.events import ChangeEvent
 from shared.domain.resolution import RESOLVE_OPERATION
 from shared.sync.context import Result
@@ -106,3 +108,28 @@ async def test_a_choice_the_ownership_table_forbids_is_refused_and_changes_nothi
     (conflict,) = world.store.conflicts.rows
     assert conflict.resolved_by is None
     assert "cannot be written" in str(conflict.resolution)
+
+
+async def test_a_documents_lines_kept_from_re_leased_reach_quickbooks() -> None:
+    world = World()
+    qbo_id, rl_id = await linked_invoice(world)
+    line = dict((await world.qbo.get("Invoice", qbo_id))["Line"][0])
+    detail = {**line["SalesItemLineDetail"], "UnitPrice": "120.00"}
+    world.qbo.edit(
+        "Invoice", qbo_id, Line=[{**line, "Amount": "120.00", "SalesItemLineDetail": detail}]
+    )
+    document = await world.released.get(f"/invoices/{rl_id}")
+    world.released.edit(
+        "/invoices", rl_id, lines=[{**document["lines"][0], "unitAmount": "130.00"}]
+    )
+    await world.from_released("invoice", rl_id)
+    assert (await world.released.get(f"/invoices/{rl_id}"))["lines"][0]["unitAmount"] == "120.00"
+    (conflict,) = world.store.conflicts.rows
+    # As PostgreSQL keeps it: JSON, money as text.
+    conflict.fields = json.loads(json.dumps(conflict.fields, default=str))
+    result = await keep_released(world, "invoice", rl_id)
+    assert result.outcome == "applied", result
+    assert (await world.qbo.get("Invoice", qbo_id))["Line"][0]["Amount"] == "130.00"
+    assert (await world.released.get(f"/invoices/{rl_id}"))["lines"][0]["unitAmount"] == "130.00"
+    assert (await world.from_qbo("invoice", qbo_id)).outcome == "echo"
+    assert (await world.from_released("invoice", rl_id)).outcome == "echo"
