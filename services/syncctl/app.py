@@ -131,7 +131,16 @@ def conflicts_list(
         "GET", "/api/conflicts", connection_id=connection, all="1" if include_resolved else None
     )
     if not cli.emit(answer):
-        columns = ["id", "created_at", "entity", "kind", "winner", "detail", "resolved_by"]
+        columns = [
+            "id",
+            "created_at",
+            "entity",
+            "kind",
+            "winner",
+            "detail",
+            "requested_side",
+            "resolved_by",
+        ]
         cli.table("Conflicts", columns, answer["items"])
 
 
