@@ -48,14 +48,17 @@ async def resolve(ctx: SyncContext) -> Result:
     if conflict is None:
         return Result("ignored", f"conflict {conflict_id} is resolved already")
     side = ctx.event.source
-    link = await ctx.links.by_id(conflict.link_id) if conflict.link_id is not None else None
+    link: Link | None = None
     try:
         why = refusal(ctx.policy, conflict, side)
+        if why is None and conflict.link_id is not None:
+            # Locked before it is read: the snapshot read is the one the writes move on from.
+            await ctx.lock("link", str(conflict.link_id))
+            link = await ctx.links.by_id(conflict.link_id)
         if why is None and (link is None or link.status != "linked"):
             why = "the conflict's records are no longer linked; relink them first"
         if why is not None or link is None:
             raise NotCarriedOut(why)
-        await ctx.lock("link", str(link.id))
         written = await _write(ctx, conflict, link, side)
     except NotCarriedOut as exc:
         await ctx.conflicts.note(conflict.id, str(exc))
@@ -85,9 +88,20 @@ async def resolve(ctx: SyncContext) -> Result:
 
 async def _write(ctx: SyncContext, conflict: OpenConflict, link: Link, side: str) -> list[str]:
     value = conflict.chosen(side)
+    # The engine locked the chosen side's record; a change to the other one waits too (the same
+    # key its own event takes), so neither is written between our read and our write.
     if conflict.entity == "contact":
+        if side == "qbo":
+            await ctx.lock("released", "contact", str(link.released_id))
+        else:
+            await ctx.lock("qbo", link.qbo_type.lower(), str(link.qbo_id))
         return await _contact(ctx, link, conflict.field, value)
-    return await _document(ctx, DOCUMENT_ENTITIES[conflict.entity], link, conflict.field, value)
+    kind = DOCUMENT_ENTITIES[conflict.entity]
+    if side == "qbo":
+        await ctx.lock("released", kind.released_category, str(link.released_id))
+    else:
+        await ctx.lock("qbo", kind.qbo_word, str(link.qbo_id))
+    return await _document(ctx, kind, link, conflict.field, value)
 
 
 async def _contact(ctx: SyncContext, link: Link, field: str, value: Any) -> list[str]:
