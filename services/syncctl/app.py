@@ -131,7 +131,16 @@ def conflicts_list(
         "GET", "/api/conflicts", connection_id=connection, all="1" if include_resolved else None
     )
     if not cli.emit(answer):
-        columns = ["id", "created_at", "entity", "kind", "winner", "detail", "resolved_by"]
+        columns = [
+            "id",
+            "created_at",
+            "entity",
+            "kind",
+            "winner",
+            "detail",
+            "requested_side",
+            "resolved_by",
+        ]
         cli.table("Conflicts", columns, answer["items"])
 
 
@@ -140,10 +149,25 @@ def conflicts_resolve(
     ctx: typer.Context,
     conflict_id: int,
     by: Annotated[str, typer.Option(help="who resolved it")] = "syncctl",
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            help="qbo or released: the engine writes that side's value to both systems, then "
+            "closes the conflict (without it, the conflict is acknowledged as it stands)"
+        ),
+    ] = None,
 ) -> None:
     cli = cli_of(ctx)
-    answer = cli.client.call("POST", f"/api/conflicts/{conflict_id}/resolve", {"resolved_by": by})
-    if not cli.emit(answer):
+    body = {"resolved_by": by, **({"side": keep} if keep else {})}
+    answer = cli.client.call("POST", f"/api/conflicts/{conflict_id}/resolve", body)
+    if cli.emit(answer):
+        return
+    if keep:
+        cli.console.print(
+            f"conflict {conflict_id}: keeping {keep}'s {answer['field']}; queued as event "
+            f"{answer['event_id']}, it closes once both systems hold the value"
+        )
+    else:
         cli.console.print(f"conflict {conflict_id} resolved by {by}")
 
 

@@ -30,7 +30,7 @@ from shared.delivery import parking
 from shared.domain.errors import SyncError
 from shared.infra.errors import InfraUnavailable
 from shared.infra.logging import get_logger
-from shared.ops import absorb, dead_letters, records, replay, status
+from shared.ops import absorb, conflict_resolution, dead_letters, records, replay, status
 from shared.ops.dead_letters import DeadLetterFilter
 
 log = get_logger("admin.ops")
@@ -163,13 +163,33 @@ async def list_conflicts(request: Request) -> Response:
 
 
 async def resolve_conflict(request: Request) -> Response:
+    """With ``side`` (qbo or released) the engine makes both systems hold that side's value and
+    then closes the conflict (202, queued; 409 with the reason when the ownership rules forbid
+    it); without, the conflict is acknowledged as it stands."""
     body = await _body(request)
     by = _text(body.get("resolved_by"), "resolved_by") or "admin"
+    side = _text(body.get("side"), "side")
+    if side is not None:
+        return await _resolve_by_side(request, _path_int(request), side, by)
     async with _ops(request).pool.acquire() as conn:
         done = await records.resolve_conflict(conn, _path_int(request), by)
     if not done:
         return error_response(404, "not_found", "no such open conflict")
     return JSONResponse({"id": _path_int(request), "resolved_by": by})
+
+
+async def _resolve_by_side(request: Request, conflict_id: int, side: str, by: str) -> Response:
+    ops = _ops(request)
+    await ops.throttle.wait()
+    try:
+        async with ops.publisher() as publisher, ops.pool.acquire() as conn:
+            queued = await conflict_resolution.request(conn, publisher, conflict_id, side, by)
+    except conflict_resolution.Refused as exc:
+        return error_response(409, "refused", str(exc))
+    if queued is None:
+        return error_response(404, "not_found", "no such open conflict")
+    answer = {"id": conflict_id, "side": side, "field": queued.field, "status": "queued"}
+    return JSONResponse({**answer, "event_id": queued.event_id}, status_code=202)
 
 
 async def list_links(request: Request) -> Response:

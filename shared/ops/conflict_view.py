@@ -1,8 +1,8 @@
 """Conflicts as a person compares them: the base and each side's value side by side.
 
 A field conflict stores the value of the side whose change the engine was applying (``source``)
-and of the other side (``target``); which side was which comes from the direction of the outcome
-written in the same transaction.
+and of the other side (``target``); which side was which is in its fields (``source_side``), or
+for conflicts recorded before that, the direction of the outcome written in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ async def side_by_side(conn: DbConnection, items: list[dict[str, Any]]) -> list[
     shown = []
     for item in items:
         fields = item.get("fields") or {}
-        from_qbo = direction.get(item["event_id"], "qbo_to_released") == "qbo_to_released"
+        side = fields.get("source_side")
+        from_qbo = (
+            side == "qbo"
+            if side
+            else direction.get(item["event_id"], "qbo_to_released") == "qbo_to_released"
+        )
         source, target = fields.get("source"), fields.get("target")
         shown.append(
             {

@@ -6,6 +6,11 @@ The import (``shared.ingest.importer``) keeps its own marks in ``cursors``: ``im
 ``import:batched``. Done is what it wrote itself plus every queued event the engine has finished
 with (an outcome, or a dead letter: a person's now, not the import's). The rate is done per minute
 since the start; the time left is what remains at that rate.
+
+Only the import's own events count: the reconciler's polls run meanwhile with the same origin and
+land in the same window, so the import's are told apart by their lane (it queues every event in
+the bulk lane, whose routing keys start ``bulk.``; the reconciler's travel the live lane). Counting
+the polls too made the import look further along and faster than it was.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from shared.ingest.importer import BATCHED, QUEUED, STAGE, STARTED, TOTAL
 
 _FINISHED = """
 SELECT count(*) FROM inbox i
-WHERE i.connection_id = $1 AND i.origin = 'reconciler'
+WHERE i.connection_id = $1 AND i.origin = 'reconciler' AND i.routing_key LIKE 'bulk.%'
   AND i.received_at >= $2 AND i.received_at <= $3
   AND (EXISTS (SELECT 1 FROM sync_outcomes o WHERE o.event_id = i.event_id)
        OR EXISTS (SELECT 1 FROM dead_letters d WHERE d.event_id = i.event_id))

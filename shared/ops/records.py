@@ -25,7 +25,8 @@ async def list_conflicts(
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, connection_id, link_id, entity, event_id, kind, fields, winner, detail, "
-        "created_at, resolved_at, resolved_by FROM conflicts "
+        "created_at, resolved_at, resolved_by, requested_side, requested_by, requested_at, "
+        "resolution FROM conflicts "
         "WHERE ($1::uuid IS NULL OR connection_id = $1) AND ($2 OR resolved_at IS NULL) "
         "ORDER BY created_at, id LIMIT $3",
         connection_id,

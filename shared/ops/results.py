@@ -1,7 +1,8 @@
 """Sync results: what became of each record, as a support person asks it.
 
 A *record* is one record on one side of a connection, as the engine saw it in one direction:
-(direction, entity, source id). Its result is its latest row in ``sync_outcomes``, joined with
+(direction, entity, source id). Its result is its latest row in ``sync_outcomes`` (read from
+``sync_results_latest``, which triggers keep in step with the history), joined with
 its link (both ids, link status, the last-synced snapshot and so its number or name), its open
 dead letter (error class, remedy, the letter to replay) and whether it is parked.
 
@@ -23,77 +24,13 @@ from shared.adapters.broker import EventPublisher
 from shared.domain.events import ChangeEvent
 from shared.infra.db import DbConnection, plain_row
 from shared.infra.logging import get_logger
+from shared.ops import results_sql
 
 log = get_logger("ops.results")
 
 DIRECTIONS = ("qbo_to_released", "released_to_qbo")
 OUTCOMES = ("applied", "echo", "ignored", "reverted", "flagged", "error")
 MAX_PAGE = 200
-
-# The latest outcome per record, its link, its open dead letter; $1 is the connection. Every
-# part is one set-based pass over the connection's rows (hash joins, no per-record subquery), and
-# the cheap filters apply before the joins (bench/bench_results.py measures it).
-_RESULTS = """
-WITH latest AS (
-    SELECT DISTINCT ON (o.direction, o.entity, o.source_id)
-        o.id, o.event_id, o.direction, o.entity, o.source_id, o.target_id, o.outcome,
-        o.reason, o.remedy, o.created_at
-    FROM sync_outcomes o
-    WHERE o.connection_id = $1
-      AND ($8::text IS NULL OR o.direction = $8) AND ($2::text IS NULL OR o.entity = $2)
-      AND ($9::text IS NULL OR o.source_id = $9)
-    ORDER BY o.direction, o.entity, o.source_id, o.created_at DESC, o.id DESC
-), picked AS (
-    SELECT * FROM latest
-    WHERE ($3::text IS NULL OR outcome = $3)
-      AND ($6::timestamptz IS NULL OR created_at >= $6)
-      AND ($7::timestamptz IS NULL OR created_at < $7)
-), labels AS (
-    SELECT DISTINCT ON (o.direction, o.entity, o.source_id)
-        o.direction, o.entity, o.source_id, o.label
-    FROM sync_outcomes o
-    WHERE o.connection_id = $1 AND o.label IS NOT NULL
-      AND ($9::text IS NULL OR o.source_id = $9)
-    ORDER BY o.direction, o.entity, o.source_id, o.created_at DESC
-), by_qbo AS (
-    SELECT DISTINCT ON (lower(qbo_type), qbo_id) * FROM links
-    WHERE connection_id = $1 AND qbo_id IS NOT NULL ORDER BY lower(qbo_type), qbo_id, id
-), by_released AS (
-    SELECT DISTINCT ON (released_id) * FROM links
-    WHERE connection_id = $1 AND released_id IS NOT NULL ORDER BY released_id, id
-), letters AS (
-    SELECT DISTINCT ON (event->>'entity', event->>'entity_id')
-        event->>'entity' AS entity, event->>'entity_id' AS entity_id, id, error_class, remedy
-    FROM dead_letters WHERE connection_id = $1 AND status = 'dead'
-    ORDER BY event->>'entity', event->>'entity_id', id DESC
-), parked AS (
-    SELECT DISTINCT event->>'entity_id' AS entity_id FROM parked_events WHERE connection_id = $1
-), joined AS (
-    SELECT p.*, coalesce(q.id, r.id) AS link_id, coalesce(q.qbo_type, r.qbo_type) AS qbo_type,
-        coalesce(q.qbo_id, r.qbo_id) AS qbo_id,
-        coalesce(q.released_id, r.released_id) AS released_id,
-        coalesce(q.status, r.status) AS link_status,
-        coalesce(q.last_synced_at, r.last_synced_at) AS last_synced_at,
-        coalesce(q.snapshot->>'number', r.snapshot->>'number', q.snapshot->>'name',
-                 r.snapshot->>'name', lb.label) AS label,
-        d.id AS dead_letter_id, d.error_class, d.remedy AS dead_letter_remedy,
-        (pk.entity_id IS NOT NULL) AS parked
-    FROM picked p
-    LEFT JOIN by_qbo q ON p.direction = 'qbo_to_released'
-        AND q.qbo_id = p.source_id AND lower(q.qbo_type) = p.entity
-    LEFT JOIN by_released r ON p.direction = 'released_to_qbo' AND r.released_id = p.source_id
-    LEFT JOIN labels lb ON lb.direction = p.direction AND lb.entity = p.entity
-        AND lb.source_id = p.source_id
-    LEFT JOIN letters d ON d.entity = p.entity AND d.entity_id = p.source_id
-    LEFT JOIN parked pk ON pk.entity_id = p.source_id
-)
-SELECT *, count(*) OVER () AS total FROM joined
-WHERE ($4::text IS NULL OR error_class = $4)
-  AND ($5::text IS NULL OR source_id ILIKE $5 OR target_id ILIKE $5 OR qbo_id ILIKE $5
-       OR released_id ILIKE $5 OR label ILIKE $5)
-ORDER BY created_at DESC, id DESC
-LIMIT $10 OFFSET $11
-"""
 
 
 class InvalidFilter(ValueError):
@@ -128,6 +65,7 @@ class ResultFilter:
 def _item(row: Any) -> dict[str, Any]:
     item = plain_row(row)
     item.pop("total", None)
+    item.pop("outcome_label", None)
     item["remedy"] = item.get("remedy") or item.pop("dead_letter_remedy", None)
     item.pop("dead_letter_remedy", None)
     item["source"] = "qbo" if item["direction"] == "qbo_to_released" else "released"
@@ -148,8 +86,7 @@ async def list_results(
         # The filters are "$n IS NULL OR ...": a generic plan cannot drop the unused ones and
         # sorts every outcome; a plan made for the values given uses the indexes.
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows = await conn.fetch(
-            _RESULTS,
+        args = (
             connection_id,
             where.entity,
             where.outcome,
@@ -162,6 +99,11 @@ async def list_results(
             max(1, min(limit, MAX_PAGE)),
             max(0, offset),
         )
+        if where.error_class is None and where.pattern() is None:
+            rows = await conn.fetch(results_sql.PAGE, *args)
+            total = int(await conn.fetchval(results_sql.COUNT, *args[:9]) or 0)
+            return total, [_item(r) for r in rows]
+        rows = await conn.fetch(results_sql.SEARCH, *args)
     total = int(rows[0]["total"]) if rows else 0
     return total, [_item(r) for r in rows]
 

@@ -56,7 +56,7 @@ class SyncEngine:
     async def handle(self, event: ChangeEvent, store: SyncStore) -> Result:
         started = time.perf_counter()
         connection = await self.connections.connection_for(event)
-        handler = self.handlers.get((event.source, event.entity))
+        handler = routes.handler_for(self.handlers, event)
         label: str | None = None
         if connection is None:
             result = Result("ignored", "no connection for this account")

@@ -15,6 +15,7 @@ from shared.domain.connections import Connection
 from shared.domain.events import ChangeEvent
 from shared.domain.links import Link
 from shared.domain.outcomes import OutcomeRecord
+from shared.domain.resolution import OpenConflict
 
 # -- the two platforms ---------------------------------------------------------------------------
 
@@ -104,6 +105,8 @@ class ConnectionSource(Protocol):
 class LinkStore(Protocol):
     async def by_qbo(self, connection_id: UUID, qbo_type: str, qbo_id: str) -> Link | None: ...
 
+    async def by_id(self, link_id: int) -> Link | None: ...
+
     async def by_released(
         self, connection_id: UUID, entity: str, released_id: str
     ) -> list[Link]: ...
@@ -149,6 +152,14 @@ class ConflictStore(Protocol):
         winner: str | None,
         detail: str,
     ) -> int: ...
+
+    async def open_conflict(self, conflict_id: int) -> OpenConflict | None:
+        """The conflict, locked for this change, when it is still open."""
+        ...
+
+    async def close(self, conflict_id: int, resolved_by: str, resolution: str) -> None: ...
+
+    async def note(self, conflict_id: int, resolution: str) -> None: ...
 
 
 class TwinLedger(Protocol):

@@ -7,10 +7,13 @@ the credit note, whose event carries both a document and its allocations, is com
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from shared.domain.entities import QBO_IGNORED_TYPES
 from shared.domain.errors import NotFound
 from shared.domain.events import ChangeEvent
-from shared.sync import attachments, classes, contacts, documents, masterdata, payments
+from shared.domain.resolution import RESOLVE_OPERATION
+from shared.sync import attachments, classes, contacts, documents, masterdata, payments, resolution
 from shared.sync.context import Handler, Result, SyncContext
 
 
@@ -64,6 +67,13 @@ _DEPENDENCIES: dict[tuple[str, str], Handler] = {
 }
 
 _IGNORED_QBO = {t.lower() for t in QBO_IGNORED_TYPES}
+
+
+def handler_for(handlers: Mapping[tuple[str, str], Handler], event: ChangeEvent) -> Handler | None:
+    """The handler of ``event``: a conflict resolution (any entity) or the entity's own."""
+    if event.operation == RESOLVE_OPERATION:
+        return resolution.resolve
+    return handlers.get((event.source, event.entity))
 
 
 def resolve(source: str, entity: str) -> Handler:

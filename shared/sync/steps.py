@@ -91,6 +91,8 @@ async def record_conflicts(
                 "base": item.base,
                 "source": item.source,
                 "target": item.target,
+                # Which side made the change ("source"): resolving by side needs it.
+                "source_side": ctx.event.source,
             },
             winner=str(item.chosen)[:200],
             detail=f"{item.field} changed on both sides",

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 NUMBER = "INV-1042"  # each test runs on a fresh QBO realm and Re-Leased company
 REMEDY = "Map the Re-Leased tax rate to a QuickBooks tax code, then replay"
+BASE_DUE, KEPT_DUE = "2026-12-01", "2027-01-15"  # the conflict's base and Re-Leased's due date
 
 
 @pytest.fixture
@@ -145,21 +146,32 @@ async def test_a_support_person_finds_why_inv_1042_failed_fixes_it_and_sees_it_a
         await expect(page.locator(".message.success")).to_contain_text("Relinked")
         assert await link_status(pool, linked, qbo_id) == "linked"
 
-        # A conflict on this invoice: both sides and the base side by side; keep QuickBooks.
-        conflict = await seed_conflict(pool, linked, qbo_id)
+        # A conflict on this invoice's due date: QuickBooks' change won and both sides hold it;
+        # keep Re-Leased's instead, and the engine writes it to QuickBooks (and back to
+        # Re-Leased, which held the winner too).
+        winning_due = str((await linked.qbo.get("Invoice", qbo_id))["DueDate"])
+        conflict = await seed_conflict(pool, linked, qbo_id, winning_due)
         await page.get_by_role("link", name="Conflicts").click()
         row = page.locator("tr", has=page.locator(f"td:text-is('{conflict}')"))
-        await expect(row.locator("td.base")).to_have_text("Fit-out")
-        await expect(row.locator("td.qbo")).to_have_text("Fit-out, level 2")
-        await expect(row.locator("td.released")).to_have_text("Fit-out (L2)")
+        await expect(row.locator("td.base")).to_have_text(BASE_DUE)
+        await expect(row.locator("td.qbo")).to_have_text(winning_due)
+        await expect(row.locator("td.released")).to_have_text(KEPT_DUE)
         await page.screenshot(path=str(out / "conflicts.png"), full_page=True)
-        await row.get_by_role("button", name="Keep QuickBooks").click()
-        await expect(page.locator(".message.success")).to_contain_text("kept QuickBooks")
-        async with pool.acquire() as conn:
-            assert (
-                await conn.fetchval("SELECT resolved_by FROM conflicts WHERE id = $1", conflict)
-                == "console: kept qbo"
-            )
+        await row.get_by_role("button", name="Keep Re-Leased").click()
+        await expect(page.locator(".message.success")).to_contain_text("kept Re-Leased")
+
+        async def resolved() -> str | None:
+            async with pool.acquire() as conn:
+                found: str | None = await conn.fetchval(
+                    "SELECT resolved_by FROM conflicts WHERE id = $1 AND resolved_at IS NOT NULL",
+                    conflict,
+                )
+                return found
+
+        assert await eventually(resolved, timeout=30) == "console: kept released"
+        assert (await linked.qbo.get("Invoice", qbo_id))["DueDate"] == KEPT_DUE
+        ours = [d for d in await rl_docs(stack, linked.company) if d["number"] == NUMBER]
+        assert [d["dueDate"] for d in ours] == [KEPT_DUE]
 
         await page.get_by_role("link", name="Dead letters").click()
         await page.get_by_label("Status").select_option("any")
@@ -180,8 +192,8 @@ async def link_status(pool: asyncpg.Pool, linked: Linked, qbo_id: str) -> str | 
         return found
 
 
-async def seed_conflict(pool: asyncpg.Pool, linked: Linked, qbo_id: str) -> int:
-    """A field conflict as the engine records one (QBO's change applied over Re-Leased's)."""
+async def seed_conflict(pool: asyncpg.Pool, linked: Linked, qbo_id: str, applied: str) -> int:
+    """A field conflict as the engine records one: QBO's due date applied over Re-Leased's."""
     async with pool.acquire() as conn:
         link_id = await conn.fetchval(
             "SELECT id FROM links"
@@ -189,28 +201,22 @@ async def seed_conflict(pool: asyncpg.Pool, linked: Linked, qbo_id: str) -> int:
             linked.connection.id,
             qbo_id,
         )
-        event_id = f"evt-conflict-{uuid.uuid4().hex}"
-        await conn.execute(
-            "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
-            "outcome) VALUES ($1, $2, 'qbo_to_released', 'invoice', 'x', 'applied')",
-            linked.connection.id,
-            event_id,
-        )
         conflict_id: int = await conn.fetchval(
             "INSERT INTO conflicts (connection_id, link_id, entity, event_id, kind, fields, "
             "winner, detail) VALUES ($1, $2, 'invoice', $3, 'field_conflict', $4, $5, $6) "
             "RETURNING id",
             linked.connection.id,
             link_id,
-            event_id,
+            f"evt-conflict-{uuid.uuid4().hex}",
             {
-                "field": "memo",
-                "base": "Fit-out",
-                "source": "Fit-out, level 2",
-                "target": "Fit-out (L2)",
+                "field": "due_date",
+                "base": BASE_DUE,
+                "source": applied,
+                "target": KEPT_DUE,
+                "source_side": "qbo",
             },
-            "Fit-out, level 2",
-            "memo changed on both sides",
+            applied,
+            "due_date changed on both sides",
         )
         return conflict_id
 

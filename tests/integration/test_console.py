@@ -11,7 +11,7 @@ import markupsafe
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.adapters.broker import RELEASED_TO_QBO
+from shared.adapters.broker import QBO_TO_RELEASED, RELEASED_TO_QBO
 from tests.integration.admin_helpers import Admin, running_admin, standalone_settings
 from tests.integration.broker_helpers import get_one
 from tests.integration.console_helpers import ConsoleClient
@@ -241,38 +241,39 @@ async def test_purge_counts_first_and_an_unreachable_broker_is_a_message(
         )
 
 
-async def _conflict(pool: asyncpg.Pool, seeded: Seeded, kind: str) -> int:
+async def _conflict(pool: asyncpg.Pool, seeded: Seeded, kind: str, field: str = "due_date") -> int:
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO sync_outcomes (connection_id, event_id, direction, entity, source_id, "
             "outcome) VALUES ($1, $2, 'released_to_qbo', 'invoice', 'rl-inv-1042', 'applied')",
             seeded.connection_id,
-            f"evt-{kind}-{seeded.connection_id}",
+            f"evt-{kind}-{field}-{seeded.connection_id}",
         )
         found: int = await conn.fetchval(
             "INSERT INTO conflicts (connection_id, link_id, entity, event_id, kind, fields, "
             "winner, detail) VALUES ($1, $2, 'invoice', $3, $4, $5, $6, $7) RETURNING id",
             seeded.connection_id,
             seeded.invoice_link,
-            f"evt-{kind}-{seeded.connection_id}",
+            f"evt-{kind}-{field}-{seeded.connection_id}",
             kind,
-            {"field": "reference", "base": "A", "source": "RL-ref", "target": "QBO-ref"},
-            "RL-ref",
-            "reference changed on both sides",
+            {"field": field, "base": "A", "source": "RL-value", "target": "QBO-value"},
+            "RL-value",
+            f"{field} changed on both sides",
         )
         return found
 
 
 async def test_conflicts_side_by_side_and_resolved_by_choosing_a_side(
-    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool
+    client: ConsoleClient, seeded: Seeded, pool: asyncpg.Pool, broker: AbstractRobustConnection
 ) -> None:
     field = await _conflict(pool, seeded, "field_conflict")
+    lines = await _conflict(pool, seeded, "field_conflict", "total_tax")
     flag = await _conflict(pool, seeded, "policy_flag")
     await client.sign_in()
     status, html, _ = await client.get("/console/conflicts")
     # The change came from Re-Leased: its value is "source", QuickBooks' the "target".
-    assert '<td class="qbo">QBO-ref</td>' in html
-    assert '<td class="released">RL-ref</td>' in html
+    assert '<td class="qbo">QBO-value</td>' in html
+    assert '<td class="released">RL-value</td>' in html
     assert '<td class="base">A</td>' in html
     csrf = await client.csrf()
     status, _, response = await client.post(
@@ -280,21 +281,33 @@ async def test_conflicts_side_by_side_and_resolved_by_choosing_a_side(
     )
     location = response.headers["Location"]
     assert "kept+QuickBooks" in location
-    assert "QBO-ref" in location  # not what the engine applied: the page says what to do
+    assert "closes+once+both+sides+hold+it" in location
+    # Keeping QuickBooks' value is a change from QuickBooks, for the engine to write to Re-Leased.
+    queued = json.loads((await get_one(broker, QBO_TO_RELEASED)).body)
+    assert (queued["operation"], queued["related_id"]) == ("resolve", str(field))
+    assert (queued["entity"], queued["entity_id"]) == ("invoice", "101")
+    status, html, _ = await client.get("/console/conflicts")
+    assert "Keeping QuickBooks: being written" in html
+    status, _, response = await client.post(
+        f"/console/conflicts/{lines}/resolve", {"csrf": csrf, "side": "released"}
+    )
+    assert "not+resolved" in response.headers["Location"]
     status, _, response = await client.post(
         f"/console/conflicts/{flag}/resolve", {"csrf": csrf, "side": "ack"}
     )
     assert "acknowledged" in response.headers["Location"]
-    status, _, response = await client.post(
-        f"/console/conflicts/{field}/resolve", {"csrf": csrf, "side": "released"}
-    )
-    assert "already+resolved" in response.headers["Location"]
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT id, resolved_by FROM conflicts WHERE id = ANY($1::bigint[]) ORDER BY id",
-            [field, flag],
+            "SELECT id, resolved_by, requested_side, requested_by FROM conflicts "
+            "WHERE id = ANY($1::bigint[]) ORDER BY id",
+            [field, lines, flag],
         )
-    assert [r["resolved_by"] for r in rows] == ["console: kept qbo", "console: acknowledged"]
+    # Open until the engine has written the value (no consumer runs in this test).
+    assert [tuple(r)[1:] for r in rows] == [
+        (None, "qbo", "console: kept qbo"),
+        (None, None, None),
+        ("console: acknowledged", None, None),
+    ]
 
 
 async def test_resync_from_the_record_page_queues_the_record(

@@ -10,6 +10,7 @@ from uuid import UUID
 from shared.domain.canonical import canonical_hash
 from shared.domain.links import Link
 from shared.domain.outcomes import OutcomeRecord
+from shared.domain.resolution import OpenConflict, values_by_side
 from shared.infra.db import DbConnection
 
 _COLUMNS = (
@@ -29,6 +30,13 @@ class LinkRepository:
             connection_id,
             qbo_type,
             qbo_id,
+        )
+        return Link(**dict(row)) if row else None
+
+    async def by_id(self, link_id: int) -> Link | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM links WHERE id = $1",  # noqa: S608 - fixed columns
+            link_id,
         )
         return Link(**dict(row)) if row else None
 
@@ -181,3 +189,46 @@ class ConflictRepository:
             detail,
         )
         return conflict_id
+
+    async def open_conflict(self, conflict_id: int) -> OpenConflict | None:
+        """An open conflict, locked until this transaction ends (None: closed or unknown). The
+        side that made the change is in its fields; older rows have it from their outcome."""
+        row = await self._conn.fetchrow(
+            "SELECT c.id, c.connection_id, c.link_id, c.entity, c.kind, c.fields, "
+            "c.requested_by, coalesce(c.fields->>'source_side', (SELECT CASE o.direction "
+            "WHEN 'released_to_qbo' THEN 'released' ELSE 'qbo' END FROM sync_outcomes o "
+            "WHERE o.event_id = c.event_id ORDER BY o.id LIMIT 1), 'qbo') AS source_side "
+            "FROM conflicts c WHERE c.id = $1 AND c.resolved_at IS NULL FOR UPDATE OF c",
+            conflict_id,
+        )
+        if row is None:
+            return None
+        fields = dict(row["fields"] or {})
+        return OpenConflict(
+            id=row["id"],
+            connection_id=row["connection_id"],
+            link_id=row["link_id"],
+            entity=row["entity"],
+            field=str(fields.get("field")),
+            base=fields.get("base"),
+            values=values_by_side(fields, row["source_side"]),
+            kind=row["kind"],
+            requested_by=row["requested_by"],
+        )
+
+    async def close(self, conflict_id: int, resolved_by: str, resolution: str) -> None:
+        await self._conn.execute(
+            "UPDATE conflicts SET resolved_at = now(), resolved_by = $2, resolution = $3 "
+            "WHERE id = $1 AND resolved_at IS NULL",
+            conflict_id,
+            resolved_by,
+            resolution[:500],
+        )
+
+    async def note(self, conflict_id: int, resolution: str) -> None:
+        """Why a requested resolution could not be carried out; the conflict stays open."""
+        await self._conn.execute(
+            "UPDATE conflicts SET resolution = $2, requested_side = NULL WHERE id = $1",
+            conflict_id,
+            resolution[:500],
+        )

@@ -21,7 +21,7 @@ from shared.admin.context import admin_state
 from shared.domain.errors import SyncError
 from shared.infra.errors import InfraUnavailable
 from shared.infra.logging import get_logger
-from shared.ops import conflict_view, dead_letters, records, replay
+from shared.ops import conflict_resolution, dead_letters, records, replay
 
 log = get_logger("admin.console")
 Action = Callable[[Request, FormData], Awaitable[Response]]
@@ -213,21 +213,21 @@ async def resolve_conflict(request: Request, form: FormData) -> Response:
             done = await records.resolve_conflict(conn, conflict_id, "console: acknowledged")
         text = f"Flag {conflict_id} acknowledged." if done else "That flag is already closed."
         return see_other("/console/conflicts", text, "success" if done else "error")
-    async with admin_state(request)["ops"].pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT event_id, winner, fields FROM conflicts WHERE id = $1", conflict_id
-        )
-        done = await records.resolve_conflict(conn, conflict_id, f"console: kept {side}")
-        shown = await conflict_view.side_by_side(conn, [dict(row)]) if row else []
-    if not done or not shown:
+    ops = admin_state(request)["ops"]
+    await ops.throttle.wait()
+    try:
+        async with ops.publisher() as publisher, ops.pool.acquire() as conn:
+            queued = await conflict_resolution.request(
+                conn, publisher, conflict_id, side, f"console: kept {side}"
+            )
+    except conflict_resolution.Refused as exc:
+        text = f"Conflict {conflict_id} not resolved: {exc}."
+        return see_other("/console/conflicts", text, "error")
+    if queued is None:
         return see_other("/console/conflicts", "That conflict is already resolved.", "error")
     name = "QuickBooks" if side == "qbo" else "Re-Leased"
-    text = f"Conflict {conflict_id} resolved: kept {name}."
-    kept = shown[0][side]
-    if kept is not None and str(kept) != str(shown[0].get("winner")):
-        # The engine already wrote the other value to both sides; the person's edit restores it.
-        text += (
-            f" The engine applied the other value; set it back to {kept!r} in {name}"
-            " and the edit will sync."
-        )
+    text = (
+        f"Conflict {conflict_id}: kept {name}'s {queued.field}. The engine is writing it where it"
+        " differs; the conflict closes once both sides hold it."
+    )
     return see_other("/console/conflicts", text, "success")

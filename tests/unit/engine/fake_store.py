@@ -19,6 +19,7 @@ from uuid import UUID
 from shared.domain.canonical import canonical_hash
 from shared.domain.links import Link
 from shared.domain.outcomes import OutcomeRecord
+from shared.domain.resolution import OpenConflict, values_by_side
 
 
 @dataclass
@@ -30,6 +31,10 @@ class Conflict:
     fields: dict[str, Any]
     winner: str | None
     detail: str
+    connection_id: UUID | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    requested_by: str | None = None
 
 
 class FakeLinks:
@@ -49,6 +54,10 @@ class FakeLinks:
             ):
                 return copy.deepcopy(link)
         return None
+
+    async def by_id(self, link_id: int) -> Link | None:
+        found = self.rows.get(link_id)
+        return copy.deepcopy(found) if found else None
 
     async def by_released(self, connection_id: UUID, entity: str, released_id: str) -> list[Link]:
         found = [
@@ -139,8 +148,33 @@ class FakeConflicts:
         winner: str | None,
         detail: str,
     ) -> int:
-        self.rows.append(Conflict(entity, kind, link_id, event_id, fields, winner, detail))
+        self.rows.append(
+            Conflict(entity, kind, link_id, event_id, fields, winner, detail, connection_id)
+        )
         return len(self.rows)
+
+    async def open_conflict(self, conflict_id: int) -> OpenConflict | None:
+        row = self.rows[conflict_id - 1] if 0 < conflict_id <= len(self.rows) else None
+        if row is None or row.resolved_by is not None:
+            return None
+        return OpenConflict(
+            id=conflict_id,
+            connection_id=row.connection_id,
+            link_id=row.link_id,
+            entity=row.entity,
+            field=str(row.fields.get("field")),
+            base=row.fields.get("base"),
+            values=values_by_side(row.fields, str(row.fields.get("source_side", "qbo"))),
+            kind=row.kind,
+            requested_by=row.requested_by,
+        )
+
+    async def close(self, conflict_id: int, resolved_by: str, resolution: str) -> None:
+        row = self.rows[conflict_id - 1]
+        row.resolved_by, row.resolution = resolved_by, resolution
+
+    async def note(self, conflict_id: int, resolution: str) -> None:
+        self.rows[conflict_id - 1].resolution = resolution
 
 
 class FakeTwins:

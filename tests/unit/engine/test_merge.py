@@ -38,6 +38,7 @@ async def test_a_contact_clash_goes_to_released_by_default_and_is_recorded() -> 
         "base": "Tenant A",
         "source": "Tenant A (QBO)",
         "target": "Tenant A (RL)",
+        "source_side": "qbo",
     }
     assert conflict.winner == "Tenant A (RL)"
 
