@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from tests.integration.released_sandbox_helpers import Harness, running_sandbox
-from tests.integration.test_released_sandbox_accounting_side import code_of
 
 
-def held(contact: str, kind: str = "PREPAYMENT", **extra: Any) -> dict[str, Any]:
+def code_of(response: Any) -> str:
+    return str(response.json()["elements"][0]["validationErrors"][0]["code"])
+
+
+def held(
+    contact: str, kind: str = "PREPAYMENT", extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "type": "INCOME_CREDIT",
         "kind": kind,
@@ -21,7 +26,7 @@ def held(contact: str, kind: str = "PREPAYMENT", **extra: Any) -> dict[str, Any]
         "status": "APPROVED",
         "lineAmountType": "NO_TAX",
         "lines": [{"description": "Prepayment", "unitAmount": "80.00"}],
-        **extra,
+        **(extra or {}),
     }
 
 
@@ -76,14 +81,14 @@ async def test_held_credit_is_one_line_without_tax() -> None:
     async with running_sandbox() as h:
         cid, invoice = await _connected(h)
         contact = invoice["contactId"]
-        two = {"lines": [{"unitAmount": "1.00"}, {"unitAmount": "2.00"}]}
+        two: dict[str, object] = {"lines": [{"unitAmount": "1.00"}, {"unitAmount": "2.00"}]}
         for body in (
-            held(contact, **two),
-            held(contact, "OVERPAYMENT", lineAmountType="EXCLUSIVE"),
+            held(contact, extra=two),
+            held(contact, "OVERPAYMENT", {"lineAmountType": "EXCLUSIVE"}),
         ):
             answer = await h.call(cid, "POST", "/credit-notes", json=body)
             assert (answer.status_code, code_of(answer)) == (400, "HELD_CREDIT_SHAPE"), body
-        batch = {"items": [held(contact, **two), held(contact, "OVERPAYMENT")]}
+        batch = {"items": [held(contact, extra=two), held(contact, "OVERPAYMENT")]}
         results = (await h.call(cid, "POST", "/credit-notes/batch", json=batch)).json()["items"]
         assert [r["status"] for r in results] == [400, 201]
         assert results[1]["item"]["kind"] == "OVERPAYMENT"
