@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.engine.setups import linked_invoice
+from tests.unit.engine.setups import linked_bill, linked_invoice
 from tests.unit.engine.world import TODAY, World
 
 
@@ -133,3 +133,28 @@ async def test_a_voided_qbo_payment_takes_its_held_credit_back() -> None:
     (note,) = await _held_notes(world)
     assert note["status"] == "VOIDED"
     assert (await world.from_released("creditnote", note["id"])).outcome == "ignored"
+
+
+async def test_a_bill_payment_beyond_the_bill_is_held_as_supplier_credit() -> None:
+    world = World()
+    bill, rl_bill = await linked_bill(world)
+    vendor = world.qbo.objects["Bill"][bill]["VendorRef"]
+    paid = world.qbo.seed(
+        "BillPayment",
+        VendorRef=vendor,
+        PayType="Check",
+        CheckPayment={"BankAccountRef": {"value": bank_of(world)}},
+        TotalAmt="55.00",
+        TxnDate=TODAY,
+        Line=[{"Amount": "40.00", "LinkedTxn": [{"TxnId": bill, "TxnType": "Bill"}]}],
+    )
+    result = await world.from_qbo("billpayment", str(paid["Id"]))
+    assert result.outcome == "applied", result
+    (note,) = await _held_notes(world)
+    contact = (await world.released.get(f"/invoices/{rl_bill}"))["contactId"]
+    assert (note["type"], note["kind"], note["amountDue"], note["contactId"]) == (
+        "EXPENSE_CREDIT",
+        "OVERPAYMENT",
+        "15.00",
+        contact,
+    )
