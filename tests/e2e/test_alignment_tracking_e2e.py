@@ -17,7 +17,8 @@ from aio_pika.abc import AbstractRobustConnection
 from shared.adapters.broker import EventPublisher
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
-from tests.e2e.readers import settle
+from tests.e2e.builders import qbo_customer, qbo_invoice, qbo_item_id, qbo_sales_line
+from tests.e2e.readers import linked_released, settle
 from tests.e2e.stack import Stack, consumers, eventually
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +57,30 @@ async def test_connecting_keeps_tracking_options_qbo_has_a_class_for(
         )
         async with consumers(stack.settings):
             await eventually(lambda: _has_category(categories, "QBO Classes"))
+            # A QBO invoice on that class lands on the company's own property option.
+            cust = await qbo_customer(qbo)
+            line = qbo_sales_line(await qbo_item_id(qbo), "1", "25.00")
+            line["SalesItemLineDetail"]["ClassRef"] = {"value": quay["Id"]}
+            invoice = await qbo_invoice(qbo, cust["Id"], [line])
+            rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), connection)
+            # QBO renames the class: the company's option follows, in its own category.
+            current = await qbo.get("Class", str(quay["Id"]))
+            await qbo.write(
+                "Class",
+                {
+                    "Id": quay["Id"],
+                    "SyncToken": current["SyncToken"],
+                    "sparse": True,
+                    "Name": "12 Quay Street",
+                },
+                request_id="class-rename",
+            )
+
+            async def renamed() -> bool:
+                names = [o["name"] for o in (await categories())["Property"]["options"]]
+                return "12 Quay Street" in names
+
+            await eventually(renamed)
             await settle()
     finally:
         await publisher.close()
@@ -64,11 +89,11 @@ async def test_connecting_keeps_tracking_options_qbo_has_a_class_for(
     kept = found["Property"]
     assert kept["status"] == "ACTIVE"
     status = {o["name"]: o["status"] for o in kept["options"]}
-    assert status == {"12 Quay St": "ACTIVE", "9 Ghost Rd": "ARCHIVED"}
+    assert status == {"12 Quay Street": "ACTIVE", "9 Ghost Rd": "ARCHIVED"}
     engine_options = [o["name"] for o in found["QBO Classes"]["options"]]
-    assert "12 Quay St" not in engine_options, "adopted, not twinned"
+    assert not {"12 Quay St", "12 Quay Street"} & set(engine_options), "adopted, not twinned"
     assert "Operations" in engine_options, "a class with no option of the company's is added"
-    option = next(o for o in kept["options"] if o["name"] == "12 Quay St")
+    option = next(o for o in kept["options"] if o["name"] == "12 Quay Street")
     async with pool.acquire() as conn:
         linked = await conn.fetchval(
             "SELECT qbo_id FROM links WHERE connection_id = $1 AND entity = 'tracking_class' "
@@ -77,6 +102,8 @@ async def test_connecting_keeps_tracking_options_qbo_has_a_class_for(
             f"{kept['id']}:{option['id']}",
         )
     assert linked == str(quay["Id"])
+    document = await stack.released_api(company, "GET", f"/invoices/{rl_invoice}")
+    assert [ln["trackingOptionId"] for ln in document["lines"]] == [option["id"]]
     report = (await AdminConnections(pool).import_state(connection.id))["master_data_alignment"]
     assert report["counts"]["tracking_option"] == {"mapped": 1, "archived": 1}
     assert {a["released_id"] for a in report["archived"]} >= {region["id"]}
