@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
 from shared.ingest.importer import InitialImport
+from tests.e2e.agreement import assert_sides_agree
 from tests.e2e.builders import (
     TODAY,
     qbo_bank_account_id,
@@ -102,6 +103,7 @@ async def test_qbo_unapplied_cash_is_held_as_credit_and_allocations_flow_both_wa
     live = [a for a in note["allocations"] if not a.get("isDeleted")]
     assert sorted(a["amount"] for a in live) == ["10.00", "20.00"]
     assert await qbo_balance() == Decimal("20.00")
+    assert await assert_sides_agree(stack, linked.connection, pool) == 2
 
 
 async def _is(read: Any, wanted: Any) -> bool:
