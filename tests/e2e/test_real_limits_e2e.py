@@ -429,7 +429,7 @@ async def test_row_payments_both_ways(
             "Payment",
             {
                 "CustomerRef": {"value": customer["Id"]},
-                "TotalAmt": "40.00",
+                "TotalAmt": "45.00",  # 5.00 of it applied to nothing: held as credit
                 "TxnDate": TODAY,
                 "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
                 "Line": qbo_payment_lines({invoice["Id"]: "40.00"}),
@@ -452,7 +452,13 @@ async def test_row_payments_both_ways(
         async def both() -> bool:
             rl = await rl_document(stack, linked.company, "/invoices", rl_invoice)
             in_qbo = await linked_qbo_id(pool, "payment", paid["id"])
-            return rl["amountDue"] == "60.00" and in_qbo is not None
+            notes = await rl_items(stack, linked.company, "/credit-notes")
+            held = [(n["kind"], n["remainingCredit"]) for n in notes if n["kind"] != "STANDARD"]
+            return (
+                rl["amountDue"] == "60.00"
+                and in_qbo is not None
+                and held == [("OVERPAYMENT", "5.00")]
+            )
 
         await eventually(both, timeout=60, interval=1)
     balance = (await qbo.get("Invoice", str(qbo_doc)))["Balance"]
