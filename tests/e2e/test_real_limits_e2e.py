@@ -4,7 +4,9 @@ QBO 500 requests a minute and 10 at once per realm, Re-Leased 60 a minute and 5 
 company; the product's budgets are its defaults. Under them: an initial import runs while live
 edits arrive on both sides, and the live edits land while the import is still being applied (its
 bulk lane never holds them up); nothing we send is refused with a 429; and a burst of 429s from
-Re-Leased delays a change without losing it.
+Re-Leased delays a change without losing it. And every row of the ownership table
+(../shared/docs/ownership.md) has its happy path here, one test a row, each on a connection of its
+own made through the real flow (about two minutes in all, most of it Re-Leased's budget).
 
 The test reads Re-Leased through the control API's ``as-user`` routes, which count against no
 limit: its own polling must not spend the company's 60 a minute.
@@ -39,10 +41,11 @@ from tests.e2e.builders import (
     qbo_payment_lines,
     qbo_sales_line,
     rl_approved_document,
+    rl_document_body,
     seed_links,
 )
 from tests.e2e.conftest import Linked
-from tests.e2e.readers import link_of, linked_qbo_id, linked_released, outcome_rows
+from tests.e2e.readers import flags, link_of, linked_qbo_id, linked_released, outcome_rows
 from tests.e2e.stack import Stack, consumers, eventually, running_stack, unique
 
 # Real limits are slow on purpose: the import alone needs a few Re-Leased minutes' budget.
@@ -567,3 +570,125 @@ async def test_row_one_company_is_bound_to_one_realm(
     row = await AdminConnections(pool).get(linked.connection.id)
     assert row is not None
     assert row.qbo_realm_id == linked.realm
+
+
+async def test_row_contact_merge_in_qbo(real_stack: Stack, real_linked: Linked) -> None:
+    stack, linked = real_stack, real_linked
+    keep, drop = unique("Keep Ltd"), unique("Drop Ltd")
+    async with consumers(stack.settings):
+        ids = {}
+        for name in (keep, drop):
+            made = await linked.qbo.write("Customer", {"DisplayName": name}, request_id=unique("m"))
+            ids[name] = made["Id"]
+        for name in (keep, drop):
+            await eventually(functools.partial(rl_named, stack, linked.company, name), timeout=60)
+        await stack.call(
+            "POST",
+            f"{stack.qbo_base}/_sandbox/realms/{linked.realm}/ui/customer/merge",
+            json={"fromId": ids[drop], "toId": ids[keep]},
+        )
+        (merged,) = await rl_named(stack, linked.company, drop)
+
+        async def archived() -> dict[str, Any] | None:
+            found = await rl_read(stack, linked.company, f"/contacts/{merged['id']}")
+            return found if found["status"] == "ARCHIVED" else None
+
+        gone = await eventually(archived, timeout=60, interval=1)
+    (survivor,) = await rl_named(stack, linked.company, keep)
+    assert gone["mergedToContactId"] == survivor["id"]
+    await no_429s(stack, linked)
+
+
+async def test_row_qbo_hard_delete_voids_in_released(
+    real_stack: Stack, real_linked: Linked, pool: asyncpg.Pool
+) -> None:
+    stack, linked = real_stack, real_linked
+    qbo = linked.qbo
+    async with consumers(stack.settings):
+        vendor = await qbo.write("Vendor", {"DisplayName": unique("Fixit")}, request_id="v")
+        bill = await qbo.write(
+            "Bill",
+            {
+                "VendorRef": {"value": vendor["Id"]},
+                "TxnDate": TODAY,
+                "Line": [qbo_expense_line(await qbo_expense_account_id(qbo), "75.00")],
+            },
+            request_id=unique("bill"),
+        )
+        rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), linked.connection)
+        current = await qbo.get("Bill", str(bill["Id"]))
+        await qbo.write(
+            "Bill",
+            {"Id": bill["Id"], "SyncToken": current["SyncToken"]},
+            request_id=unique("del"),
+            operation="delete",
+        )
+
+        async def voided() -> bool:
+            found = await rl_document(stack, linked.company, "/invoices", rl_bill)
+            return bool(found["status"] == "VOIDED")
+
+        await eventually(voided, timeout=60, interval=1)
+    await no_429s(stack, linked)
+
+
+async def test_row_back_to_draft_after_sync_is_flagged(
+    real_stack: Stack, real_linked: Linked, pool: asyncpg.Pool
+) -> None:
+    stack, linked = real_stack, real_linked
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, linked.qbo, pool, linked.connection)
+        body = rl_document_body("INCOME", ids["customer"], ids["item"], "AWAITING_APPROVAL")
+        doc = await rl_write(stack, linked.company, "POST", "/invoices", body)
+        qbo_id = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]), timeout=60)
+        patch = {"status": "DRAFT"}
+        await rl_write(stack, linked.company, "PATCH", f"/invoices/{doc['id']}", patch)
+
+        async def flagged() -> bool:
+            return await flags(pool, linked.connection, "invoice") == 1
+
+        await eventually(flagged, timeout=60, interval=1)
+    kept = await linked.qbo.get("Invoice", str(qbo_id))
+    assert Decimal(str(kept["TotalAmt"])) == Decimal(doc["total"]), "nothing deleted in QBO"
+    await no_429s(stack, linked)
+
+
+async def test_row_payment_update_in_qbo_re_records_it(
+    real_stack: Stack, real_linked: Linked, pool: asyncpg.Pool
+) -> None:
+    stack, linked = real_stack, real_linked
+    qbo = linked.qbo
+    async with consumers(stack.settings):
+        customer = await qbo.write("Customer", {"DisplayName": unique("Payer")}, request_id="pu")
+        invoice = await qbo_invoice(
+            qbo, customer["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "80.00")]
+        )
+        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
+        body = {
+            "CustomerRef": {"value": customer["Id"]},
+            "TotalAmt": "30.00",
+            "TxnDate": TODAY,
+            "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+            "Line": qbo_payment_lines({invoice["Id"]: "30.00"}),
+        }
+        payment = await qbo.write("Payment", body, request_id=unique("pay"))
+
+        async def due(wanted: str) -> bool:
+            found = await rl_document(stack, linked.company, "/invoices", rl_invoice)
+            return bool(found["amountDue"] == wanted)
+
+        await eventually(lambda: due("50.00"), timeout=60, interval=1)
+        current = await qbo.get("Payment", str(payment["Id"]))
+        changed = {
+            "Id": payment["Id"],
+            "SyncToken": current["SyncToken"],
+            "sparse": True,
+            "TotalAmt": "55.00",
+            "Line": qbo_payment_lines({invoice["Id"]: "55.00"}),
+        }
+        await qbo.write("Payment", changed, request_id=unique("pay2"))
+        await eventually(lambda: due("25.00"), timeout=60, interval=1)
+    recorded = await rl_items(stack, linked.company, "/payments")
+    mine = sorted((p["amount"], p["status"]) for p in recorded if p["documentId"] == rl_invoice)
+    assert mine == [("30.00", "REVERSED"), ("55.00", "ACTIVE")], "old reversed, new recorded"
+    await no_429s(stack, linked)
