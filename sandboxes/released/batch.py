@@ -20,7 +20,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandboxes.released import contacts, payments
+from sandboxes.released import contacts, held_credit, payments
 from sandboxes.released.documents import (
     CREDIT_NOTE,
     INVOICE,
@@ -71,10 +71,14 @@ def _update_contact(call: Call, record: Record, item: Item) -> None:
 
 def _documents(kind: DocKind, model: type[DocumentIn]) -> BatchKind:
     def create(call: Call, item: Item) -> Record:
-        return create_document(call.sandbox.store, call.state, kind, validate_model(model, item))
+        body = validate_model(model, item)
+        if isinstance(body, CreditNoteIn):
+            held_credit.check_new(body, user_while_connected=call.user_while_connected)
+        return create_document(call.sandbox.store, call.state, kind, body)
 
     def update(call: Call, record: Record, item: Item) -> None:
         body = validate_model(DocumentPatch, item)
+        held_credit.check_change(record, body, user_while_connected=call.user_while_connected)
         patch_document(call.sandbox.store, call.state, kind, record, body)
 
     return BatchKind(kind.path, lambda s, i: get_document(s, kind, i), create, update)

@@ -69,6 +69,7 @@ def create_document(store: Store, state: CompanyState, kind: DocKind, body: Docu
     }
     if kind is CREDIT_NOTE:
         doc["allocations"] = []
+        doc["kind"] = getattr(body, "kind", "STANDARD")
     _apply_fields(state, doc, body, body.model_fields_set | {"contact_id", "date", "lines"})
     doc["lineAmountType"] = body.line_amount_type
     if not doc.get("number"):

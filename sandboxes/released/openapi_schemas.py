@@ -117,7 +117,11 @@ RESOURCES: dict[str, Schema] = {
     "Invoice": _document(("INCOME", "EXPENSE"), {}),
     "CreditNote": _document(
         ("INCOME_CREDIT", "EXPENSE_CREDIT"),
-        {"remainingCredit": MONEY, "allocations": {"type": "array", "items": _ALLOCATION}},
+        {
+            "remainingCredit": MONEY,
+            "allocations": {"type": "array", "items": _ALLOCATION},
+            "kind": enum("STANDARD", "PREPAYMENT", "OVERPAYMENT"),
+        },
     ),
     "Payment": obj(
         [*_STAMPED, "documentType", "documentId", "date", "amount", "status", "source"],

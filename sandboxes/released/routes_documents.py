@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandboxes.released import contacts, payments
+from sandboxes.released import contacts, held_credit, payments
 from sandboxes.released.documents import (
     CREDIT_NOTE,
     INVOICE,
@@ -86,6 +86,8 @@ def document_routes(gate: Gate, kind: DocKind, model: type[DocumentIn]) -> list[
 
     async def create(call: Call) -> Response:
         body = parse_model(model, call.body)
+        if isinstance(body, CreditNoteIn):
+            held_credit.check_new(body, user_while_connected=call.user_while_connected)
         doc = create_document(call.sandbox.store, call.state, kind, body)
         return record_response(doc, 201)
 
@@ -96,6 +98,7 @@ def document_routes(gate: Gate, kind: DocKind, model: type[DocumentIn]) -> list[
         doc = get_document(call.state, kind, call.param("id"))
         check_version(call.request.headers.get("if-match"), doc)
         body = parse_model(DocumentPatch, call.body)
+        held_credit.check_change(doc, body, user_while_connected=call.user_while_connected)
         patch_document(call.sandbox.store, call.state, kind, doc, body)
         return record_response(doc)
 
@@ -103,6 +106,7 @@ def document_routes(gate: Gate, kind: DocKind, model: type[DocumentIn]) -> list[
         async def act(call: Call) -> Response:
             doc = get_document(call.state, kind, call.param("id"))
             check_version(call.request.headers.get("if-match"), doc)
+            held_credit.check_void(doc, user_while_connected=call.user_while_connected)
             transition(call.sandbox.store, call.state, kind, doc, target)
             return record_response(doc)
 

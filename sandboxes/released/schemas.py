@@ -102,6 +102,8 @@ class InvoiceIn(DocumentIn):
 
 class CreditNoteIn(DocumentIn):
     type: Literal["INCOME_CREDIT", "EXPENSE_CREDIT"]
+    # PREPAYMENT / OVERPAYMENT: money not against a document, held as credit (held_credit.py).
+    kind: Literal["STANDARD", "PREPAYMENT", "OVERPAYMENT"] = "STANDARD"
 
 
 class PaymentIn(Body):

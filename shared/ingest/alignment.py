@@ -8,8 +8,9 @@ through the accounting side (our client made the connection):
   names agree (case and spacing aside, same kind); a name match gets QBO's code, so the engine's
   own lookup by code adopts it when QBO's record arrives (its name, type and status follow);
 - a tax rate is mapped when the names agree (the engine adopts by name the same way);
-- tracking: QBO's classes live as options of one category ("QBO Classes"); a category of that name
-  is mapped (the engine adopts it), every other category has no QBO counterpart;
+- tracking: options are mapped to QBO classes by name, in any category (property tracking is
+  usually QBO's classes); a category keeps its mapped options, linked to their classes, and loses
+  the rest (``alignment_tracking``); "QBO Classes" is the engine's own and is mapped whole;
 - everything active without a counterpart is *archived* (``status`` ARCHIVED, never deleted), so
   that after connecting a user can only pick what comes from QBO; documents that already use it
   keep it.
@@ -29,14 +30,15 @@ from uuid import UUID
 import asyncpg
 
 from shared.adapters.postgres.cursors import CursorRepository
+from shared.adapters.postgres.links import LinkRepository
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.canonical import normalise_name
-from shared.domain.mapping.masterdata import account_from_qbo
+from shared.domain.mapping.masterdata import account_from_qbo, tracking_from_released
 from shared.infra.logging import get_logger
+from shared.ingest.alignment_tracking import is_engine_category, match_options
 
 log = get_logger("import")
 ALIGNMENT_CURSOR = "import:alignment"
-QBO_CLASSES = "QBO Classes"  # the category the engine keeps QBO classes in (shared.sync)
 
 Record = dict[str, Any]
 
@@ -78,7 +80,7 @@ class MasterDataAlignment:
         writer = _Writer(released, connection_id, report)
         await self._accounts(released, qbo, writer)
         await self._tax_rates(released, qbo, writer)
-        await self._tracking(released, writer)
+        await self._tracking(connection_id, released, qbo, writer)
         document = report.document()
         await CursorRepository(self.pool).set(connection_id, ALIGNMENT_CURSOR, json.dumps(document))
         log.info(
@@ -128,12 +130,54 @@ class MasterDataAlignment:
             taken.add(str(match["Id"]))
             writer.mapped("tax_rate", rate, f"TaxRate:{match['Id']}", "name")
 
-    async def _tracking(self, released: ReleasedClient, writer: _Writer) -> None:
+    async def _tracking(
+        self,
+        connection_id: UUID,
+        released: ReleasedClient,
+        qbo: dict[str, list[Record]],
+        writer: _Writer,
+    ) -> None:
+        classes = qbo.get("Class", [])
+        taken: set[str] = set()
         for category in await released.list_all("/tracking-categories"):
-            if normalise_name(str(category["name"])) == normalise_name(QBO_CLASSES):
+            if is_engine_category(category):
                 writer.mapped("tracking_category", category, "Class", "name")
-            else:
+                continue
+            matched = match_options(category, classes, taken)
+            if not matched:
                 await writer.archive("tracking_category", "/tracking-categories", category)
+                continue
+            writer.mapped("tracking_category", category, "Class", "option_names")
+            await self._keep_matched(connection_id, category, matched, writer)
+
+    async def _keep_matched(
+        self, connection_id: UUID, category: Record, matched: dict[str, Record], writer: _Writer
+    ) -> None:
+        """Archive the category's options no class stands for; link the others to theirs."""
+        options = [dict(o) for o in category.get("options") or []]
+        strays = [o for o in options if o["id"] not in matched and o.get("status") != "ARCHIVED"]
+        for option in strays:
+            option["status"] = "ARCHIVED"
+        if strays:
+            path = "/tracking-categories"
+            await writer.patch(path, category, {"options": options})
+        for option in strays:
+            writer.archived_item("tracking_option", option)
+        async with self.pool.acquire() as conn:
+            links = LinkRepository(conn)
+            for option in category.get("options") or []:
+                found = matched.get(str(option["id"]))
+                if found is None:
+                    continue
+                await links.save(
+                    connection_id,
+                    "tracking_class",
+                    "Class",
+                    qbo=(str(found["Id"]), None),
+                    released=(f"{category['id']}:{option['id']}", str(category.get("version"))),
+                    snapshot=tracking_from_released(option),
+                )
+                writer.mapped("tracking_option", option, f"Class:{found['Id']}", "name")
 
 
 @dataclass
@@ -162,5 +206,8 @@ class _Writer:
 
     async def archive(self, kind: str, path: str, record: Record) -> None:
         await self.patch(path, record, {"status": "ARCHIVED"})
+        self.archived_item(kind, record)
+
+    def archived_item(self, kind: str, record: Record) -> None:
         item = {"kind": kind, "released_id": str(record["id"]), "name": str(record["name"])}
         self.report.archived.append(item)

@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.domain.canonical import canonical_hash, normalise_name
 from shared.domain.errors import NotFound
+from shared.domain.links import Link
 from shared.domain.mapping.masterdata import tracking_from_qbo, tracking_from_released
 from shared.domain.ownership import Op, Outcome
 from shared.infra.logging import get_logger
@@ -46,23 +47,22 @@ async def from_qbo(ctx: SyncContext) -> Result:
     stop = await steps.not_applied(ctx, "tracking_class", decision, link.id if link else None)
     if stop is not None:
         return stop
-    category = await _category(ctx)
+    category = await _linked_category(ctx, link) or await _category(ctx)
+    # An option of the company's own category (property tracking, mapped when it connected)
+    # keeps the class's own name; the engine's category names options by full path.
+    name = fields["name"] if category.get("name") == TRACKING_CATEGORY else str(record["Name"])
     options = list(category.get("options", []))
     option_id = link.released_id.split(":", 1)[1] if link and link.released_id else None
     match = next(
         (o for o in options if o.get("id") == option_id)
-        or (
-            o
-            for o in options
-            if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
-        ),
+        or (o for o in options if normalise_name(str(o.get("name"))) == normalise_name(name)),
         None,
     )
     status = "ACTIVE" if fields["active"] else "ARCHIVED"
     if match is None:
-        options.append({"name": fields["name"], "status": status})
+        options.append({"name": name, "status": status})
     else:
-        match.update({"name": fields["name"], "status": status})
+        match.update({"name": name, "status": status})
     written = await ctx.released.accounting(
         "PATCH",
         f"/tracking-categories/{category['id']}",
@@ -71,9 +71,7 @@ async def from_qbo(ctx: SyncContext) -> Result:
         if_match=category.get("version"),
     )
     chosen = next(
-        o
-        for o in written["options"]
-        if normalise_name(str(o.get("name"))) == normalise_name(fields["name"])
+        o for o in written["options"] if normalise_name(str(o.get("name"))) == normalise_name(name)
     )
     await ctx.links.save(
         ctx.connection.id,
@@ -84,6 +82,18 @@ async def from_qbo(ctx: SyncContext) -> Result:
         snapshot=tracking_from_released(chosen),
     )
     return Result("applied", op.value, str(chosen["id"]))
+
+
+async def _linked_category(ctx: SyncContext, link: Link | None) -> dict[str, Any] | None:
+    """The category of the option a class is linked to, when that is not the engine's own."""
+    if link is None or not link.released_id:
+        return None
+    category_id = link.released_id.split(":", 1)[0]
+    try:
+        category: dict[str, Any] = await ctx.released.get(f"/tracking-categories/{category_id}")
+    except NotFound:
+        return None
+    return None if category.get("name") == TRACKING_CATEGORY else category
 
 
 async def _category(ctx: SyncContext) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from shared.domain.entities import QBO_IGNORED_TYPES
 from shared.domain.errors import NotFound
 from shared.domain.events import ChangeEvent
+from shared.domain.mapping.held_credit import is_held
 from shared.domain.resolution import RESOLVE_OPERATION
 from shared.sync import attachments, classes, contacts, documents, masterdata, payments, resolution
 from shared.sync.context import Handler, Result, SyncContext
@@ -24,6 +25,8 @@ async def credit_note_from_released(ctx: SyncContext) -> Result:
         note = await ctx.released.get(f"/credit-notes/{ctx.event.entity_id}")
     except NotFound:
         return Result("ignored", "gone from Re-Leased")
+    if is_held(note):  # money not against a document: a QBO payment's unapplied cash
+        return await payments.held_credit_from_released(ctx, note)
     result = await documents.apply_released(ctx, note)
     if result.outcome not in ("applied", "echo"):
         return result

@@ -11,6 +11,7 @@ import asyncpg
 from shared.adapters.broker import EventPublisher
 from shared.domain.connections import Connection
 from shared.domain.mapping.documents import is_qbo_void
+from shared.domain.mapping.held_credit import is_held
 from shared.ingest.reconciler import Reconciler
 from tests.e2e.readers import rl_doc, rl_docs, settle
 from tests.e2e.stack import Stack
@@ -76,17 +77,44 @@ async def assert_sides_agree(stack: Stack, connection: Connection, pool: asyncpg
     for path, types in documents:
         # DRAFT never syncs, so it has no link to compare; nor has a document voided before
         # it ever synced.
+        found = await rl_docs(stack, company, path)
         released = [
             d
-            for d in await rl_docs(stack, company, path)
-            if d["status"] != "DRAFT" and (d["status"] != "VOIDED" or d["id"] in ever_linked)
+            for d in found
+            if d["status"] != "DRAFT"
+            and (d["status"] != "VOIDED" or d["id"] in ever_linked)
+            and not is_held(d)  # money, not a document: checked against its payment below
         ]
+        await _held_credit_agrees(stack, connection, pool, [d for d in found if is_held(d)])
         linked_here = [lk for lk in links if lk["released_id"] in {d["id"] for d in released}]
         assert len(released) == len(linked_here), f"unlinked or duplicate {path}"
         assert len({lk["qbo_id"] + lk["qbo_type"] for lk in linked_here}) == len(released)
         for qbo_type in types:
             await _qbo_side_exact(stack, connection, qbo_type, links)
     return len(links)
+
+
+async def _held_credit_agrees(
+    stack: Stack, connection: Connection, pool: asyncpg.Pool, notes: list[dict[str, Any]]
+) -> None:
+    """Each live prepayment/overpayment note has exactly the credit left that its QBO payment
+    holds unapplied."""
+    qbo = stack.factory.qbo(connection)
+    for note in notes:
+        if note["status"] == "VOIDED":
+            continue
+        async with pool.acquire() as conn:
+            part = await conn.fetchval(
+                "SELECT qbo_id FROM links WHERE connection_id = $1 AND released_id = $2 "
+                "AND entity IN ('payment', 'bill_payment')",
+                connection.id,
+                note["id"],
+            )
+        assert part is not None, f"held credit {note['id']} has no QBO payment"
+        qbo_type = "Payment" if note["type"] == "INCOME_CREDIT" else "BillPayment"
+        payment = await qbo.get(qbo_type, str(part).split(":")[0])
+        unapplied = Decimal(str(payment.get("UnappliedAmt", 0)))
+        assert Decimal(note["remainingCredit"]) == unapplied, (note["id"], unapplied)
 
 
 async def _qbo_side_exact(

@@ -9,7 +9,7 @@ from typing import Any
 from shared.domain.errors import PermanentError, Refused
 from shared.domain.links import Link
 from shared.domain.mapping.keys import split_key
-from shared.domain.mapping.payments import ENTITY
+from shared.domain.mapping.payments import ALLOCATION, ENTITY
 from shared.infra.logging import get_logger
 from shared.sync.context import SyncContext
 from shared.sync.dependencies import released_ids, run_dependency
@@ -161,4 +161,30 @@ async def save_payment_link(
         qbo=(str(record["Id"]), str(record.get("SyncToken"))),
         released=(released_id, released_version),
         snapshot=fields,
+    )
+
+
+async def save_part(
+    ctx: SyncContext, qbo_type: str, record: dict[str, Any], part: str, token: str, amount: str
+) -> None:
+    """A link row per piece written, so its Re-Leased event is recognised as ours."""
+    version = str(record.get("SyncToken"))
+    await ctx.links.save(
+        ctx.connection.id,
+        ENTITY[qbo_type],
+        f"{qbo_type}Line",
+        qbo=(f"{record['Id']}:{version}:{part}", version),
+        released=(token, None),
+        snapshot={"part": part, "amount": amount},
+    )
+
+
+async def undo(ctx: SyncContext, token: str) -> None:
+    """Take back one allocation we recorded (the accounting side unapplying the credit)."""
+    note_id, _, allocation_id = token.removeprefix(ALLOCATION).partition("/")
+    await ctx.lock("released", "creditnote", note_id)
+    await ctx.released.accounting(
+        "DELETE",
+        f"/credit-notes/{note_id}/allocations/{allocation_id}",
+        idempotency_key=ctx.request_id(f"rl-unallocate-{allocation_id}"),
     )

@@ -19,6 +19,7 @@ from shared.domain.canonical import canonical_hash
 from shared.domain.errors import NotFound
 from shared.domain.links import Link
 from shared.domain.mapping.documents import is_qbo_void
+from shared.domain.mapping.held_credit import HELD
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.payments import (
     ALLOCATION,
@@ -31,11 +32,14 @@ from shared.domain.mapping.payments import (
 from shared.domain.ownership import Op
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
+from shared.sync.payments import held
 from shared.sync.payments.common import (
     post_money,
     released_bank,
     released_document,
+    save_part,
     save_payment_link,
+    undo,
 )
 
 
@@ -76,43 +80,40 @@ async def from_qbo(ctx: SyncContext) -> Result:
     stop = await steps.not_applied(ctx, ENTITY[qbo_type], decision, link.id if link else None)
     if stop is not None:
         return stop
+    return await _apply(ctx, qbo_type, record, fields, link)
+
+
+async def _apply(
+    ctx: SyncContext,
+    qbo_type: str,
+    record: dict[str, Any],
+    fields: dict[str, Any],
+    link: Link | None,
+) -> Result:
+    """Record a new payment, or its new version: cash QBO moved out of what it held unapplied
+    allocates the held credit; any other change reverses the old records and records anew."""
     if link is not None:
+        moved = await held.apply_moves(ctx, qbo_type, record, fields, link)
+        if moved is not None:
+            return moved
         # Re-Leased payments cannot be edited: the old ones go, the new allocation is recorded.
         await _reverse(ctx, link)
     recorded = await _record_all(ctx, qbo_type, record, fields)
     await save_payment_link(ctx, qbo_type, record, ",".join(recorded), None, fields)
     reason = "re-recorded" if link is not None else "recorded"
-    return await _outcome(ctx, qbo_type, record, fields, recorded, reason)
+    return _outcome(qbo_type, record, fields, recorded, reason)
 
 
-async def _outcome(
-    ctx: SyncContext,
-    qbo_type: str,
-    record: dict[str, Any],
-    fields: dict[str, Any],
-    recorded: list[str],
-    reason: str,
+def _outcome(
+    qbo_type: str, record: dict[str, Any], fields: dict[str, Any], recorded: list[str], reason: str
 ) -> Result:
-    """What the payment became. Cash applied to no document (an overpayment, a prepayment)
-    cannot be held in Re-Leased: it is flagged with a remedy, never passed over as applied."""
+    """What the payment became; cash applied to no document is held as credit in Re-Leased."""
     reason = f"{reason} as {len(recorded)} Re-Leased record(s)"
     unapplied = unapplied_cash(fields)
-    saved = await ctx.links.by_qbo(ctx.connection.id, qbo_type, str(record["Id"]))
     if unapplied > 0:
-        detail = (
-            f"QBO {qbo_type} {record['Id']} holds {unapplied} not applied to any document (an "
-            "overpayment or a prepayment); Re-Leased keeps no unapplied cash, so it is not there: "
-            "apply it to an invoice in QBO (or refund it) and the change syncs"
-        )
-        fields_flagged = {"unapplied": str(unapplied), "total": fields["total"]}
-        await steps.flag(
-            ctx, ENTITY[qbo_type], saved.id if saved else None, fields_flagged, None, detail
-        )
-        if not recorded:
-            return Result("flagged", detail)
-        return Result("applied", f"{reason}; {unapplied} unapplied flagged", ",".join(recorded))
+        reason = f"{reason}; {unapplied} unapplied held as credit"
     if not recorded:
-        return Result("ignored", "the payment applies nothing to any document")
+        return Result("ignored", f"QBO {qbo_type} {record['Id']} applies nothing")
     return Result("applied", reason, ",".join(recorded))
 
 
@@ -125,6 +126,9 @@ async def _record_all(
         bank = await released_bank(ctx, _bank_ref(qbo_type, record))
         for doc_key, amount in fields["allocations"].items():
             recorded.append(await _record(ctx, qbo_type, record, fields, doc_key, amount, bank))
+    unapplied = unapplied_cash(fields)
+    if unapplied > 0:
+        recorded.append(await held.hold(ctx, qbo_type, record, fields, unapplied))
     return recorded
 
 
@@ -149,7 +153,12 @@ async def _record(
 
 
 async def _reverse(ctx: SyncContext, link: Link) -> None:
-    for token in filter(None, (link.released_id or "").split(",")):
+    tokens = [t for t in (link.released_id or "").split(",") if t]
+    # Held credit last: its own allocations we recorded are taken back by their tokens first.
+    for token in sorted(tokens, key=lambda t: t.startswith(HELD)):
+        if token.startswith(HELD):
+            await held.release(ctx, token)
+            continue
         if token.startswith(ALLOCATION):
             await undo(ctx, token)
             continue
@@ -205,7 +214,7 @@ async def record_credit(
     )
     token = f"{ALLOCATION}{note_id}/{allocation['id']}"
     await ctx.created("released", ENTITY[qbo_type], token, str(record["Id"]))
-    await _save_part(ctx, qbo_type, record, f"{credit_key}:{target_key}", token, amount)
+    await save_part(ctx, qbo_type, record, f"{credit_key}:{target_key}", token, amount)
     return token
 
 
@@ -244,31 +253,5 @@ async def post_released_payment(
     # Re-Leased's notification of this payment waits on this lock until the link is committed.
     await ctx.lock("released", "payment", str(made["id"]))
     await ctx.created("released", ENTITY[qbo_type], str(made["id"]), str(record["Id"]))
-    await _save_part(ctx, qbo_type, record, part, str(made["id"]), str(body["amount"]))
+    await save_part(ctx, qbo_type, record, part, str(made["id"]), str(body["amount"]))
     return str(made["id"])
-
-
-async def _save_part(
-    ctx: SyncContext, qbo_type: str, record: dict[str, Any], part: str, token: str, amount: str
-) -> None:
-    """A link row per piece written, so its Re-Leased event is recognised as ours."""
-    version = str(record.get("SyncToken"))
-    await ctx.links.save(
-        ctx.connection.id,
-        ENTITY[qbo_type],
-        f"{qbo_type}Line",
-        qbo=(f"{record['Id']}:{version}:{part}", version),
-        released=(token, None),
-        snapshot={"part": part, "amount": amount},
-    )
-
-
-async def undo(ctx: SyncContext, token: str) -> None:
-    """Take back one allocation we recorded (the accounting side unapplying the credit)."""
-    note_id, _, allocation_id = token.removeprefix(ALLOCATION).partition("/")
-    await ctx.lock("released", "creditnote", note_id)
-    await ctx.released.accounting(
-        "DELETE",
-        f"/credit-notes/{note_id}/allocations/{allocation_id}",
-        idempotency_key=ctx.request_id(f"rl-unallocate-{allocation_id}"),
-    )

@@ -280,6 +280,7 @@ class FakeReleased:
                 if allocation["id"] == record_id:
                     allocation["isDeleted"] = True
                     self._credit(allocation, Decimal(-1))
+            self._settle("/credit-notes", note)
             note["version"] += 1
             return note
         self._find(path)
@@ -306,6 +307,7 @@ class FakeReleased:
             raise Refused("more than the credit left", codes=("OVER_ALLOCATION",))
         note["allocations"].append(allocation)
         self._credit(allocation, Decimal(1))
+        self._settle("/credit-notes", note)
         note["version"] += 1
         return note
 

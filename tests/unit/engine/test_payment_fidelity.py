@@ -1,6 +1,6 @@
-"""Nothing silent about a QBO payment's money: cash applied to no document is flagged with a
-remedy (never "applied" with nothing written), and money that went through an account Re-Leased
-cannot name as a bank (Undeposited Funds) lands in a bank by a logged decision."""
+"""Nothing silent about a QBO payment's money: money that went through an account Re-Leased
+cannot name as a bank (Undeposited Funds) lands in a bank by a logged decision. (Cash applied to
+no document is held as credit: test_held_credit.py.)"""
 
 from __future__ import annotations
 
@@ -32,31 +32,6 @@ def bank_of(world: World) -> str:
     return next(
         str(a["Id"]) for a in world.qbo.objects["Account"].values() if a["AccountType"] == "Bank"
     )
-
-
-async def test_an_overpayment_records_what_is_applied_and_flags_the_rest() -> None:
-    world = World()
-    invoice, rl_invoice = await linked_invoice(world)
-    paid = payment(world, invoice, "130.00", "100.00", bank_of(world))
-    result = await world.from_qbo("payment", paid)
-    assert result.outcome == "applied", result
-    assert "30.00 unapplied" in result.reason
-    assert (await world.released.get(f"/invoices/{rl_invoice}"))["amountDue"] == "0.00"
-    (flag,) = [c for c in world.store.conflicts.rows if c.kind == "policy_flag"]
-    assert flag.fields["unapplied"] == "30.00"
-    assert "apply it to an invoice in QBO" in str(flag.detail)
-
-
-async def test_a_prepayment_applied_to_nothing_is_flagged_not_applied() -> None:
-    world = World()
-    invoice, _ = await linked_invoice(world)
-    writes = len(world.released.writes)
-    paid = payment(world, invoice, "45.00", None, bank_of(world))
-    result = await world.from_qbo("payment", paid)
-    assert result.outcome == "flagged", result
-    assert len(world.released.writes) == writes, "nothing written in Re-Leased"
-    (flag,) = [c for c in world.store.conflicts.rows if c.kind == "policy_flag"]
-    assert flag.fields["unapplied"] == "45.00"
 
 
 async def test_a_payment_into_undeposited_funds_lands_in_a_bank_by_a_logged_decision() -> None:

@@ -1,0 +1,155 @@
+"""Money not against a document, end to end through both sandboxes, both ways.
+
+QBO -> Re-Leased: a payment's unapplied cash becomes a prepayment/overpayment credit note on the
+contact; a Re-Leased user allocating it adds the document to the QBO payment; QBO applying the
+rest allocates the note (not a second payment). Re-Leased -> QBO: a held note the company had
+before it connected becomes a QBO payment with that much unapplied, on the same customer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.adapters.broker import EventPublisher
+from shared.ingest.importer import InitialImport
+from tests.e2e.agreement import assert_sides_agree
+from tests.e2e.builders import (
+    TODAY,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_invoice,
+    qbo_item_id,
+    qbo_payment_lines,
+    qbo_sales_line,
+    rl_as_user,
+)
+from tests.e2e.conftest import Linked
+from tests.e2e.readers import flags, linked_qbo_id, linked_released, rl_doc, rl_docs, settle
+from tests.e2e.stack import Stack, consumers, eventually, unique
+
+pytestmark = pytest.mark.e2e
+
+
+async def held_notes(stack: Stack, company: str) -> list[dict[str, Any]]:
+    notes = await rl_docs(stack, company, "/credit-notes")
+    return [n for n in notes if n.get("kind") in ("PREPAYMENT", "OVERPAYMENT")]
+
+
+async def test_qbo_unapplied_cash_is_held_as_credit_and_allocations_flow_both_ways(
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
+) -> None:
+    qbo = linked.qbo
+    async with consumers(stack.settings):
+        cust = await qbo_customer(qbo)
+        item = await qbo_item_id(qbo)
+        first = await qbo_invoice(qbo, cust["Id"], [qbo_sales_line(item, "1", "100.00")])
+        second = await qbo_invoice(qbo, cust["Id"], [qbo_sales_line(item, "1", "50.00")])
+        rl_second = await linked_released(pool, "Invoice", str(second["Id"]), linked.connection)
+        payment = await qbo.write(
+            "Payment",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "TotalAmt": "130.00",
+                "TxnDate": TODAY,
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+                "Line": qbo_payment_lines({first["Id"]: "100.00"}),
+            },
+            request_id=unique("pay"),
+        )
+        (note,) = await eventually(lambda: held_notes(stack, linked.company))
+        assert (note["kind"], note["remainingCredit"], note["totalTax"]) == (
+            "OVERPAYMENT",
+            "30.00",
+            "0.00",
+        )
+        # A Re-Leased user uses 20.00 of the credit on the second invoice: QBO applies it.
+        body = {"invoiceId": rl_second, "amount": "20.00", "date": TODAY}
+        await rl_as_user(
+            stack, linked.company, "POST", f"/credit-notes/{note['id']}/allocations", body
+        )
+
+        async def qbo_balance() -> Decimal:
+            return Decimal(str((await qbo.get("Invoice", str(second["Id"])))["Balance"]))
+
+        await eventually(lambda: _is(qbo_balance, Decimal("30.00")))
+        # QBO applies the 10.00 still unapplied: the held note is allocated, nothing paid twice.
+        current = await qbo.get("Payment", str(payment["Id"]))
+        assert Decimal(str(current["UnappliedAmt"])) == Decimal("10.00")
+        await qbo.write(
+            "Payment",
+            {
+                "Id": payment["Id"],
+                "SyncToken": current["SyncToken"],
+                "sparse": True,
+                "Line": qbo_payment_lines({first["Id"]: "100.00", second["Id"]: "30.00"}),
+            },
+            request_id=unique("pay2"),
+        )
+
+        async def rl_due() -> str:
+            return str((await rl_doc(stack, linked.company, "/invoices", rl_second))["amountDue"])
+
+        await eventually(lambda: _is(rl_due, "20.00"))
+        await settle()
+        assert await flags(pool, linked.connection, "payment") == 0
+    (note,) = await held_notes(stack, linked.company)
+    assert (note["remainingCredit"], note["status"]) == ("0.00", "PAID")
+    live = [a for a in note["allocations"] if not a.get("isDeleted")]
+    assert sorted(a["amount"] for a in live) == ["10.00", "20.00"]
+    assert await qbo_balance() == Decimal("20.00")
+    assert await assert_sides_agree(stack, linked.connection, pool) == 2
+
+
+async def _is(read: Any, wanted: Any) -> bool:
+    return bool(await read() == wanted)
+
+
+async def test_a_held_note_from_before_the_connection_is_qbo_unapplied_cash(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    name = unique("Prepaid Tenant")
+    contact = await stack.released_api(
+        company, "POST", "/contacts", json={"name": name, "isCustomer": True}
+    )
+    note_body = {
+        "type": "INCOME_CREDIT",
+        "kind": "PREPAYMENT",
+        "contactId": contact["id"],
+        "date": TODAY,
+        "status": "APPROVED",
+        "lineAmountType": "NO_TAX",
+        "lines": [{"description": "Rent in advance", "unitAmount": "80.00"}],
+    }
+    note = await stack.released_api(company, "POST", "/credit-notes", json=note_body)
+    await asyncio.sleep(1.0)
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    publisher = await EventPublisher.open(broker)
+    try:
+        async with consumers(stack.settings):
+            await InitialImport(pool, publisher).run(
+                connection, qbo, stack.factory.released(connection)
+            )
+            part = await eventually(lambda: linked_qbo_id(pool, "payment", note["id"]))
+            made = str(part).split(":")[0]  # the note's link row: "<payment>:<version>:held"
+            payment = await qbo.get("Payment", made)
+            assert (Decimal(str(payment["TotalAmt"])), Decimal(str(payment["UnappliedAmt"]))) == (
+                Decimal("80.00"),
+                Decimal("80.00"),
+            )
+            (customer,) = await qbo.query_all("Customer", f"DisplayName = '{name}'")
+            assert payment["CustomerRef"]["value"] == customer["Id"]
+            assert not await qbo.query_all("CreditMemo"), "credit on the customer, no memo"
+            await settle()
+    finally:
+        await publisher.close()
+    again = await qbo.get("Payment", made)
+    assert again["SyncToken"] == payment["SyncToken"], "its echo changed nothing"
