@@ -134,7 +134,10 @@ async def test_archive_in_released_is_refused_while_connected(
     customer = await linked.qbo.query_all("Customer", f"DisplayName = '{name}'")
     assert customer[0]["Active"] is True
     async with pool.acquire() as conn:
-        flags = await conn.fetchval("SELECT count(*) FROM conflicts WHERE entity = 'contact'")
+        flags = await conn.fetchval(
+            "SELECT count(*) FROM conflicts WHERE entity = 'contact' AND connection_id = $1",
+            linked.connection.id,
+        )
     assert flags == 0
 
 
