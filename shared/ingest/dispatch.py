@@ -55,8 +55,14 @@ class PublishedMarker:
         self._pool = pool
         self._interval = interval_s
         self._ids: list[str] = []
+        self._flushing: set[str] = set()
         self._quarantine: dict[str, str] = {}
         self._wake = asyncio.Event()
+
+    def holding(self) -> set[str]:
+        """Ids confirmed by the broker but not yet marked published in the inbox: still
+        ``pending`` there, so the relay must not take them for unpublished."""
+        return self._flushing.union(self._ids)
 
     def add(self, event_ids: Sequence[str]) -> None:
         self._ids.extend(event_ids)
@@ -72,6 +78,7 @@ class PublishedMarker:
         doomed, self._quarantine = self._quarantine, {}
         if not batch and not doomed:
             return
+        self._flushing = set(batch)
         try:
             async with self._pool.acquire() as conn:
                 repo = InboxRepository(conn)
@@ -82,6 +89,8 @@ class PublishedMarker:
         except _DB_ERRORS:
             # Left pending: the relay republishes them and consumers absorb the duplicates.
             log.warning("inbox_mark_failed", count=len(batch) + len(doomed))
+        finally:
+            self._flushing = set()
 
     async def run(self) -> None:
         while True:
@@ -99,6 +108,10 @@ class Dispatcher:
     max_backlog: int = 50_000
     max_backlog_bytes: int = 64 * 1024 * 1024
     batch_size: int = 256
+    # Publishes awaiting their confirm at once. A window, not batch after batch: the next
+    # batch goes out while the last one's confirms come back, so the broker's round trip is
+    # not paid once per batch, and publishing keeps its share of a loop busy with requests.
+    window: int = 2048
     publish_timeout_s: float = 5.0
     # How long a late confirm is still waited for. A publish caught by a dropped connection can
     # wait on a confirm that never comes; past this the publish is given up and the event left
@@ -107,7 +120,9 @@ class Dispatcher:
     late_confirm_max_s: float = 20.0
     _queue: asyncio.Queue[ChangeEvent] = field(default_factory=asyncio.Queue, init=False)
     _queued_bytes: int = field(default=0, init=False)
-    _busy: bool = field(default=False, init=False)
+    _open: int = field(default=0, init=False)  # events in the window
+    _room: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _batches: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     # Publishes whose confirm was late: still running, so the relay must not resend them.
     in_flight: set[str] = field(default_factory=set, init=False)
     _late: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -126,7 +141,12 @@ class Dispatcher:
             self._queue.put_nowait(event)
 
     def idle(self) -> bool:
-        return self._queue.empty() and not self._busy
+        return self._queue.empty() and not self._batches
+
+    def unsettled(self) -> set[str]:
+        """Ids the relay must not resend: publishes waiting on a late confirm, and confirmed
+        ids the marker has not written yet (both still read "pending" in the inbox)."""
+        return self.in_flight | self.marker.holding()
 
     async def drain(self, timeout_s: float) -> None:
         """On shutdown, give queued events a moment to publish (the relay has the rest)."""
@@ -134,30 +154,53 @@ class Dispatcher:
             await asyncio.wait_for(self._queue.join(), timeout_s)
 
     async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._queued_bytes -= sum(approx_bytes(e) for e in batch)
-            self._busy = True
-            try:
-                if self.gate.available():
-                    confirmed = await asyncio.gather(*(self._one(e) for e in batch))
-                    self.marker.add(
-                        [e.event_id for e, ok in zip(batch, confirmed, strict=True) if ok]
-                    )
-            finally:
-                self._busy = False
-                for _ in batch:
-                    self._queue.task_done()
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self.batch_size and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                self._queued_bytes -= sum(approx_bytes(e) for e in batch)
+                while self._open and self._open + len(batch) > self.window:
+                    self._room.clear()
+                    await self._room.wait()
+                self._open += len(batch)
+                task = asyncio.create_task(self._batch(batch))
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+        finally:
+            for task in list(self._batches):
+                task.cancel()
 
-    async def _one(self, event: ChangeEvent) -> bool:
-        task = asyncio.ensure_future(self.publisher.publish(event))
-        done, _ = await asyncio.wait({task}, timeout=self.publish_timeout_s)
-        if not done:
-            self._follow_late(event, task)
-            return False
-        return self._settled(event, task)
+    async def _batch(self, batch: list[ChangeEvent]) -> None:
+        try:
+            if self.gate.available():
+                confirmed = await self._publish(batch)
+                self.marker.add([e.event_id for e, ok in zip(batch, confirmed, strict=True) if ok])
+        finally:
+            self._open -= len(batch)
+            self._room.set()
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _publish(self, events: list[ChangeEvent]) -> list[bool]:
+        """Publish ``events`` at once; True for each one confirmed within the timeout. A late
+        one keeps going in the background; a failed one stays pending for the relay."""
+        tasks = [asyncio.ensure_future(self.publisher.publish(e)) for e in events]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.publish_timeout_s)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        confirmed: list[bool] = []
+        for event, task in zip(events, tasks, strict=True):
+            if task.done():
+                confirmed.append(self._settled(event, task))
+            else:
+                self._follow_late(event, task)
+                confirmed.append(False)
+        return confirmed
 
     def _settled(self, event: ChangeEvent, task: asyncio.Future[None]) -> bool:
         exc = task.exception()
@@ -192,8 +235,8 @@ class Dispatcher:
         the events before we answer)."""
         if not self.gate.available():
             return []
-        results = await asyncio.gather(*(self._one(e) for e in events))
-        return [e.event_id for e, ok in zip(events, results, strict=True) if ok]
+        confirmed = await self._publish(events)
+        return [e.event_id for e, ok in zip(events, confirmed, strict=True) if ok]
 
 
 async def cancel_quietly(*tasks: asyncio.Task[None]) -> None:

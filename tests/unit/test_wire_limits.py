@@ -195,3 +195,75 @@ def test_finding8_the_backlog_is_capped_by_size() -> None:
     )
     assert 0 < dispatcher.dropped < 100
     assert dispatcher.idle() is False
+
+
+class CountingPublisher:
+    """Confirms after ``delay``; records how many publishes awaited a confirm at once."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.open, self.most = delay, 0, 0
+
+    async def publish(self, event: ChangeEvent) -> None:
+        self.open += 1
+        self.most = max(self.most, self.open)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.open -= 1
+
+
+async def test_the_next_batch_goes_out_while_the_last_ones_confirms_are_awaited() -> None:
+    """Issue 18: batch after batch paid a broker round trip per batch; a window keeps several
+    batches in flight, and no more than the window."""
+    marker = FakeMarker()
+    publisher = CountingPublisher(0.05)
+    dispatcher = Dispatcher(publisher, Up(), marker, batch_size=10, window=40)
+    runner = asyncio.create_task(dispatcher.run())
+    dispatcher.submit([ChangeEvent.checked(**fields(event_id=f"e-{n}")) for n in range(200)])
+    await dispatcher.drain(timeout_s=5)
+    await asyncio.sleep(0)
+    runner.cancel()
+    assert sorted(marker.marked) == sorted(f"e-{n}" for n in range(200))
+    assert 10 < publisher.most <= 40
+    assert dispatcher.idle()
+
+
+class BlockingPool:
+    """A pool whose connection blocks until released: a flush caught in the middle."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    def acquire(self) -> Any:
+        pool = self
+
+        class Conn:
+            async def __aenter__(self) -> Any:
+                pool.entered.set()
+                await pool.release.wait()
+                raise OSError("database away")
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return Conn()
+
+
+async def test_confirmed_ids_not_yet_marked_are_held_from_the_relay() -> None:
+    """Issue 18: ids the broker confirmed read "pending" in the inbox until the marker writes
+    them; a relay pass in between resent them (228 duplicates in a 4 s stream)."""
+    pool = BlockingPool()
+    marker = PublishedMarker(pool)  # type: ignore[arg-type]
+    marker.add(["e-1", "e-2"])
+    assert marker.holding() == {"e-1", "e-2"}
+    flushing = asyncio.create_task(marker.flush())
+    await pool.entered.wait()
+    marker.add(["e-3"])
+    assert marker.holding() == {"e-1", "e-2", "e-3"}  # mid-flush: still held
+    dispatcher = Dispatcher(SlowPublisher(0), Up(), marker)
+    dispatcher.in_flight.add("e-9")
+    assert dispatcher.unsettled() == {"e-1", "e-2", "e-3", "e-9"}  # what the relay skips
+    pool.release.set()
+    await flushing
+    assert marker.holding() == {"e-3"}
