@@ -179,6 +179,9 @@ class EventPublisher:
         self._channel = channel
         self._connection = connection
         self._reopening: asyncio.Lock = asyncio.Lock()
+        # The aiormq channel under ``channel``, looked up again only once it is closed (a
+        # reconnect replaces it): asking aio-pika each time waits on the connection per publish.
+        self._underlay: aiormq.abc.AbstractChannel | None = None
 
     @classmethod
     async def open(cls, connection: AbstractRobustConnection) -> EventPublisher:
@@ -194,6 +197,7 @@ class EventPublisher:
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
+            self._underlay = None
         with contextlib.suppress(Exception):
             # The miscounted confirm waits of the old channel fail on close; nobody awaits them.
             underlay = await broken.get_underlay_channel()
@@ -241,7 +245,9 @@ class EventPublisher:
         )
         channel = self._channel
         try:
-            underlay = await channel.get_underlay_channel()
+            underlay = self._underlay
+            if underlay is None or underlay.is_closed:
+                underlay = self._underlay = await channel.get_underlay_channel()
             # wait=False: the frames are queued for the connection's writer and the channel's
             # lock is let go at once. aio-pika waits for the writer to drain every publish while
             # holding that lock, so a busy event loop (a receiver under load) let through only

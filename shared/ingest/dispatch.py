@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -118,6 +120,12 @@ class Dispatcher:
     # to the relay (at least once: a confirm that was only slow costs a duplicate, which dedupe
     # absorbs), so no event is held back from the relay for good.
     late_confirm_max_s: float = 20.0
+    # A backlog older than this is a sustained stream, not a burst: new deliveries then wait
+    # (at most ``pace_wait_s``, well inside QBO's 3 s) so publishing gets the process's time.
+    max_lag_s: float = 10.0
+    pace_wait_s: float = 1.0
+    _stamps: deque[list[float]] = field(default_factory=deque, init=False)
+    _caught_up: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _queue: asyncio.Queue[ChangeEvent] = field(default_factory=asyncio.Queue, init=False)
     _queued_bytes: int = field(default=0, init=False)
     _open: int = field(default=0, init=False)  # events in the window
@@ -129,6 +137,7 @@ class Dispatcher:
     dropped: int = field(default=0, init=False)
 
     def submit(self, events: list[ChangeEvent]) -> None:
+        queued = 0
         for event in events:
             size = approx_bytes(event)
             if (
@@ -139,6 +148,33 @@ class Dispatcher:
                 continue
             self._queued_bytes += size
             self._queue.put_nowait(event)
+            queued += 1
+        if queued:
+            self._stamps.append([time.monotonic(), queued])
+
+    def _taken(self, count: int) -> None:
+        while count and self._stamps:
+            oldest = self._stamps[0]
+            used = min(count, int(oldest[1]))
+            oldest[1] -= used
+            count -= used
+            if not oldest[1]:
+                self._stamps.popleft()
+
+    def lag(self) -> float:
+        """Seconds the oldest event still queued here has waited."""
+        return time.monotonic() - self._stamps[0][0] if self._stamps else 0.0
+
+    async def pace(self) -> None:
+        """Hold a delivery while the backlog is older than ``max_lag_s``, for at most
+        ``pace_wait_s``. A burst is taken at full speed and published behind it; a stream that
+        outlasts the lag is slowed towards what the broker confirms, instead of starving the
+        publishing of this process's time."""
+        if self.lag() <= self.max_lag_s:
+            return
+        self._caught_up.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._caught_up.wait(), self.pace_wait_s)
 
     def idle(self) -> bool:
         return self._queue.empty() and not self._batches
@@ -160,6 +196,9 @@ class Dispatcher:
                 while len(batch) < self.batch_size and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._queued_bytes -= sum(approx_bytes(e) for e in batch)
+                self._taken(len(batch))
+                if self.lag() <= self.max_lag_s:
+                    self._caught_up.set()
                 while self._open and self._open + len(batch) > self.window:
                     self._room.clear()
                     await self._room.wait()

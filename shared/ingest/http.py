@@ -191,6 +191,8 @@ class WebhookEndpoint:
 
     async def _parsed(self, headers: _Headers, receive: Receive) -> Parsed:
         body = await self._checked_body(headers, receive)
+        # Only a verified sender is held back, and before the work a delivery costs.
+        await self._ingestor.pace()
         try:
             return self._spec.parse(body)
         except MalformedPayload as exc:
