@@ -17,7 +17,7 @@ shortcut) until a file wraps (reported). Measured, in this order:
 
 Uses a throw-away database and RabbitMQ vhost on the local servers; loopback only; bounded time.
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_STREAM_SECONDS (60),
-BENCH_DRAIN_LIMIT_S (300), BENCH_PYTHON (1).
+BENCH_DRAIN_LIMIT_S (300), BENCH_PYTHON (1), BENCH_RECEIVERS (qbo,released).
 """
 
 from __future__ import annotations
@@ -235,7 +235,8 @@ def main() -> None:
         stop(recv)
         bare = asyncio.run(bare_confirmed_publish(amqp, SECONDS))
         print(f"bare aio-pika confirmed publish, quorum queue: {bare:.0f} msg/s")
-        figures = {s: receiver_section(s, env, dsn, amqp) for s in RECEIVERS}
+        chosen = os.environ.get("BENCH_RECEIVERS", ",".join(RECEIVERS)).split(",")
+        figures = {s: receiver_section(s, env, dsn, amqp) for s in chosen}
         bare_after = asyncio.run(bare_confirmed_publish(amqp, SECONDS))
         print(f"bare aio-pika confirmed publish again at the end: {bare_after:.0f} msg/s")
         summary((bare + bare_after) / 2, figures)

@@ -114,6 +114,10 @@ class Dispatcher:
     # batch goes out while the last one's confirms come back, so the broker's round trip is
     # not paid once per batch, and publishing keeps its share of a loop busy with requests.
     window: int = 2048
+    # The window while publishing keeps up (a burst, or no load): each publish in flight takes
+    # a turn of the event loop's time, so a smaller window leaves more of it to the requests
+    # the burst is made of; once publishing is ``behind`` it gets the whole window.
+    burst_window: int = 256
     publish_timeout_s: float = 5.0
     # How long a late confirm is still waited for. A publish caught by a dropped connection can
     # wait on a confirm that never comes; past this the publish is given up and the event left
@@ -126,6 +130,7 @@ class Dispatcher:
     pace_wait_s: float = 1.0
     _stamps: deque[list[float]] = field(default_factory=deque, init=False)
     _caught_up: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _overflow_since: float | None = field(default=None, init=False)
     _queue: asyncio.Queue[ChangeEvent] = field(default_factory=asyncio.Queue, init=False)
     _queued_bytes: int = field(default=0, init=False)
     _open: int = field(default=0, init=False)  # events in the window
@@ -145,6 +150,7 @@ class Dispatcher:
                 or self._queued_bytes + size > self.max_backlog_bytes
             ):
                 self.dropped += 1  # still pending in the inbox: the relay takes it
+                self._overflow_since = self._overflow_since or time.monotonic()
                 continue
             self._queued_bytes += size
             self._queue.put_nowait(event)
@@ -162,15 +168,23 @@ class Dispatcher:
                 self._stamps.popleft()
 
     def lag(self) -> float:
-        """Seconds the oldest event still queued here has waited."""
-        return time.monotonic() - self._stamps[0][0] if self._stamps else 0.0
+        """Seconds the oldest event of the backlog has waited: the oldest still queued here,
+        or, once the queue overflowed, the first one left to the relay since it was last
+        empty (the relay takes those only when this queue is)."""
+        now = time.monotonic()
+        queued = now - self._stamps[0][0] if self._stamps else 0.0
+        return max(queued, now - self._overflow_since) if self._overflow_since else queued
+
+    def behind(self) -> bool:
+        """Publishing trails a stream, not a burst: the backlog is older than ``max_lag_s``."""
+        return self.lag() > self.max_lag_s
 
     async def pace(self) -> None:
-        """Hold a delivery while the backlog is older than ``max_lag_s``, for at most
-        ``pace_wait_s``. A burst is taken at full speed and published behind it; a stream that
-        outlasts the lag is slowed towards what the broker confirms, instead of starving the
-        publishing of this process's time."""
-        if self.lag() <= self.max_lag_s:
+        """Hold a delivery while publishing is ``behind``, for at most ``pace_wait_s``. A burst
+        is taken at full speed and published behind it; a stream that outlasts the lag is
+        slowed towards what the broker confirms, instead of starving the publishing of this
+        process's time."""
+        if not self.behind():
             return
         self._caught_up.clear()
         with contextlib.suppress(TimeoutError):
@@ -197,9 +211,11 @@ class Dispatcher:
                     batch.append(self._queue.get_nowait())
                 self._queued_bytes -= sum(approx_bytes(e) for e in batch)
                 self._taken(len(batch))
-                if self.lag() <= self.max_lag_s:
+                if self._queue.empty():
+                    self._overflow_since = None
+                if not self.behind():
                     self._caught_up.set()
-                while self._open and self._open + len(batch) > self.window:
+                while self._open and self._open + len(batch) > self._window():
                     self._room.clear()
                     await self._room.wait()
                 self._open += len(batch)
@@ -209,6 +225,9 @@ class Dispatcher:
         finally:
             for task in list(self._batches):
                 task.cancel()
+
+    def _window(self) -> int:
+        return self.window if self.behind() else min(self.burst_window, self.window)
 
     async def _batch(self, batch: list[ChangeEvent]) -> None:
         try:
