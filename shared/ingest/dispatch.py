@@ -169,8 +169,8 @@ class Dispatcher:
 
     def lag(self) -> float:
         """Seconds the oldest event of the backlog has waited: the oldest still queued here,
-        or, once the queue overflowed, the first one left to the relay since it was last
-        empty (the relay takes those only when this queue is)."""
+        or, once the queue overflowed, the first one left to the relay since this dispatcher
+        was last idle (the relay takes those only when it is)."""
         now = time.monotonic()
         queued = now - self._stamps[0][0] if self._stamps else 0.0
         return max(queued, now - self._overflow_since) if self._overflow_since else queued
@@ -211,10 +211,7 @@ class Dispatcher:
                     batch.append(self._queue.get_nowait())
                 self._queued_bytes -= sum(approx_bytes(e) for e in batch)
                 self._taken(len(batch))
-                if self._queue.empty():
-                    self._overflow_since = None
-                if not self.behind():
-                    self._caught_up.set()
+                self._check_caught_up()
                 while self._open and self._open + len(batch) > self._window():
                     self._room.clear()
                     await self._room.wait()
@@ -225,6 +222,12 @@ class Dispatcher:
         finally:
             for task in list(self._batches):
                 task.cancel()
+
+    def _check_caught_up(self) -> None:
+        # Held deliveries go on once the lag is half the limit, not just under it: released
+        # at the limit, they would be held again by the backlog they add at once.
+        if self.lag() <= self.max_lag_s / 2:
+            self._caught_up.set()
 
     def _window(self) -> int:
         return self.window if self.behind() else min(self.burst_window, self.window)
@@ -237,6 +240,9 @@ class Dispatcher:
         finally:
             self._open -= len(batch)
             self._room.set()
+            if not self._open and self._queue.empty():
+                self._overflow_since = None  # idle: the relay takes what overflowed
+            self._check_caught_up()
             for _ in batch:
                 self._queue.task_done()
 

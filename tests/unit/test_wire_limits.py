@@ -311,5 +311,5 @@ async def test_an_overflow_to_the_relay_counts_as_lag_until_the_queue_empties() 
     runner = asyncio.create_task(dispatcher.run())
     await dispatcher.drain(timeout_s=1)
     await asyncio.sleep(0)
-    assert dispatcher.lag() == 0.0  # the queue emptied: the relay has the overflow now
+    assert dispatcher.lag() == 0.0  # idle: the relay has the overflow now
     runner.cancel()
