@@ -30,9 +30,10 @@ from shared.domain.events import Source
 from shared.infra import metrics
 from shared.infra.db import create_pool
 from shared.infra.settings import QboWebhookSettings, ReleasedWebhookSettings
-from shared.ingest.dispatch import Dispatcher, PublishedMarker, cancel_quietly
+from shared.ingest.dispatch import Dispatcher, cancel_quietly
 from shared.ingest.group_commit import InboxWriter
 from shared.ingest.http import ReceiverSpec, WebhookEndpoint
+from shared.ingest.marker import PublishedMarker
 from shared.ingest.pipeline import Ingestor
 from shared.ingest.relay import OutboxRelay
 from shared.ingest.specs import qbo_spec, released_spec

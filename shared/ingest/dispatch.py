@@ -9,6 +9,11 @@ A confirm that is late is not a failure: the publish goes on in the background a
 "in flight", which the relay skips, so a slow broker does not turn into a second copy of every
 event. An event the broker can never take (``UnpublishableError``) is quarantined in the inbox
 with its reason instead of being retried forever. The backlog is capped by count and by size.
+
+Bursts and streams are told apart by the backlog's age (``lag``): a burst is taken at full
+speed and published behind it with a small window, so the requests keep the event loop; a
+backlog older than ``max_lag_s`` is a stream, and then publishing gets the whole window and new
+deliveries are held briefly (``pace``) so the broker, not the request path, sets the pace.
 """
 
 from __future__ import annotations
@@ -17,20 +22,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import asyncpg
-
 from shared.adapters.broker import UnpublishableError
-from shared.adapters.postgres.inbox import InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
+from shared.ingest.marker import PublishedMarker
 
 log = get_logger(__name__)
-
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 class Publisher(Protocol):
@@ -47,59 +47,6 @@ def approx_bytes(event: ChangeEvent) -> int:
     """What an event costs in the backlog, roughly: its variable text plus a fixed overhead."""
     texts = (event.event_id, event.account_id, event.entity_id, event.version, event.resource_url)
     return 400 + sum(len(t) for t in texts if t)
-
-
-class PublishedMarker:
-    """Collects confirmed event ids and marks them published in batches; quarantines events
-    the broker can never take."""
-
-    def __init__(self, pool: asyncpg.Pool, *, interval_s: float = 0.2) -> None:
-        self._pool = pool
-        self._interval = interval_s
-        self._ids: list[str] = []
-        self._flushing: set[str] = set()
-        self._quarantine: dict[str, str] = {}
-        self._wake = asyncio.Event()
-
-    def holding(self) -> set[str]:
-        """Ids confirmed by the broker but not yet marked published in the inbox: still
-        ``pending`` there, so the relay must not take them for unpublished."""
-        return self._flushing.union(self._ids)
-
-    def add(self, event_ids: Sequence[str]) -> None:
-        self._ids.extend(event_ids)
-        if len(self._ids) >= 500:
-            self._wake.set()
-
-    def quarantine(self, event_id: str, reason: str) -> None:
-        self._quarantine[event_id] = reason
-        self._wake.set()
-
-    async def flush(self) -> None:
-        batch, self._ids = self._ids, []
-        doomed, self._quarantine = self._quarantine, {}
-        if not batch and not doomed:
-            return
-        self._flushing = set(batch)
-        try:
-            async with self._pool.acquire() as conn:
-                repo = InboxRepository(conn)
-                if batch:
-                    await repo.mark_published(batch)
-                for event_id, reason in doomed.items():
-                    await repo.quarantine(event_id, reason)
-        except _DB_ERRORS:
-            # Left pending: the relay republishes them and consumers absorb the duplicates.
-            log.warning("inbox_mark_failed", count=len(batch) + len(doomed))
-        finally:
-            self._flushing = set()
-
-    async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
-            await self.flush()
 
 
 @dataclass

@@ -18,7 +18,8 @@ from shared.adapters.broker import UnpublishableError
 from shared.domain.events import TEXT_LIMITS, ChangeEvent
 from shared.domain.qbo_notifications import parse_qbo_payload
 from shared.domain.released_notifications import parse_released_payload
-from shared.ingest.dispatch import Dispatcher, PublishedMarker
+from shared.ingest.dispatch import Dispatcher
+from shared.ingest.marker import PublishedMarker
 
 
 def fields(**changes: Any) -> dict[str, Any]:
