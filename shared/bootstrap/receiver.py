@@ -127,6 +127,7 @@ def create_receiver_app(
                 interval_s=relay_interval_s,
                 quiet=dispatcher.idle,
                 in_flight=dispatcher.unsettled,
+                caught_up=dispatcher.overflow_cleared,
             )
             connection.reconnect_callbacks.add(lambda *_: relay.kick())
             writer = InboxWriter(pool)

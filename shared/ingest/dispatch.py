@@ -116,11 +116,16 @@ class Dispatcher:
 
     def lag(self) -> float:
         """Seconds the oldest event of the backlog has waited: the oldest still queued here,
-        or, once the queue overflowed, the first one left to the relay since this dispatcher
-        was last idle (the relay takes those only when it is)."""
+        or, once the queue overflowed, the first one left to the relay, until the relay has
+        caught up (``overflow_cleared``)."""
         now = time.monotonic()
         queued = now - self._stamps[0][0] if self._stamps else 0.0
         return max(queued, now - self._overflow_since) if self._overflow_since else queued
+
+    def overflow_cleared(self) -> None:
+        """The relay found nothing old left to publish: what overflowed is out."""
+        self._overflow_since = None
+        self._check_caught_up()
 
     def behind(self) -> bool:
         """Publishing trails a stream, not a burst: the backlog is older than ``max_lag_s``."""
@@ -187,8 +192,6 @@ class Dispatcher:
         finally:
             self._open -= len(batch)
             self._room.set()
-            if not self._open and self._queue.empty():
-                self._overflow_since = None  # idle: the relay takes what overflowed
             self._check_caught_up()
             for _ in batch:
                 self._queue.task_done()

@@ -42,6 +42,8 @@ class OutboxRelay:
     quiet: Callable[[], bool] = lambda: True
     # Ids whose publish is still waiting for a late confirm in this process: not resent.
     in_flight: Callable[[], set[str]] = set
+    # Told when a pass leaves nothing older than the grace (the dispatcher's overflow is out).
+    caught_up: Callable[[], None] = lambda: None
     _kick: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def kick(self) -> None:
@@ -72,6 +74,8 @@ class OutboxRelay:
         while self.gate.available() and (grace_s == 0 or self.quiet()):
             published, claimed, settled = await self._page(grace_s, received_before)
             total += published
+            if claimed < self.page_size and settled == claimed:
+                self.caught_up()  # nothing older than the grace is left
             if claimed < self.page_size or settled < claimed:
                 break
         if total:
