@@ -60,12 +60,30 @@ class Services:
 
     def rabbit_restart(self) -> None:
         _run([*self.rabbitmqctl, "stop"])
+        # ``stop`` can return while the node still holds its name: start only once it is gone.
+        deadline = time.monotonic() + 60
+        while self._rabbit_answers() and time.monotonic() < deadline:
+            time.sleep(0.5)
         for step in self.rabbit_start:
             _run(step, env=self.env)
         self.rabbit_wait()
 
+    def _rabbit_answers(self) -> bool:
+        argv = [*self.rabbitmqctl, "ping"]
+        done = subprocess.run(argv, check=False, capture_output=True, timeout=60)
+        return done.returncode == 0
+
     def rabbit_wait(self) -> None:
-        _run([*self.rabbitmqctl, "await_startup", "--timeout", "120"])
+        """``await_startup`` fails at once while the node is not up at all: ask until it is."""
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                _run([*self.rabbitmqctl, "await_startup", "--timeout", "60"])
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def pg_restart(self) -> None:
         for step in self.restart_pg:
@@ -103,6 +121,7 @@ def private_services() -> Services:
         shutil.chown(sockets, "postgres")
         for path in (rmq, rmq / "plugins", rmq / "rabbitmq.conf"):
             shutil.chown(path, "rabbitmq")
+    pg_log = work / "pg" / "log"
     pg_ctl = _as_user("postgres", [f"{pg_bin}/pg_ctl", "-D", str(data), "-w", "-t", "120"])
     options = (
         f"-p {PG_PORT} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=300 "
@@ -122,7 +141,7 @@ def private_services() -> Services:
         database_url=f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres",
         amqp_url=f"amqp://guest:guest@127.0.0.1:{AMQP_PORT}/",
         rabbitmqctl=["rabbitmqctl", "-n", NODE],
-        restart_pg=[[*pg_ctl, "-o", options, "-l", str(work / "pg" / "log"), "-m", "fast", "restart"]],
+        restart_pg=[[*pg_ctl, "-o", options, "-l", str(pg_log), "-m", "fast", "restart"]],
         rabbit_start=[["rabbitmq-server", "-detached"]],
         env=env,
         cleanup=[["rabbitmqctl", "-n", NODE, "stop"], [*pg_ctl, "-m", "immediate", "stop"]],
@@ -131,9 +150,8 @@ def private_services() -> Services:
     try:
         _run(_as_user("postgres", [f"{pg_bin}/initdb", "-D", str(data), "-A", "trust",
                                    "-U", "postgres"]))  # fmt: skip
-        _run([*pg_ctl, "-o", options, "-l", str(work / "pg" / "log"), "start"])
+        _run([*pg_ctl, "-o", options, "-l", str(pg_log), "start"])
         _run(["rabbitmq-server", "-detached"], env=env)
-        time.sleep(2)
         services.rabbit_wait()
     except BaseException:
         services.close()
@@ -145,7 +163,9 @@ def system_services() -> Services:
     """The machine's own PostgreSQL and RabbitMQ (restarting them breaks others' test runs)."""
     version = sorted(os.listdir("/etc/postgresql"))[-1]
     return Services(
-        database_url=os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        database_url=os.environ.get(
+            "TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
         amqp_url=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
         rabbitmqctl=["rabbitmqctl"],
         restart_pg=[["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]],

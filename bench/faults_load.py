@@ -19,6 +19,7 @@ What is checked is the EFFECT on the other platform, not messages:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections import Counter, defaultdict
@@ -27,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-NAME = re.compile(r"^Fault ([QR]\d{3}) v(\d+)$")
+NAME = re.compile(r"^Fault ([QR]\d+) v(\d+)$")
 
 
 @dataclass
@@ -64,13 +65,25 @@ class Platforms:
         return await self.call(method, url, headers=headers, **kw)
 
     async def qbo_customers(self) -> list[dict[str, Any]]:
-        query = "select * from Customer STARTPOSITION 1 MAXRESULTS 1000"
-        body = await self.qbo("GET", "query", params={"query": query})
-        return list(body["QueryResponse"].get("Customer", []))
+        found: list[dict[str, Any]] = []
+        while True:
+            query = f"select * from Customer STARTPOSITION {len(found) + 1} MAXRESULTS 1000"
+            body = await self.qbo("GET", "query", params={"query": query})
+            page = list(body["QueryResponse"].get("Customer", []))
+            found += page
+            if len(page) < 1000:
+                return found
 
     async def rl_contacts(self) -> list[dict[str, Any]]:
-        body = await self.rl("GET", "contacts", params={"pageSize": "1000"})
-        return list(body["items"])
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"pageSize": "1000", "page": str(page)}
+            body = await self.rl("GET", "contacts", params=params)
+            found += body["items"]
+            if page >= int(body["pagination"]["pageCount"]):
+                return found
+            page += 1
 
     async def target_versions(self) -> dict[str, dict[str, int]]:
         """key -> {target record id: version}, both directions (Q keys live in Re-Leased)."""
@@ -96,9 +109,13 @@ class Record:
 
 @dataclass
 class Load:
+    """``versions`` edits per record, then the sender moves on to a new record: creates keep
+    happening under every fault, not only at the start."""
+
     platforms: Platforms
-    records: list[Record]
     rate: float
+    versions: int
+    records: list[Record] = field(default_factory=list)
     sent: int = 0
     retries: int = 0
     user_qbo_writes: int = 0
@@ -138,15 +155,21 @@ class Load:
             made = await p.rl("POST", "contacts", json={"name": name, "isCustomer": True})
             record.source_id = str(made["id"])
 
-    async def sender(self, mine: list[Record], senders: int) -> None:
+    async def sender(self, n: int, senders: int) -> None:
+        """Sender ``n``: one record on each platform at a time, edited in turn."""
         interval = senders / self.rate
-        version = 0
+        generation = 0
         while not self.stop.is_set():
-            for record in mine:
-                next_at = time.monotonic() + interval
-                await self.write(record, version)
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            version += 1
+            mine = [Record(f"{side}{n:02d}{generation:03d}") for side in "QR"]
+            self.records += mine
+            for version in range(self.versions):
+                for record in mine:
+                    next_at = time.monotonic() + interval
+                    await self.write(record, version)
+                    if self.stop.is_set():
+                        return
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            generation += 1
 
 
 @dataclass
@@ -158,8 +181,15 @@ class Watcher:
     regressions: list[str] = field(default_factory=list)
     targets: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     polls: int = 0
+    # One look at a time: two overlapping looks could finish in the other order and show a
+    # version going down that never did on the platform.
+    _one: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def observe(self) -> dict[str, dict[str, int]]:
+        async with self._one:
+            return await self._observe()
+
+    async def _observe(self) -> dict[str, dict[str, int]]:
         seen = await self.platforms.target_versions()
         for key, ids in seen.items():
             self.targets[key].update(ids)
@@ -174,10 +204,9 @@ class Watcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            # The Re-Leased outage answers 503 to everyone, the watcher too.
+            with contextlib.suppress(aiohttp.ClientError, RuntimeError, TimeoutError):
                 await self.observe()
-            except (aiohttp.ClientError, RuntimeError, TimeoutError):
-                pass  # the Re-Leased outage answers 503 to everyone, the watcher too
             await asyncio.sleep(1)
 
 
@@ -205,8 +234,6 @@ class WriteLog:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(aiohttp.ClientError, RuntimeError, TimeoutError):
                 await self.read()
-            except (aiohttp.ClientError, RuntimeError, TimeoutError):
-                pass
             await asyncio.sleep(15)
