@@ -38,11 +38,15 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    # The client's protocol state broken by a connection that died mid-operation (seen when the
+    # pool resets a connection PostgreSQL has just closed). A fresh connection clears it; were
+    # it ever a bug, the attempt limit still ends it in the dead letters.
+    asyncpg.exceptions.InternalClientError,
 )
 # What asyncpg raises on top of the real error when the connection died under it: the rollback
 # of a transaction whose connection PostgreSQL just closed ("cannot call Transaction.__aexit__():
 # the underlying connection is closed"), with the real cause as its context.
-_WRAPPERS = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientError)
+_WRAPPERS = (asyncpg.exceptions.InterfaceError,)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -54,6 +54,7 @@ def _closed_under(cause: BaseException) -> BaseException:
         (asyncpg.exceptions.AdminShutdownError(), "retry"),
         (_closed_under(asyncpg.exceptions.AdminShutdownError()), "retry"),
         (_closed_under(asyncpg.exceptions.ConnectionDoesNotExistError()), "retry"),
+        (asyncpg.exceptions.InternalClientError("cannot switch to state 15"), "retry"),
         (asyncpg.exceptions.InterfaceError("a misuse of the client"), "dead"),
         (_closed_under(ValueError("a bug")), "dead"),
         (TransientError("429", retry_after=60), "retry"),
