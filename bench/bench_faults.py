@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
 from collections import Counter
@@ -47,24 +48,30 @@ RECOVERY_TIMEOUT_S = 300.0
 class Bench:
     def __init__(self, args: argparse.Namespace, services: Services, procs: Processes) -> None:
         self.args, self.services, self.procs = args, services, procs
-        self.results: list[tuple[str, float | None]] = []
+        # (fault, seconds until each direction showed a fresh edit, counted from the fault)
+        self.results: list[tuple[str, tuple[float, float] | None]] = []
         self.probes = [Record("Q999999"), Record("R999999")]
         self.probe_version = 0
 
-    async def probe(self, load: Load, watcher: Watcher) -> float | None:
-        """Seconds until a fresh edit of both probes is visible on the other platform."""
+    async def probe(self, load: Load, watcher: Watcher) -> tuple[float, float] | None:
+        """Seconds until a fresh edit of each probe is visible on the other platform (QBO to
+        Re-Leased, Re-Leased to QBO); None when one never showed."""
         started = time.monotonic()
         self.probe_version += 1
         for record in self.probes:
             await load.write(record, self.probe_version)
+        shown_at: dict[str, float] = {}
         while time.monotonic() - started < RECOVERY_TIMEOUT_S:
             try:
                 seen = await watcher.observe()
             except (aiohttp.ClientError, RuntimeError, TimeoutError):
                 seen = {}
-            shown = [max(seen.get(r.key, {}).values(), default=-1) for r in self.probes]
-            if min(shown) >= self.probe_version:
-                return time.monotonic() - started
+            for probe in self.probes:
+                if max(seen.get(probe.key, {}).values(), default=-1) >= self.probe_version:
+                    shown_at.setdefault(probe.key, time.monotonic())
+            if len(shown_at) == len(self.probes):
+                to_rl, to_qbo = (shown_at[p.key] - started for p in self.probes)
+                return to_rl, to_qbo
             await asyncio.sleep(0.5)
         return None
 
@@ -105,10 +112,17 @@ class Bench:
             await asyncio.sleep(self.args.gap)
             started = time.monotonic()
             await self.inject(fault, platforms)
+            injected = time.monotonic() - started
             seen = await self.probe(load, watcher)
-            took = None if seen is None else time.monotonic() - started
+            took = None if seen is None else (seen[0] + injected, seen[1] + injected)
             self.results.append((fault, took))
-            print(f"  {fault}: recovered in {'-' if took is None else f'{took:.1f} s'}", flush=True)
+            print(f"  {fault}: {recovery(took)}", flush=True)
+
+
+def recovery(took: tuple[float, float] | None) -> str:
+    if took is None:
+        return "NOT RECOVERED"
+    return f"QBO->RL {took[0]:6.1f} s   RL->QBO {took[1]:6.1f} s"
 
 
 async def deliveries(platforms: Platforms) -> dict[str, Counter[str]]:
@@ -159,8 +173,9 @@ def report(bench: Bench, load: Load, watcher: Watcher, log: WriteLog, took: floa
     records = [*load.records, *bench.probes]
     print(f"\n{load.sent} edits by {bench.args.connections} senders in {took:.0f} s "
           f"({load.retries} retried by the people)")  # fmt: skip
+    print("  recovery: a fresh edit visible on the other platform, counted from the fault")
     for fault, seconds in bench.results:
-        print(f"  {fault:28s} {'NOT RECOVERED' if seconds is None else f'{seconds:6.1f} s'}")
+        print(f"  {fault:28s} {recovery(seconds)}")
     twins = {k: ids for k, ids in watcher.targets.items() if len(ids) > 1}
     extra = 0
     for record in records:
@@ -204,6 +219,17 @@ async def messages(dsn: str) -> None:
     )
 
 
+def dead_lettered(logs: Path) -> Counter[str]:
+    """Events the consumers gave up on, by error class, from their logs (the dead_letters table
+    misses those mirrored while PostgreSQL was down)."""
+    found: Counter[str] = Counter()
+    for path in logs.glob("*.log"):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if '"event_dead_lettered"' in line:
+                found[str(json.loads(line).get("error_class"))] += 1
+    return found
+
+
 async def run(args: argparse.Namespace, services: Services, logs: Path) -> None:
     admin = await asyncpg.connect(services.database_url)
     await admin.execute("DROP DATABASE IF EXISTS bench_faults WITH (FORCE)")
@@ -218,6 +244,7 @@ async def run(args: argparse.Namespace, services: Services, logs: Path) -> None:
         await asyncio.sleep(5)  # the webhook subscription validates just after the connection
         await measure(args, services, procs, company, realm)
         await messages(dsn)
+        print(f"dead-lettered events: {dict(dead_lettered(logs)) or 0}")
     finally:
         died = procs.died()
         procs.stop()
