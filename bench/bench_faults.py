@@ -37,6 +37,7 @@ import aiohttp
 import asyncpg
 from faults_infra import Services, private_services, system_services
 from faults_load import Load, Platforms, Record, Watcher, WriteLog
+from faults_payments import Payments
 from faults_stack import PRODUCT, QBO_SBX, RL_SBX, Processes, demo_pair, stack_env
 
 from shared.infra.migrations import migrate
@@ -242,7 +243,7 @@ async def run(args: argparse.Namespace, services: Services, logs: Path) -> None:
     try:
         company, realm = await demo_pair(dsn)
         await asyncio.sleep(5)  # the webhook subscription validates just after the connection
-        await measure(args, services, procs, company, realm)
+        await measure(args, services, procs, company, realm, dsn)
         await messages(dsn)
         print(f"dead-lettered events: {dict(dead_lettered(logs)) or 0}")
     finally:
@@ -251,8 +252,29 @@ async def run(args: argparse.Namespace, services: Services, logs: Path) -> None:
         print(f"processes that exited on their own: {died or 'none'}; logs in {logs}")
 
 
+async def check_payments(payments: Payments, timeout: float) -> None:
+    started = time.monotonic()
+    while True:
+        try:
+            missing, extra = await payments.check()
+        except (aiohttp.ClientError, RuntimeError, TimeoutError):
+            missing, extra = payments.paid, 0
+        if not missing or time.monotonic() - started > timeout:
+            break
+        await asyncio.sleep(3)
+    print(
+        f"payments: {len(payments.paid)} made in QBO ({payments.unlinked} invoices never linked, "
+        f"not paid); lost {len(missing)} {missing[:5]}, applied twice {extra}"
+    )
+
+
 async def measure(
-    args: argparse.Namespace, services: Services, procs: Processes, company: str, realm: str
+    args: argparse.Namespace,
+    services: Services,
+    procs: Processes,
+    company: str,
+    realm: str,
+    dsn: str,
 ) -> None:
     timeout = aiohttp.ClientTimeout(total=20)
     connector = aiohttp.TCPConnector(limit=args.connections + 10)
@@ -264,6 +286,9 @@ async def measure(
         watcher, log, bench = Watcher(platforms), WriteLog(platforms), Bench(args, services, procs)
         background = asyncio.Event()
         helpers = [asyncio.create_task(t.run(background)) for t in (watcher, log)]
+        payments = Payments(platforms, dsn, args.payments_every)
+        if args.payments_every > 0:
+            helpers.append(asyncio.create_task(payments.run(load.stop)))
         started = time.monotonic()
         senders = [
             asyncio.create_task(load.sender(n, args.connections)) for n in range(args.connections)
@@ -272,13 +297,14 @@ async def measure(
         while load.sent < args.events:  # noqa: ASYNC110 (a count, polled once a second)
             await asyncio.sleep(1)
         load.stop.set()
-        await asyncio.gather(*senders)
+        await asyncio.gather(*senders, *helpers[2:])
         took = time.monotonic() - started
         behind, settled = await settle([*load.records, *bench.probes], watcher, args.settle)
         background.set()
         await asyncio.gather(*helpers)
         await log.read()
         report(bench, load, watcher, log, took)
+        await check_payments(payments, args.settle)
         extra = await qbo_extra_writes(platforms, load, [*load.records, *bench.probes])
         print(f"duplicated: {extra} QBO customer writes beyond the Re-Leased versions sent")
         print(f"lost: {len(behind)} records not at their last version after {settled:.0f} s "
@@ -293,6 +319,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50, help="concurrent senders")
     parser.add_argument("--rate", type=float, default=6.0, help="edits per second, all senders")
     parser.add_argument("--versions", type=int, default=10, help="edits per record")
+    parser.add_argument("--payments-every", type=float, default=5.0,
+                        help="seconds between QBO invoice payments (0: none)")  # fmt: skip
     parser.add_argument("--kills", type=int, default=10, help="kill -9 per process type")
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"any of {', '.join(FAULTS)}")
     parser.add_argument("--gap", type=float, default=2.0, help="seconds between faults")
