@@ -4,7 +4,8 @@ The whole stack (deploy/Procfile: both sandboxes, both receivers, both consumers
 the admin service with its demo connection) runs as real processes on a PostgreSQL cluster and
 a RabbitMQ node of the bench's own (bench/faults_infra.py), so restarting them disturbs nobody.
 People edit contacts on both platforms at a steady rate over --connections concurrent senders
-(bench/faults_load.py) while each fault is injected in turn:
+(bench/faults_load.py), and a QBO bookkeeper pays half of each new invoice every
+--payments-every seconds (bench/faults_payments.py), while each fault is injected in turn:
 - rabbit-app: ``rabbitmqctl stop_app``, 10 s, ``start_app``;
 - rabbit-restart: ``rabbitmqctl stop`` and ``rabbitmq-server -detached``;
 - pg-restart: ``pg_ctl restart -m fast``;
