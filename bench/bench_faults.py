@@ -258,14 +258,18 @@ async def check_payments(payments: Payments, timeout: float) -> None:
     while True:
         try:
             missing, extra = await payments.check()
+            unlinked = await payments.still_unlinked()
         except (aiohttp.ClientError, RuntimeError, TimeoutError):
-            missing, extra = payments.paid, 0
-        if not missing or time.monotonic() - started > timeout:
+            missing, extra, unlinked = payments.paid, 0, payments.unlinked
+        if not (missing or unlinked) or time.monotonic() - started > timeout:
             break
         await asyncio.sleep(3)
+    late = len(payments.unlinked) - len(unlinked)
     print(
-        f"payments: {len(payments.paid)} made in QBO ({payments.unlinked} invoices never linked, "
-        f"not paid); lost {len(missing)} {missing[:5]}, applied twice {extra}"
+        f"payments: {len(payments.paid)} made in QBO; lost {len(missing)} {missing[:5]}, "
+        f"applied twice {extra}; invoices not in Re-Leased when due to be paid (3 min): "
+        f"{len(payments.unlinked)}, of which {late} arrived before the end (waited "
+        f"{time.monotonic() - started:.0f} s), {len(unlinked)} never {unlinked[:5]}"
     )
 
 

@@ -33,7 +33,7 @@ class Payments:
     dsn: str
     every_s: float = 5.0
     paid: list[str] = field(default_factory=list)  # QBO invoice ids with their payment made
-    unlinked: int = 0
+    unlinked: list[str] = field(default_factory=list)  # invoices not in Re-Leased in time
     _item: str = ""
     _bank: str = ""
 
@@ -75,7 +75,7 @@ class Payments:
             "Invoice", {"CustomerRef": ref, "TxnDate": today, "Line": [line]}
         )
         if await self._released_id(str(invoice["Id"]), LINK_WAIT_S) is None:
-            self.unlinked += 1  # never reached Re-Leased: not paid (counted, not a payment check)
+            self.unlinked.append(str(invoice["Id"]))  # not paid; checked again at the end
             return
         await self._write("Payment", {
             "CustomerRef": ref, "TotalAmt": AMOUNT, "TxnDate": today,
@@ -103,6 +103,10 @@ class Payments:
                 pass  # the PostgreSQL restart
             await asyncio.sleep(1)
         return None
+
+    async def still_unlinked(self) -> list[str]:
+        """Invoices that had not reached Re-Leased when they were to be paid, and still have not."""
+        return [i for i in self.unlinked if await self._released_id(i, 0.5) is None]
 
     async def check(self) -> tuple[list[str], int]:
         """(paid invoices without their payment in Re-Leased, payments beyond one per invoice)."""
