@@ -162,12 +162,12 @@ async def settle(
     return behind, time.monotonic() - started
 
 
-async def qbo_extra_writes(platforms: Platforms, load: Load, records: list[Record]) -> int:
+async def qbo_extra_writes(platforms: Platforms, records: list[Record], people_writes: int) -> int:
     """Customer writes QBO accepted beyond the users' own and one per Re-Leased version (QBO's
     request log does not name the record, so this one is counted over all of them)."""
     url = f"{platforms.qbo_base}/_sandbox/realms/{platforms.realm}/requests"
     body = await platforms.call("GET", url, params={"entity": "Customer"})
-    product = int(body["writes"]) - load.user_qbo_writes
+    product = int(body["writes"]) - people_writes
     return max(0, product - sum(r.version + 1 for r in records if r.key.startswith("R")))
 
 
@@ -310,7 +310,8 @@ async def measure(
         await log.read()
         report(bench, load, watcher, log, took)
         await check_payments(payments, args.settle)
-        extra = await qbo_extra_writes(platforms, load, [*load.records, *bench.probes])
+        people = load.user_qbo_writes + payments.customers_made
+        extra = await qbo_extra_writes(platforms, [*load.records, *bench.probes], people)
         print(f"duplicated: {extra} QBO customer writes beyond the Re-Leased versions sent")
         print(f"lost: {len(behind)} records not at their last version after {settled:.0f} s "
               f"{behind[:5]}")  # fmt: skip

@@ -34,6 +34,7 @@ class Payments:
     every_s: float = 5.0
     paid: list[str] = field(default_factory=list)  # QBO invoice ids with their payment made
     unlinked: list[str] = field(default_factory=list)  # invoices not in Re-Leased in time
+    customers_made: int = 0  # QBO customer writes of the bookkeeper's (not the product's)
     _item: str = ""
     _bank: str = ""
 
@@ -64,6 +65,7 @@ class Payments:
     async def one(self, n: int) -> None:
         today = dt.datetime.now(dt.UTC).date().isoformat()
         customer = await self._write("Customer", {"DisplayName": f"Payer {n:04d} {time.time()}"})
+        self.customers_made += 1
         line = {
             "Amount": TOTAL,
             "DetailType": "SalesItemLineDetail",
