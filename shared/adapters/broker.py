@@ -24,7 +24,6 @@ import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractRobustConnection,
     DeliveryMode,
     ExchangeType,
@@ -190,8 +189,10 @@ class EventPublisher:
     ) -> None:
         self._channel = channel
         self._connection = connection
-        self._exchanges: dict[str, AbstractExchange] = {}
         self._reopening: asyncio.Lock = asyncio.Lock()
+        # The aiormq channel under ``channel``, looked up again only once it is closed (a
+        # reconnect replaces it): asking aio-pika each time waits on the connection per publish.
+        self._underlay: aiormq.abc.AbstractChannel | None = None
 
     @classmethod
     async def open(cls, connection: AbstractRobustConnection) -> EventPublisher:
@@ -207,7 +208,7 @@ class EventPublisher:
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
-            self._exchanges = {}
+            self._underlay = None
         with contextlib.suppress(Exception):
             # The miscounted confirm waits of the old channel fail on close; nobody awaits them.
             underlay = await broken.get_underlay_channel()
@@ -218,13 +219,6 @@ class EventPublisher:
 
     async def close(self) -> None:
         await self._channel.close()
-
-    async def _exchange(self, name: str) -> AbstractExchange:
-        exchange = self._exchanges.get(name)
-        if exchange is None:
-            exchange = await self._channel.get_exchange(name, ensure=False)
-            self._exchanges[name] = exchange
-        return exchange
 
     async def publish(self, event: ChangeEvent, *, exchange: str = EVENTS_EXCHANGE) -> None:
         await self.publish_bytes(
@@ -253,18 +247,30 @@ class EventPublisher:
             problem = _shortstr_problem(name, value)
             if problem:
                 raise UnpublishableError(problem)
-        message = aio_pika.Message(
-            body,
+        properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
-            delivery_mode=DeliveryMode.PERSISTENT,
+            delivery_mode=DeliveryMode.PERSISTENT.value,
             message_id=message_id,
             headers=headers or {},
-            expiration=expiration,
+            expiration=None if expiration is None else str(int(expiration * 1000)),
         )
         channel = self._channel
         try:
-            target = await self._exchange(exchange)
-            await target.publish(message, routing_key=routing_key, mandatory=True)
+            underlay = self._underlay
+            if underlay is None or underlay.is_closed:
+                underlay = self._underlay = await channel.get_underlay_channel()
+            # wait=False: the frames are queued for the connection's writer and the channel's
+            # lock is let go at once. aio-pika waits for the writer to drain every publish while
+            # holding that lock, so a busy event loop (a receiver under load) let through only
+            # one publish per loop turn. The call still returns only once the broker confirmed.
+            await underlay.basic_publish(  # type: ignore[call-arg]  # the ABC lacks `wait`
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=True,
+                wait=False,
+            )
         except DeliveryError as exc:
             raise UnroutableError(
                 f"broker did not accept {routing_key!r} on {exchange!r}: {exc}"

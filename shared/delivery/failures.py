@@ -34,11 +34,28 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.SerializationError,
+    # PostgreSQL going away: class 08, and a shutdown or restart (57P01, 57P02).
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    # The client's protocol state broken by a connection that died mid-operation (seen when the
+    # pool resets a connection PostgreSQL has just closed). A fresh connection clears it; were
+    # it ever a bug, the attempt limit still ends it in the dead letters.
+    asyncpg.exceptions.InternalClientError,
 )
+# What asyncpg raises on top of the real error when the connection died under it: the rollback
+# of a transaction whose connection PostgreSQL just closed ("cannot call Transaction.__aexit__():
+# the underlying connection is closed"), with the real cause as its context.
+_WRAPPERS = (asyncpg.exceptions.InterfaceError,)
 
 
 def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, _TRANSIENT_TYPES)
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    if isinstance(exc, _WRAPPERS):
+        inner = exc.__cause__ or exc.__context__
+        return inner is not None and is_transient(inner)
+    return False
 
 
 def route(exc: BaseException) -> Route:

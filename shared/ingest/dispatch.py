@@ -9,26 +9,28 @@ A confirm that is late is not a failure: the publish goes on in the background a
 "in flight", which the relay skips, so a slow broker does not turn into a second copy of every
 event. An event the broker can never take (``UnpublishableError``) is quarantined in the inbox
 with its reason instead of being retried forever. The backlog is capped by count and by size.
+
+Bursts and streams are told apart by the backlog's age (``lag``): a burst is taken at full
+speed and published behind it with a small window, so the requests keep the event loop; a
+backlog older than ``max_lag_s`` is a stream, and then publishing gets the whole window and new
+deliveries are held briefly (``pace``) so the broker, not the request path, sets the pace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import asyncpg
-
 from shared.adapters.broker import UnpublishableError
-from shared.adapters.postgres.inbox import InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
+from shared.ingest.marker import PublishedMarker
 
 log = get_logger(__name__)
-
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 class Publisher(Protocol):
@@ -47,50 +49,6 @@ def approx_bytes(event: ChangeEvent) -> int:
     return 400 + sum(len(t) for t in texts if t)
 
 
-class PublishedMarker:
-    """Collects confirmed event ids and marks them published in batches; quarantines events
-    the broker can never take."""
-
-    def __init__(self, pool: asyncpg.Pool, *, interval_s: float = 0.2) -> None:
-        self._pool = pool
-        self._interval = interval_s
-        self._ids: list[str] = []
-        self._quarantine: dict[str, str] = {}
-        self._wake = asyncio.Event()
-
-    def add(self, event_ids: Sequence[str]) -> None:
-        self._ids.extend(event_ids)
-        if len(self._ids) >= 500:
-            self._wake.set()
-
-    def quarantine(self, event_id: str, reason: str) -> None:
-        self._quarantine[event_id] = reason
-        self._wake.set()
-
-    async def flush(self) -> None:
-        batch, self._ids = self._ids, []
-        doomed, self._quarantine = self._quarantine, {}
-        if not batch and not doomed:
-            return
-        try:
-            async with self._pool.acquire() as conn:
-                repo = InboxRepository(conn)
-                if batch:
-                    await repo.mark_published(batch)
-                for event_id, reason in doomed.items():
-                    await repo.quarantine(event_id, reason)
-        except _DB_ERRORS:
-            # Left pending: the relay republishes them and consumers absorb the duplicates.
-            log.warning("inbox_mark_failed", count=len(batch) + len(doomed))
-
-    async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
-            await self.flush()
-
-
 @dataclass
 class Dispatcher:
     publisher: Publisher
@@ -99,21 +57,39 @@ class Dispatcher:
     max_backlog: int = 50_000
     max_backlog_bytes: int = 64 * 1024 * 1024
     batch_size: int = 256
+    # Publishes awaiting their confirm at once. A window, not batch after batch: the next
+    # batch goes out while the last one's confirms come back, so the broker's round trip is
+    # not paid once per batch, and publishing keeps its share of a loop busy with requests.
+    window: int = 2048
+    # The window while publishing keeps up (a burst, or no load): each publish in flight takes
+    # a turn of the event loop's time, so a smaller window leaves more of it to the requests
+    # the burst is made of; once publishing is ``behind`` it gets the whole window.
+    burst_window: int = 256
     publish_timeout_s: float = 5.0
     # How long a late confirm is still waited for. A publish caught by a dropped connection can
     # wait on a confirm that never comes; past this the publish is given up and the event left
     # to the relay (at least once: a confirm that was only slow costs a duplicate, which dedupe
     # absorbs), so no event is held back from the relay for good.
     late_confirm_max_s: float = 20.0
+    # A backlog older than this is a sustained stream, not a burst: new deliveries then wait
+    # (at most ``pace_wait_s``, well inside QBO's 3 s) so publishing gets the process's time.
+    max_lag_s: float = 10.0
+    pace_wait_s: float = 1.0
+    _stamps: deque[list[float]] = field(default_factory=deque, init=False)
+    _caught_up: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _overflow_since: float | None = field(default=None, init=False)
     _queue: asyncio.Queue[ChangeEvent] = field(default_factory=asyncio.Queue, init=False)
     _queued_bytes: int = field(default=0, init=False)
-    _busy: bool = field(default=False, init=False)
+    _open: int = field(default=0, init=False)  # events in the window
+    _room: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _batches: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     # Publishes whose confirm was late: still running, so the relay must not resend them.
     in_flight: set[str] = field(default_factory=set, init=False)
     _late: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     dropped: int = field(default=0, init=False)
 
     def submit(self, events: list[ChangeEvent]) -> None:
+        queued = 0
         for event in events:
             size = approx_bytes(event)
             if (
@@ -121,12 +97,58 @@ class Dispatcher:
                 or self._queued_bytes + size > self.max_backlog_bytes
             ):
                 self.dropped += 1  # still pending in the inbox: the relay takes it
+                self._overflow_since = self._overflow_since or time.monotonic()
                 continue
             self._queued_bytes += size
             self._queue.put_nowait(event)
+            queued += 1
+        if queued:
+            self._stamps.append([time.monotonic(), queued])
+
+    def _taken(self, count: int) -> None:
+        while count and self._stamps:
+            oldest = self._stamps[0]
+            used = min(count, int(oldest[1]))
+            oldest[1] -= used
+            count -= used
+            if not oldest[1]:
+                self._stamps.popleft()
+
+    def lag(self) -> float:
+        """Seconds the oldest event of the backlog has waited: the oldest still queued here,
+        or, once the queue overflowed, the first one left to the relay, until the relay has
+        caught up (``overflow_cleared``)."""
+        now = time.monotonic()
+        queued = now - self._stamps[0][0] if self._stamps else 0.0
+        return max(queued, now - self._overflow_since) if self._overflow_since else queued
+
+    def overflow_cleared(self) -> None:
+        """The relay found nothing old left to publish: what overflowed is out."""
+        self._overflow_since = None
+        self._check_caught_up()
+
+    def behind(self) -> bool:
+        """Publishing trails a stream, not a burst: the backlog is older than ``max_lag_s``."""
+        return self.lag() > self.max_lag_s
+
+    async def pace(self) -> None:
+        """Hold a delivery while publishing is ``behind``, for at most ``pace_wait_s``. A burst
+        is taken at full speed and published behind it; a stream that outlasts the lag is
+        slowed towards what the broker confirms, instead of starving the publishing of this
+        process's time."""
+        if not self.behind():
+            return
+        self._caught_up.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._caught_up.wait(), self.pace_wait_s)
 
     def idle(self) -> bool:
-        return self._queue.empty() and not self._busy
+        return self._queue.empty() and not self._batches
+
+    def unsettled(self) -> set[str]:
+        """Ids the relay must not resend: publishes waiting on a late confirm, and confirmed
+        ids the marker has not written yet (both still read "pending" in the inbox)."""
+        return self.in_flight | self.marker.holding()
 
     async def drain(self, timeout_s: float) -> None:
         """On shutdown, give queued events a moment to publish (the relay has the rest)."""
@@ -134,30 +156,65 @@ class Dispatcher:
             await asyncio.wait_for(self._queue.join(), timeout_s)
 
     async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._queued_bytes -= sum(approx_bytes(e) for e in batch)
-            self._busy = True
-            try:
-                if self.gate.available():
-                    confirmed = await asyncio.gather(*(self._one(e) for e in batch))
-                    self.marker.add(
-                        [e.event_id for e, ok in zip(batch, confirmed, strict=True) if ok]
-                    )
-            finally:
-                self._busy = False
-                for _ in batch:
-                    self._queue.task_done()
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self.batch_size and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                self._queued_bytes -= sum(approx_bytes(e) for e in batch)
+                self._taken(len(batch))
+                self._check_caught_up()
+                while self._open and self._open + len(batch) > self._window():
+                    self._room.clear()
+                    await self._room.wait()
+                self._open += len(batch)
+                task = asyncio.create_task(self._batch(batch))
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+        finally:
+            for task in list(self._batches):
+                task.cancel()
 
-    async def _one(self, event: ChangeEvent) -> bool:
-        task = asyncio.ensure_future(self.publisher.publish(event))
-        done, _ = await asyncio.wait({task}, timeout=self.publish_timeout_s)
-        if not done:
-            self._follow_late(event, task)
-            return False
-        return self._settled(event, task)
+    def _check_caught_up(self) -> None:
+        # Held deliveries go on once the lag is half the limit, not just under it: released
+        # at the limit, they would be held again by the backlog they add at once.
+        if self.lag() <= self.max_lag_s / 2:
+            self._caught_up.set()
+
+    def _window(self) -> int:
+        return self.window if self.behind() else min(self.burst_window, self.window)
+
+    async def _batch(self, batch: list[ChangeEvent]) -> None:
+        try:
+            if self.gate.available():
+                confirmed = await self._publish(batch)
+                self.marker.add([e.event_id for e, ok in zip(batch, confirmed, strict=True) if ok])
+        finally:
+            self._open -= len(batch)
+            self._room.set()
+            self._check_caught_up()
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _publish(self, events: list[ChangeEvent]) -> list[bool]:
+        """Publish ``events`` at once; True for each one confirmed within the timeout. A late
+        one keeps going in the background; a failed one stays pending for the relay."""
+        tasks = [asyncio.ensure_future(self.publisher.publish(e)) for e in events]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.publish_timeout_s)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        confirmed: list[bool] = []
+        for event, task in zip(events, tasks, strict=True):
+            if task.done():
+                confirmed.append(self._settled(event, task))
+            else:
+                self._follow_late(event, task)
+                confirmed.append(False)
+        return confirmed
 
     def _settled(self, event: ChangeEvent, task: asyncio.Future[None]) -> bool:
         exc = task.exception()
@@ -192,8 +249,8 @@ class Dispatcher:
         the events before we answer)."""
         if not self.gate.available():
             return []
-        results = await asyncio.gather(*(self._one(e) for e in events))
-        return [e.event_id for e, ok in zip(events, results, strict=True) if ok]
+        confirmed = await self._publish(events)
+        return [e.event_id for e, ok in zip(events, confirmed, strict=True) if ok]
 
 
 async def cancel_quietly(*tasks: asyncio.Task[None]) -> None:

@@ -55,6 +55,10 @@ class Ingestor:
     writer: InboxWriter
     dispatcher: Dispatcher
 
+    async def pace(self) -> None:
+        """Wait, briefly, while publishing lags a sustained stream (see ``Dispatcher.pace``)."""
+        await self.dispatcher.pace()
+
     async def ingest(self, events: list[ChangeEvent]) -> IngestResult:
         if not events:
             return IngestResult(200)
@@ -92,9 +96,7 @@ class Ingestor:
             if owner is None:
                 entries.append(InboxEntry(event, IGNORED, "no_connection"))
             else:
-                entries.append(
-                    InboxEntry(event.model_copy(update={"connection_id": owner}), PENDING)
-                )
+                entries.append(InboxEntry(event.owned_by(owner), PENDING))
         return entries
 
     async def _broker_only(self, entries: list[InboxEntry]) -> IngestResult:

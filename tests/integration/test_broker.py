@@ -184,6 +184,31 @@ async def test_transient_failure_retries_through_the_ladder(
     assert 0.7 <= seen_at[1] - seen_at[0] <= 3.0
 
 
+async def test_database_restart_under_a_handler_retries_instead_of_dead_lettering(
+    broker: AbstractRobustConnection, publisher: EventPublisher, pool: asyncpg.Pool
+) -> None:
+    """PostgreSQL closing the handler's connection mid-transaction (as a restart does) makes
+    asyncpg's rollback raise InterfaceError over the real cause; bench_faults found such events
+    dead-lettered after a PostgreSQL restart."""
+    event = make_event(6)
+    await publisher.publish(event)
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(evt: ChangeEvent, conn: DbConnection) -> None:
+        attempts.append(evt.attempt)
+        if evt.attempt == 0:
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        done.set()
+
+    consumer = EventConsumer(
+        pool, publisher, QBO_TO_RELEASED, handler, retry_tiers=TEST_TOPOLOGY.retry_tiers
+    )
+    await run_consumer(broker, consumer, done)
+    assert attempts == [0, 1]
+    assert await queue_depth(broker, DEAD_QUEUE) == 0
+
+
 async def test_transient_failures_are_bounded(
     broker: AbstractRobustConnection, publisher: EventPublisher, pool: asyncpg.Pool
 ) -> None:

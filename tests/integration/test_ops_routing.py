@@ -36,10 +36,27 @@ from tests.integration.ops_helpers import Running, dead_letter, wait_for
 pytestmark = pytest.mark.integration
 
 
+def _closed_under(cause: BaseException) -> BaseException:
+    """What asyncpg raises when PostgreSQL closed the connection inside a transaction: the
+    rollback's InterfaceError, the real cause as its context."""
+    exc = asyncpg.exceptions.InterfaceError(
+        "cannot call Transaction.__aexit__(): the underlying connection is closed"
+    )
+    exc.__context__ = cause
+    return exc
+
+
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
         (TransientError("QBO answered 503"), "retry"),
+        # A PostgreSQL restart under a handler: retried, never dead-lettered.
+        (asyncpg.exceptions.AdminShutdownError(), "retry"),
+        (_closed_under(asyncpg.exceptions.AdminShutdownError()), "retry"),
+        (_closed_under(asyncpg.exceptions.ConnectionDoesNotExistError()), "retry"),
+        (asyncpg.exceptions.InternalClientError("cannot switch to state 15"), "retry"),
+        (asyncpg.exceptions.InterfaceError("a misuse of the client"), "dead"),
+        (_closed_under(ValueError("a bug")), "dead"),
         (TransientError("429", retry_after=60), "retry"),
         (StaleVersion("5010"), "retry"),
         (TimeoutError(), "retry"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -65,3 +66,42 @@ async def test_relay_publishes_pending_rows_and_sets_aside_undecodable_ones(
     queue = await channel.get_queue(QBO_TO_RELEASED)
     message = await queue.get(no_ack=True)
     assert json.loads(message.body)["event_id"] == good.event_id
+
+
+async def test_the_relay_says_when_nothing_old_is_left(
+    pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    """Issue 18: the dispatcher counts its overflow to the inbox as lag until the relay has
+    published it; a pass cut short (the dispatcher got busy) must not say so."""
+    account = f"relay-{uuid.uuid4().hex[:8]}"
+    events = [
+        ChangeEvent(
+            event_id=f"r-{account}-{n}",
+            source="qbo",
+            account_id=account,
+            entity="invoice",
+            entity_id=str(n),
+            operation="update",
+            occurred_at=datetime.now(UTC),
+        )
+        for n in range(3)
+    ]
+    async with pool.acquire() as conn:
+        await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in events])
+    publisher = await EventPublisher.open(broker)
+    told: list[bool] = []
+    quiet = iter([True, False])
+    relay = OutboxRelay(
+        pool,
+        publisher,
+        AlwaysUp(),
+        page_size=2,
+        quiet=lambda: next(quiet, True),
+        caught_up=lambda: told.append(True),
+    )
+    await asyncio.sleep(0.01)
+    assert await relay.drain(0.001) == 2  # one full page, then the dispatcher is busy
+    assert told == []
+    await relay.drain(0.001)
+    assert told == [True]
+    await publisher.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,6 +22,30 @@ class InboxEntry:
     event: ChangeEvent
     status: str  # PENDING or IGNORED
     ignore_reason: str | None = None
+
+
+def _columns(entries: Sequence[InboxEntry]) -> list[list[Any]]:
+    """The insert's thirteen arrays, filled in one pass over the entries."""
+    columns: list[list[Any]] = [[] for _ in range(13)]
+    (ids, sources, connections, accounts, entities, entity_ids, operations, origins, keys,
+     texts, statuses, reasons, received) = columns  # fmt: skip
+    for entry in entries:
+        event = entry.event
+        ids.append(event.event_id)
+        sources.append(event.source)
+        connections.append(event.connection_id)
+        accounts.append(event.account_id)
+        entities.append(event.entity)
+        entity_ids.append(event.entity_id)
+        operations.append(event.operation)
+        origins.append(event.origin)
+        keys.append(event.routing_key)
+        # JSON text, cast in SQL: pydantic's serializer is much cheaper than a dict codec.
+        texts.append(event.model_dump_json())
+        statuses.append(entry.status)
+        reasons.append(entry.ignore_reason)
+        received.append(event.received_at)
+    return columns
 
 
 class InboxRepository:
@@ -44,20 +69,7 @@ class InboxRepository:
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
             """,
-            [e.event.event_id for e in entries],
-            [e.event.source for e in entries],
-            [e.event.connection_id for e in entries],
-            [e.event.account_id for e in entries],
-            [e.event.entity for e in entries],
-            [e.event.entity_id for e in entries],
-            [e.event.operation for e in entries],
-            [e.event.origin for e in entries],
-            [e.event.routing_key for e in entries],
-            # JSON text, cast in SQL: pydantic's serializer is much cheaper than a dict codec.
-            [e.event.model_dump_json() for e in entries],
-            [e.status for e in entries],
-            [e.ignore_reason for e in entries],
-            [e.event.received_at for e in entries],
+            *_columns(entries),
         )
         return {r["event_id"] for r in rows}
 
