@@ -1,0 +1,91 @@
+"""Initial import of QBO documents: batches of 50 from one listing, a refused item on its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.adapters.broker import EventPublisher
+from shared.admin.store import AdminConnections
+from shared.ingest.importer import InitialImport
+from tests.e2e.builders import TODAY, qbo_customer, qbo_item_id, qbo_sales_line
+from tests.e2e.stack import Stack, consumers, unique
+
+pytestmark = pytest.mark.e2e
+
+
+async def _requests(stack: Stack, company: str, method: str, path: str) -> int:
+    query = f"method={method}&includeReads=true"
+    url = f"{stack.released_base}/_sandbox/companies/{company}/requests?{query}"
+    log = await stack.call("GET", url)
+    return len([r for r in log["items"] if r["path"] == f"/api/v1{path}"])
+
+
+async def test_import_creates_invoices_in_batches_and_a_refused_one_fails_alone(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    tag = unique("D").replace(" ", "")
+    customer = await qbo_customer(qbo)
+    item = await qbo_item_id(qbo)
+    ref = {"value": customer["Id"]}
+    numbers = [f"{tag}-{n:02d}" for n in range(54)]
+    for n, number in enumerate(numbers):
+        body = {"CustomerRef": ref, "DocNumber": number, "TxnDate": TODAY}
+        body["Line"] = [qbo_sales_line(item, "1", f"{100 + n}.00")]
+        await qbo.write("Invoice", body, request_id=f"{tag}-{n}")
+    # Re-Leased takes at most 100 lines on a document: this one's item is refused in its batch.
+    bad = await qbo.write(
+        "Invoice",
+        {
+            "CustomerRef": ref,
+            "DocNumber": f"{tag}-bad",
+            "TxnDate": TODAY,
+            "Line": [qbo_sales_line(item, "1", "1.00") for _ in range(101)],
+        },
+        request_id=f"{tag}-bad",
+    )
+    publisher = await EventPublisher.open(broker)
+    try:
+        progress = await InitialImport(pool, publisher).run(
+            connection, qbo, stack.factory.released(connection)
+        )
+        assert progress.batched["Invoice"] == len(numbers), "all but the refused one"
+        assert progress.stages["qbo_invoice"] == 1, "the refused one goes to the engine"
+        assert await _requests(stack, company, "POST", "/invoices/batch") == 2, "55: 50 + 5"
+        assert await _requests(stack, company, "POST", "/invoices") == 0
+        # The lookup before create: one listing for the whole import, not one per invoice.
+        assert await _requests(stack, company, "GET", "/invoices") == 1
+        async with consumers(stack.settings):
+            for _ in range(100):
+                state = await AdminConnections(pool).import_state(connection.id)
+                if state["progress"]["stage"] == "done":
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(2)  # the batches' webhooks: echoes of what is linked
+    finally:
+        await publisher.close()
+    listed = await stack.released_api(company, "GET", "/invoices?pageSize=1000")
+    ours = sorted(d["number"] for d in listed["items"] if str(d.get("number", "")).startswith(tag))
+    assert ours == numbers, "each once: no twin, the refused one not written"
+    async with pool.acquire() as conn:
+        linked = await conn.fetchval(
+            "SELECT count(*) FROM links WHERE connection_id = $1 AND qbo_type = 'Invoice'",
+            connection.id,
+        )
+        outcome = await conn.fetchrow(
+            "SELECT outcome, reason, remedy FROM sync_outcomes "
+            "WHERE connection_id = $1 AND entity = 'invoice' AND source_id = $2 "
+            "ORDER BY id DESC LIMIT 1",
+            connection.id,
+            str(bad["Id"]),
+        )
+    assert linked == len(numbers)
+    assert outcome is not None and outcome["outcome"] == "error", "a per-record outcome"
+    assert outcome["reason"]
