@@ -37,7 +37,7 @@ from shared.domain.events import ChangeEvent
 from shared.domain.mapping.document_writes import document_to_released
 from shared.domain.mapping.documents import is_qbo_void, references
 from shared.domain.mapping.kinds import BY_QBO_WORD, DocKind
-from shared.domain.ownership import OwnershipPolicy
+from shared.domain.ownership import Op, Outcome, OwnershipPolicy
 from shared.infra.db import DbConnection
 from shared.infra.logging import get_logger
 from shared.sync import routes
@@ -110,6 +110,8 @@ class BatchedDocuments:
         """Create what is plain in batches; the records left for the engine."""
         kind = BY_QBO_WORD[qbo_type.lower()]
         await self.listing(kind.released_path)
+        if OwnershipPolicy().decide(kind.entity, Op.UPSERT, "qbo").outcome is not Outcome.APPLY:
+            return records  # the engine says how the table ends these
         planned, left = await self._plan(kind, records)
         for start in range(0, len(planned), BATCH_LIMIT):
             left.extend(await self._write(kind, planned[start : start + BATCH_LIMIT]))
@@ -233,7 +235,7 @@ class BatchedDocuments:
                         entity=kind.qbo_type,
                         entity_id=str(planned.record["Id"]),
                         status=int(result.get("status", 0)),
-                        reason=_reason(result),
+                        reason=refusal_reason(result),
                     )
                     left.append(planned.record)
                     continue
@@ -271,7 +273,7 @@ async def _linked(
     return {str(r["qbo_id"]) for r in rows}
 
 
-def _reason(result: Record) -> str:
+def refusal_reason(result: Record) -> str:
     error = result.get("error")
     if isinstance(error, dict):
         return str(error.get("message") or error.get("type") or "refused")[:300]

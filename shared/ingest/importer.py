@@ -34,6 +34,7 @@ from shared.ingest.dispatch import Publisher
 from shared.ingest.import_batch import ROLE_FLAG, BatchedContacts
 from shared.ingest.import_batch_qbo import BatchedToQbo
 from shared.ingest.import_documents import BatchedDocuments
+from shared.ingest.import_payments import BatchedPayments
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
 
@@ -159,13 +160,14 @@ class InitialImport:
         start = dict(connection.settings or {}).get("sync_from_date")
         marker = released_import_event(connection.released_company_id, "import", {"id": realm}, now)
         batcher = BatchedDocuments(self.pool, released, qbo, connection, marker)
+        payments = BatchedPayments(batcher)
         for stage in QBO_DOCUMENT_STAGES:
             rows = await qbo.query_all(stage, f"TxnDate >= '{start}'" if start else "")
-            if stage in BATCHED_DOCUMENTS:
-                # Plain documents are created in batches; the engine gets the rest.
-                left = await batcher.run(stage, rows)
-                progress.batched[stage] = len(rows) - len(left)
-                rows = left
+            # Plain documents and payments are written in batches; the engine gets the rest.
+            batched = batcher if stage in BATCHED_DOCUMENTS else payments
+            left = await batched.run(stage, rows)
+            progress.batched[stage] = len(rows) - len(left)
+            rows = left
             events = [qbo_change(realm, stage, row, now) for row in rows]
             await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
         company = connection.released_company_id

@@ -11,7 +11,14 @@ from aio_pika.abc import AbstractRobustConnection
 from shared.adapters.broker import EventPublisher
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
-from tests.e2e.builders import TODAY, qbo_customer, qbo_item_id, qbo_sales_line
+from tests.e2e.builders import (
+    TODAY,
+    qbo_bank_account_id,
+    qbo_customer,
+    qbo_item_id,
+    qbo_payment_lines,
+    qbo_sales_line,
+)
 from tests.e2e.stack import Stack, consumers, unique
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +31,7 @@ async def _requests(stack: Stack, company: str, method: str, path: str) -> int:
     return len([r for r in log["items"] if r["path"] == f"/api/v1{path}"])
 
 
-async def test_import_creates_invoices_in_batches_and_a_refused_one_fails_alone(
+async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alone(
     stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
 ) -> None:
     realm, tokens = await stack.qbo_realm()
@@ -36,10 +43,20 @@ async def test_import_creates_invoices_in_batches_and_a_refused_one_fails_alone(
     item = await qbo_item_id(qbo)
     ref = {"value": customer["Id"]}
     numbers = [f"{tag}-{n:02d}" for n in range(54)]
+    invoices = []
     for n, number in enumerate(numbers):
         body = {"CustomerRef": ref, "DocNumber": number, "TxnDate": TODAY}
         body["Line"] = [qbo_sales_line(item, "1", f"{100 + n}.00")]
-        await qbo.write("Invoice", body, request_id=f"{tag}-{n}")
+        invoices.append(await qbo.write("Invoice", body, request_id=f"{tag}-{n}"))
+    # Payments: 3 of one invoice each (batched), 1 over two invoices (left to the engine).
+    bank = {"value": await qbo_bank_account_id(qbo)}
+    paid = [{str(invoices[n]["Id"]): "10.00"} for n in range(3)]
+    paid.append({str(invoices[3]["Id"]): "5.00", str(invoices[4]["Id"]): "6.00"})
+    for n, allocations in enumerate(paid):
+        total = str(sum(float(a) for a in allocations.values()))
+        body = {"CustomerRef": ref, "TotalAmt": total, "TxnDate": TODAY}
+        body |= {"DepositToAccountRef": bank, "Line": qbo_payment_lines(allocations)}
+        await qbo.write("Payment", body, request_id=f"{tag}-pay-{n}")
     # Re-Leased takes at most 100 lines on a document: this one's item is refused in its batch.
     bad = await qbo.write(
         "Invoice",
@@ -60,6 +77,9 @@ async def test_import_creates_invoices_in_batches_and_a_refused_one_fails_alone(
         assert progress.stages["qbo_invoice"] == 1, "the refused one goes to the engine"
         assert await _requests(stack, company, "POST", "/invoices/batch") == 2, "55: 50 + 5"
         assert await _requests(stack, company, "POST", "/invoices") == 0
+        assert progress.batched["Payment"] == 3, "one document each"
+        assert progress.stages["qbo_payment"] == 1, "over two documents: the engine's"
+        assert await _requests(stack, company, "POST", "/payments/batch") == 1
         # The lookup before create: one listing for the whole import, not one per invoice.
         assert await _requests(stack, company, "GET", "/invoices") == 1
         async with consumers(stack.settings):
@@ -87,5 +107,8 @@ async def test_import_creates_invoices_in_batches_and_a_refused_one_fails_alone(
             str(bad["Id"]),
         )
     assert linked == len(numbers)
+    payments = await stack.released_api(company, "GET", "/payments?pageSize=1000")
+    amounts = sorted(p["amount"] for p in payments["items"] if p["status"] == "ACTIVE")
+    assert amounts == ["10.00", "10.00", "10.00", "5.00", "6.00"], "each recorded once"
     assert outcome is not None and outcome["outcome"] == "error", "a per-record outcome"
     assert outcome["reason"]
