@@ -68,6 +68,21 @@ class BatchedPayments:
         )
         return left
 
+    async def not_linked(self, payments: list[Record]) -> list[Record]:
+        """Leave out Re-Leased payments already linked (recorded from QBO: this import's batches
+        among them); payment links keep no version, and a payment is never edited, only
+        reversed, which its own notification reports."""
+        docs = self.documents
+        async with docs.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT released_id FROM links WHERE connection_id = $1 "
+                "AND entity IN ('payment', 'bill_payment') AND released_id = ANY($2::text[])",
+                docs.connection.id,
+                [str(p["id"]) for p in payments],
+            )
+        linked = {str(r["released_id"]) for r in rows}
+        return [p for p in payments if str(p["id"]) not in linked]
+
     async def _plan(
         self, qbo_type: str, records: list[Record]
     ) -> tuple[list[_Planned], list[Record]]:

@@ -179,7 +179,7 @@ class InitialImport:
             events = [released_import_event(company, category, d, now) for d in docs]
             await self._stage(connection, f"released_{category}", events, progress)
         # Payments last: on invoices and (refunds) on credit notes, from the sync-from date.
-        paid = await released.list_all("/payments", status="ACTIVE")
+        paid = await payments.not_linked(await released.list_all("/payments", status="ACTIVE"))
         events = [
             released_import_event(company, "payment", p, now)
             for p in paid

@@ -24,11 +24,17 @@ from tests.e2e.stack import Stack, consumers, unique
 pytestmark = pytest.mark.e2e
 
 
-async def _requests(stack: Stack, company: str, method: str, path: str) -> int:
+async def _requests(
+    stack: Stack, company: str, method: str, path: str, *, under: bool = False
+) -> int:
+    """Requests to ``path`` (or, ``under``, to any path below it) in the sandbox's log."""
     query = f"method={method}&includeReads=true"
     url = f"{stack.released_base}/_sandbox/companies/{company}/requests?{query}"
     log = await stack.call("GET", url)
-    return len([r for r in log["items"] if r["path"] == f"/api/v1{path}"])
+    full = f"/api/v1{path}"
+    return len(
+        [r for r in log["items"] if (r["path"].startswith(full) if under else r["path"] == full)]
+    )
 
 
 async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alone(
@@ -107,6 +113,9 @@ async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alo
             str(bad["Id"]),
         )
     assert linked == len(numbers)
+    # The creates' own notifications were known for ours without reading each record back.
+    assert await _requests(stack, company, "GET", "/invoices/", under=True) < 5
+    assert await _requests(stack, company, "GET", "/payments/", under=True) < 3
     payments = await stack.released_api(company, "GET", "/payments?pageSize=1000")
     amounts = sorted(p["amount"] for p in payments["items"] if p["status"] == "ACTIVE")
     assert amounts == ["10.00", "10.00", "10.00", "5.00", "6.00"], "each recorded once"
