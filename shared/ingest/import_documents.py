@@ -225,9 +225,20 @@ class BatchedDocuments:
             if not chunk:
                 return left
             results = await self._send(kind, [p.body for p in chunk])
+            made = [
+                (str(r["item"]["id"]), str(p.record["Id"]))
+                for p, r in zip(chunk, results, strict=True)
+                if written(r)
+            ]
+            # Known as ours at once (committed apart from this transaction), then locked: their
+            # notifications wait for these links, or come back later, never copy them to QBO.
+            await TwinLedger(self.pool).record_many(
+                self.connection.id, "released", kind.entity, made
+            )
+            for made_id, _ in made:
+                await ctx.lock("released", kind.released_category, made_id)
             for planned, result in zip(chunk, results, strict=True):
-                made = result.get("item")
-                if int(result.get("status", 0)) >= 300 or not isinstance(made, dict):
+                if not written(result):
                     self.refused += 1
                     log.info(
                         "import_item_refused",
@@ -239,16 +250,12 @@ class BatchedDocuments:
                     )
                     left.append(planned.record)
                     continue
-                await ctx.lock("released", kind.released_category, str(made["id"]))
-                await ctx.created(
-                    "released", kind.entity, str(made["id"]), str(planned.record["Id"])
-                )
                 await ctx.links.save(
                     self.connection.id,
                     kind.entity,
                     kind.qbo_type,
                     qbo=(str(planned.record["Id"]), str(planned.record.get("SyncToken"))),
-                    released=(str(made["id"]), str(made.get("version"))),
+                    released=(str(result["item"]["id"]), str(result["item"].get("version"))),
                     snapshot=planned.fields,
                 )
         return left
@@ -271,6 +278,11 @@ async def _linked(
         ids,
     )
     return {str(r["qbo_id"]) for r in rows}
+
+
+def written(result: Record) -> bool:
+    """Whether a batch item was written (its answer carries the record)."""
+    return int(result.get("status", 0)) < 300 and isinstance(result.get("item"), dict)
 
 
 def refusal_reason(result: Record) -> str:

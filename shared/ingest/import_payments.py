@@ -21,13 +21,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.adapters.postgres.twins import TwinLedger
 from shared.adapters.released.client import BATCH_LIMIT
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.documents import is_qbo_void
 from shared.domain.mapping.payments import ENTITY, payment_from_qbo, unapplied_cash
 from shared.domain.ownership import Op, Outcome, OwnershipPolicy
 from shared.infra.logging import get_logger
-from shared.ingest.import_documents import BatchedDocuments, refusal_reason
+from shared.ingest.import_documents import BatchedDocuments, refusal_reason, written
 from shared.sync.payments.common import released_bank
 
 log = get_logger("import")
@@ -153,9 +154,20 @@ class BatchedPayments:
                 return left
             results = await self._send(qbo_type, [p.body for p in chunk])
             entity = ENTITY[qbo_type]
+            made_ids = [
+                (str(r["item"]["id"]), str(p.record["Id"]))
+                for p, r in zip(chunk, results, strict=True)
+                if written(r)
+            ]
+            # Known as ours at once, then locked (see shared.ingest.import_documents).
+            await TwinLedger(docs.pool).record_many(
+                docs.connection.id, "released", entity, made_ids
+            )
+            for made_id, _ in made_ids:
+                await ctx.lock("released", "payment", made_id)
             for planned, result in zip(chunk, results, strict=True):
                 made, record = result.get("item"), planned.record
-                if int(result.get("status", 0)) >= 300 or not isinstance(made, dict):
+                if not written(result) or not isinstance(made, dict):
                     log.info(
                         "import_item_refused",
                         connection_id=str(docs.connection.id),
@@ -167,8 +179,6 @@ class BatchedPayments:
                     left.append(record)
                     continue
                 made_id, version = str(made["id"]), str(record.get("SyncToken"))
-                await ctx.lock("released", "payment", made_id)
-                await ctx.created("released", entity, made_id, str(record["Id"]))
                 # The piece, then the whole payment: the rows the engine saves for them.
                 await ctx.links.save(
                     docs.connection.id,

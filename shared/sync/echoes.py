@@ -11,6 +11,7 @@ which is read as before.
 
 from __future__ import annotations
 
+from shared.domain.errors import TransientError
 from shared.sync.context import Result, SyncContext
 
 # Re-Leased event category -> the link entities its records may be linked as.
@@ -33,4 +34,11 @@ async def known_create(ctx: SyncContext) -> Result | None:
                 continue
             if link.released_version is None or link.released_version == event.version:
                 return Result("echo", "created by us (linked at this version)", link.qbo_id)
+    for entity in LINKED_AS.get(event.entity, ()):
+        if await ctx.made_by_us("released", entity, event.entity_id) is not None:
+            # Made by a batch whose transaction has not committed its links yet (it holds their
+            # locks only once it has them all): this comes back, and then finds the link.
+            raise TransientError(
+                f"Re-Leased {event.entity} {event.entity_id} is ours, being linked"
+            )
     return None

@@ -119,5 +119,6 @@ async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alo
     payments = await stack.released_api(company, "GET", "/payments?pageSize=1000")
     amounts = sorted(p["amount"] for p in payments["items"] if p["status"] == "ACTIVE")
     assert amounts == ["10.00", "10.00", "10.00", "5.00", "6.00"], "each recorded once"
-    assert outcome is not None and outcome["outcome"] == "error", "a per-record outcome"
+    assert outcome is not None
+    assert outcome["outcome"] == "error", "a per-record outcome"
     assert outcome["reason"]

@@ -61,42 +61,42 @@ RELEASED_LIMITS = Limits(per_minute=60, concurrent=5, burst=10)
 # $5: the window counted (seconds), $6: the requests it may hold for this caller (the limit less
 # its reserve). The row lock taken by ON CONFLICT makes the check and the append one step, so
 # replicas racing for the last place in the window cannot both get it.
-_IN_WINDOW = "h > clock_timestamp() - make_interval(secs => $5)"
-_SPEND_ONE = f"""
+_SPEND_ONE = """
 INSERT INTO api_budgets AS b (key, tokens, refilled_at, hits)
 SELECT $1, $2 - 1, clock_timestamp(), ARRAY[clock_timestamp()] WHERE $6 >= 1
 ON CONFLICT (key) DO UPDATE SET
     tokens = LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) - 1,
     refilled_at = clock_timestamp(),
-    hits = ARRAY(SELECT h FROM unnest(b.hits) h WHERE {_IN_WINDOW} ORDER BY h)
+    hits = ARRAY(SELECT h FROM unnest(b.hits) h
+                 WHERE h > clock_timestamp() - make_interval(secs => $5) ORDER BY h)
         || clock_timestamp()
 WHERE (b.blocked_until IS NULL OR b.blocked_until <= clock_timestamp())
   AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1 + $4
-  AND (SELECT count(*) FROM unnest(b.hits) h WHERE {_IN_WINDOW}) < $6
+  AND (SELECT count(*) FROM unnest(b.hits) h
+       WHERE h > clock_timestamp() - make_interval(secs => $5)) < $6
 RETURNING tokens
 """
 
-# Seconds until the window has room for this caller: when it is full, until its oldest send
-# leaves it (a poll then looks again).
-_WINDOW_WAIT = f"""
-    COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
-                  min(h) + make_interval(secs => $5) - clock_timestamp()) END
-              FROM unnest(hits) h WHERE {_IN_WINDOW}), 0)"""
-
-_WAIT_HINT = f"""
+# The wait hints: the block, the bucket, and the window (when it is full for this caller, until
+# its oldest send leaves it; a poll then looks again).
+_WAIT_HINT = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
-    {_WINDOW_WAIT},
+    COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
+                  min(h) + make_interval(secs => $5) - clock_timestamp()) END
+              FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
     0.01)
 FROM api_budgets WHERE key = $1
 """
 
-_READY_IN = f"""
+_READY_IN = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
-    {_WINDOW_WAIT},
+    COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
+                  min(h) + make_interval(secs => $5) - clock_timestamp()) END
+              FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
     0)
 FROM api_budgets WHERE key = $1
 """
