@@ -264,6 +264,8 @@ def _report(
         f"{len(writes) - len(batches)} single writes, {len(batches)} batches); 429s: "
         f"{int(rl_after['rateLimited']) - int(rl_before['rateLimited'])}"
     )
+    for row in (r for r in rows if r.get("status") == 429):
+        print(f"  429: {row['time']} {row['method']} {row['path']}")
     span, share, peak = _backlog_share(rows)
     print(
         f"Re-Leased while backlogged ({span:.1f} min, first to last batch): {share * 100:.0f}% "

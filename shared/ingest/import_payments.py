@@ -23,12 +23,16 @@ from typing import Any
 
 from shared.adapters.postgres.twins import TwinLedger
 from shared.adapters.released.client import BATCH_LIMIT
+from shared.domain.canonical import canonical_hash
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.documents import is_qbo_void
-from shared.domain.mapping.payments import ENTITY, payment_from_qbo, unapplied_cash
+from shared.domain.mapping.kinds import BY_QBO_WORD
+from shared.domain.mapping.payments import DOCUMENT, ENTITY, payment_from_qbo, unapplied_cash
 from shared.domain.ownership import Op, Outcome, OwnershipPolicy
 from shared.infra.logging import get_logger
 from shared.ingest.import_documents import BatchedDocuments, refusal_reason, written
+from shared.sync.context import SyncContext
+from shared.sync.documents.references import fields_of_released
 from shared.sync.payments.common import released_bank
 
 log = get_logger("import")
@@ -152,6 +156,11 @@ class BatchedPayments:
             chunk = [p for p in chunk if str(p.record["Id"]) not in taken]
             if not chunk:
                 return left
+            # Each payment changes its document, which Re-Leased announces: those notifications
+            # wait here until ``_settled`` has the documents' new versions linked.
+            settled = sorted({str(p.body["documentId"]) for p in chunk})
+            for document in settled:
+                await ctx.lock("released", "invoice", document)
             results = await self._send(qbo_type, [p.body for p in chunk])
             entity = ENTITY[qbo_type]
             made_ids = [
@@ -196,7 +205,37 @@ class BatchedPayments:
                     released=(made_id, None),
                     snapshot=planned.fields,
                 )
+            await self._settled(ctx, qbo_type, settled)
         return left
+
+    async def _settled(self, ctx: SyncContext, qbo_type: str, documents: list[str]) -> None:
+        """The documents these payments settled, read back in one listing; where no synced
+        field changed (the amount paid is not one), each link moves to the new version, as the
+        engine's echo would after a read of its own: their notifications then end as echoes
+        with no read each."""
+        kind = BY_QBO_WORD[DOCUMENT[qbo_type].lower()]
+        connection = self.documents.connection.id
+        found = await self.documents.released.list_all(kind.released_path, ids=",".join(documents))
+        self.requests += 1
+        for record in found:
+            links = await ctx.links.by_released(connection, kind.entity, str(record["id"]))
+            link = next((x for x in links if x.status == "linked"), None)
+            if link is None or link.released_version == str(record.get("version")):
+                continue
+            try:
+                fields = await fields_of_released(ctx, kind, record)
+            except PermanentError:
+                continue  # the engine's to judge when the notification comes
+            if canonical_hash(fields) != link.snapshot_hash:
+                continue
+            await ctx.links.save(
+                connection,
+                kind.entity,
+                kind.qbo_type,
+                qbo=(str(link.qbo_id), link.qbo_version),
+                released=(str(record["id"]), str(record.get("version"))),
+                snapshot=fields,
+            )
 
     async def _send(self, qbo_type: str, items: list[Record]) -> list[Record]:
         self.requests += 1

@@ -86,8 +86,9 @@ async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alo
         assert progress.batched["Payment"] == 3, "one document each"
         assert progress.stages["qbo_payment"] == 1, "over two documents: the engine's"
         assert await _requests(stack, company, "POST", "/payments/batch") == 1
-        # The lookup before create: one listing for the whole import, not one per invoice.
-        assert await _requests(stack, company, "GET", "/invoices") == 1
+        # The lookup before create: one listing for the whole import, not one per invoice; and
+        # one read-back of the documents the payment batch settled.
+        assert await _requests(stack, company, "GET", "/invoices") == 2
         async with consumers(stack.settings):
             for _ in range(100):
                 state = await AdminConnections(pool).import_state(connection.id)

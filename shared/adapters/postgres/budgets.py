@@ -36,8 +36,9 @@ class Limits:
     burst: int = 20  # bucket capacity: how far the flow may bunch up (inside the window's guard)
     window_s: float = 60.0  # the platform counts ``per_minute`` over a sliding window this long
     # Our send time is stamped before the request reaches the platform; counting over a slightly
-    # longer window keeps a request that took this long to arrive inside our count.
-    margin_s: float = 1.0
+    # longer window keeps a request that took this long to arrive inside our count (2 s: a loaded
+    # process can stall that long between the token and the send).
+    margin_s: float = 2.0
 
     @property
     def refill_per_s(self) -> float:
