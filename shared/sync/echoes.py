@@ -20,6 +20,8 @@ LINKED_AS = {
     "invoice": ("invoice", "bill"),
     "creditnote": ("credit_note", "vendor_credit"),
     "payment": ("payment", "bill_payment"),
+    "account": ("account",),
+    "taxrate": ("tax_rate",),
 }
 
 
