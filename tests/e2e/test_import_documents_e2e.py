@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -51,17 +52,24 @@ async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alo
     numbers = [f"{tag}-{n:02d}" for n in range(54)]
     invoices = []
     for n, number in enumerate(numbers):
-        body = {"CustomerRef": ref, "DocNumber": number, "TxnDate": TODAY}
-        body["Line"] = [qbo_sales_line(item, "1", f"{100 + n}.00")]
-        invoices.append(await qbo.write("Invoice", body, request_id=f"{tag}-{n}"))
+        line = qbo_sales_line(item, "1", f"{100 + n}.00")
+        body: dict[str, Any] = {"CustomerRef": ref, "DocNumber": number, "TxnDate": TODAY}
+        invoices.append(
+            await qbo.write("Invoice", {**body, "Line": [line]}, request_id=f"{tag}-{n}")
+        )
     # Payments: 3 of one invoice each (batched), 1 over two invoices (left to the engine).
     bank = {"value": await qbo_bank_account_id(qbo)}
     paid = [{str(invoices[n]["Id"]): "10.00"} for n in range(3)]
     paid.append({str(invoices[3]["Id"]): "5.00", str(invoices[4]["Id"]): "6.00"})
     for n, allocations in enumerate(paid):
         total = str(sum(float(a) for a in allocations.values()))
-        body = {"CustomerRef": ref, "TotalAmt": total, "TxnDate": TODAY}
-        body |= {"DepositToAccountRef": bank, "Line": qbo_payment_lines(allocations)}
+        body = {
+            "CustomerRef": ref,
+            "TotalAmt": total,
+            "TxnDate": TODAY,
+            "DepositToAccountRef": bank,
+        }
+        body["Line"] = qbo_payment_lines(allocations)
         await qbo.write("Payment", body, request_id=f"{tag}-pay-{n}")
     # Re-Leased takes at most 100 lines on a document: this one's item is refused in its batch.
     bad = await qbo.write(
