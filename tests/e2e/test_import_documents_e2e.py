@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -10,8 +11,14 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
+from shared.adapters.clients import ClientFactory
+from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
+from shared.ingest.reconciler import qbo_change
+from shared.ops import replay
+from shared.ops.replay import Throttle
+from shared.ops.replay_batched import BatchedReplay
 from tests.e2e.builders import (
     TODAY,
     qbo_bank_account_id,
@@ -131,3 +138,59 @@ async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alo
     assert outcome is not None
     assert outcome["outcome"] == "error", "a per-record outcome"
     assert outcome["reason"]
+
+
+async def test_a_bulk_replay_writes_dead_lettered_invoices_in_batches(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    tag = unique("R").replace(" ", "")
+    customer = await qbo_customer(qbo)
+    item = await qbo_item_id(qbo)
+    ids: list[int] = []
+    now = datetime.now(UTC)
+    for n in range(52):
+        body = {"CustomerRef": {"value": customer["Id"]}, "DocNumber": f"{tag}-{n:02d}"}
+        body["TxnDate"] = TODAY
+        made = await qbo.write(
+            "Invoice",
+            {**body, "Line": [qbo_sales_line(item, "1", "9.00")]},
+            request_id=f"{tag}-{n}",
+        )
+        # As if each had failed for good (a wrong tax rate, since fixed): a dead letter.
+        event = qbo_change(realm, "Invoice", made, now)
+        letter = DeadLetter(
+            event_id=event.event_id,
+            routing_key="qbo.invoice",
+            queue="sync.qbo_to_released",
+            event=event.model_dump(mode="json"),
+            error_class="PermanentError",
+            error="tax rate not linked",
+            remedy=None,
+            attempts=1,
+        )
+        async with pool.acquire() as conn:
+            ids.append(await DeadLetterRepository(conn).record(letter))
+    bulk = ClientFactory(stack.settings, pool, stack.http, bulk=True)
+    publisher = await EventPublisher.open(broker)
+    try:
+        report = await replay.replay_many(
+            pool, publisher, ids, Throttle(6000), batched=BatchedReplay(pool, bulk)
+        )
+    finally:
+        await publisher.close()
+    assert set(report.replayed) == set(ids)
+    assert set(report.replayed.values()) == {replay.BATCHED}, "none needed an event"
+    assert await _requests(stack, company, "POST", "/invoices/batch") == 2, "52: 50 + 2"
+    assert await _requests(stack, company, "POST", "/invoices") == 0
+    listed = await stack.released_api(company, "GET", "/invoices?pageSize=1000")
+    ours = [d for d in listed["items"] if str(d.get("number", "")).startswith(tag)]
+    assert len(ours) == 52
+    async with pool.acquire() as conn:
+        statuses = await conn.fetch(
+            "SELECT DISTINCT status FROM dead_letters WHERE id = ANY($1::bigint[])", ids
+        )
+    assert [r["status"] for r in statuses] == ["replayed"]
