@@ -165,6 +165,8 @@ class InitialImport:
             rows = await qbo.query_all(stage, f"TxnDate >= '{start}'" if start else "")
             # Plain documents and payments are written in batches; the engine gets the rest.
             batched = batcher if stage in BATCHED_DOCUMENTS else payments
+            where = f"writing {len(rows)} qbo_{stage.lower()} in batches"
+            await CursorRepository(self.pool).set(connection.id, STAGE, where)
             left = await batched.run(stage, rows)
             progress.batched[stage] = len(rows) - len(left)
             rows = left
