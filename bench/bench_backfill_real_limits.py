@@ -179,7 +179,7 @@ async def _live_edits(
         else:
             await _rl(stack, company, "POST", "/contacts", {"name": name, "isCustomer": True})
         since = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        while not await _landed(stack, company, qbo, name, from_qbo, since):  # noqa: ASYNC110
+        while not await _landed(stack, company, qbo, name, from_qbo, since):
             if time.perf_counter() - started > LOST_AFTER_S:
                 print(f"live edit not seen after {LOST_AFTER_S:.0f} s: {name}")
                 break
