@@ -115,9 +115,12 @@ def company_control_routes(gate: Gate) -> list[BaseRoute]:
     async def requests_log(call: Call) -> Response:
         params = call.request.query_params
         method, contains = params.get("method"), params.get("pathContains")
+        kept = call.state.requests
+        if params.get("includeReads") == "true":
+            kept = sorted([*kept, *call.state.reads], key=lambda r: str(r["time"]))
         items = [
             r
-            for r in call.state.requests
+            for r in kept
             if (method is None or r["method"] == method.upper())
             and (contains is None or contains in r["path"])
         ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -80,8 +81,9 @@ def public_gate(sandbox: Sandbox) -> Gate:
                 response = ApiError(500, "INTERNAL", "unexpected sandbox error").response()
             if state is not None and response.status_code == 429:
                 state.rate_limited += 1
-            if state is not None and request.method in _WRITES:
-                _record(sandbox, state, request, response)
+            if state is not None:
+                into = state.requests if request.method in _WRITES else state.reads
+                _record(sandbox, into, request, response)
             log.info(
                 "released_sandbox_request",
                 status=response.status_code,
@@ -157,8 +159,8 @@ async def _idempotent(sandbox: Sandbox, call: Call, handler: Handler) -> Respons
         return response
 
 
-def _record(sandbox: Sandbox, state: CompanyState, request: Request, response: Response) -> None:
-    state.requests.append(
+def _record(sandbox: Sandbox, into: list[Any], request: Request, response: Response) -> None:
+    into.append(
         {
             "time": sandbox.store.now(),
             "method": request.method,
@@ -168,5 +170,5 @@ def _record(sandbox: Sandbox, state: CompanyState, request: Request, response: R
             "replayed": response.headers.get("idempotent-replayed") == "true",
         }
     )
-    if len(state.requests) > _REQUEST_LOG_LIMIT:
-        del state.requests[: len(state.requests) - _REQUEST_LOG_LIMIT]
+    if len(into) > _REQUEST_LOG_LIMIT:
+        del into[: len(into) - _REQUEST_LOG_LIMIT]

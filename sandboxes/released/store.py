@@ -72,6 +72,9 @@ class CompanyState:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     deliveries: list[Record] = field(default_factory=list)
     requests: list[Record] = field(default_factory=list)
+    # Reads (GET) kept apart, so a test can count listings without changing what ``requests``
+    # holds (the writes); the control API shows them with ``includeReads=true``.
+    reads: list[Record] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     tokens_valid_after: datetime | None = None
     request_total: int = 0

@@ -17,7 +17,7 @@ from shared.adapters.postgres.budgets import ApiBudget
 from shared.admin.connect import ConnectFlow
 from shared.admin.settings import AdminServiceSettings
 from shared.admin.store import AdminConnections
-from shared.ops.replay import Throttle
+from shared.ops.replay import BatchWriter, Throttle
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class OpsContext:
     pool: asyncpg.Pool
     amqp_url: str
     throttle: Throttle
+    # Writes a bulk replay's QBO documents and payments in batches (None: one event each).
+    batched: BatchWriter | None = None
 
     @asynccontextmanager
     async def broker(self) -> AsyncIterator[AbstractRobustConnection]:

@@ -124,7 +124,9 @@ async def replay_dead_letters(request: Request) -> Response:
     if body.get("dry_run"):
         return JSONResponse({"dry_run": True, "matched": matched, "ids": chosen})
     async with ops.publisher() as publisher:
-        report = await replay.replay_many(ops.pool, publisher, chosen, ops.throttle)
+        report = await replay.replay_many(
+            ops.pool, publisher, chosen, ops.throttle, batched=ops.batched
+        )
     return JSONResponse({"dry_run": False, **report.document(), "remaining": matched - len(chosen)})
 
 

@@ -41,6 +41,7 @@ from shared.infra.logging import get_logger
 from shared.infra.request_limits import BodyLimit, InputGuard
 from shared.ops.gauges import sample_queues, sample_state
 from shared.ops.replay import Throttle
+from shared.ops.replay_batched import BatchedReplay
 from shared.ops.status import queue_names
 
 log = get_logger("admin")
@@ -109,7 +110,11 @@ def create_app(settings: AdminServiceSettings) -> Starlette:
                 yield {
                     "admin": AdminContext(pool, connections, flow, settings),
                     "ops": OpsContext(
-                        pool, settings.amqp_url, Throttle(settings.replay_rate_per_minute)
+                        pool,
+                        settings.amqp_url,
+                        Throttle(settings.replay_rate_per_minute),
+                        # Bulk replays write what they can in batches, on the bulk budgets.
+                        BatchedReplay(pool, ClientFactory(settings, pool, http, bulk=True)),
                     ),
                     "demo_task": demo_task,
                     "checks": [database_check(pool), reachable_broker(settings.amqp_url)],

@@ -40,7 +40,9 @@ async def run(
         publisher = await EventPublisher.open(connection)
         if ops is not None:
             ops.checks = [database_check(pool), broker_check(connection)]
-        factory = ClientFactory(settings, pool, session)
+        # Imports and sweeps are bulk work: they leave live traffic its reserved share of each
+        # budget (tokens, places in the window, slots) and take what it leaves.
+        factory = ClientFactory(settings, pool, session, bulk=True)
         rounds = ReconcileRounds(
             pool,
             InitialImport(pool, publisher, qbo_batch_budget=factory.qbo_batch_budget),

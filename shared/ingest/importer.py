@@ -33,6 +33,8 @@ from shared.ingest.alignment import MasterDataAlignment
 from shared.ingest.dispatch import Publisher
 from shared.ingest.import_batch import ROLE_FLAG, BatchedContacts
 from shared.ingest.import_batch_qbo import BatchedToQbo
+from shared.ingest.import_documents import BatchedDocuments
+from shared.ingest.import_payments import BatchedPayments
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
 
@@ -42,6 +44,8 @@ log = get_logger("import")
 QBO_STAGES = ("Account", "Item", "TaxRate", "Class", "Customer", "Vendor")
 # Documents after contacts, payments after the documents they pay (Re-Leased's too).
 QBO_DOCUMENT_STAGES = ("Invoice", "Bill", "CreditMemo", "VendorCredit", "Payment", "BillPayment")
+OPEN = {"AWAITING_APPROVAL", "APPROVED", "PAID"}  # Re-Leased documents the import takes
+BATCHED_DOCUMENTS = {"Invoice", "Bill", "CreditMemo", "VendorCredit"}
 RELEASED_DOCUMENT_STAGES = (("/invoices", "invoice"), ("/credit-notes", "creditnote"))
 NAME_LISTS = {"Account", "Item", "Class", "Customer", "Vendor"}
 # The import's marks in ``cursors``, read by shared.ops.import_progress.
@@ -154,17 +158,30 @@ class InitialImport:
         """Both sides' documents dated from the sync-from date; the engine gates the rest."""
         realm = str(connection.qbo_realm_id)
         start = dict(connection.settings or {}).get("sync_from_date")
+        marker = released_import_event(connection.released_company_id, "import", {"id": realm}, now)
+        batcher = BatchedDocuments(self.pool, released, qbo, connection, marker)
+        payments = BatchedPayments(batcher)
         for stage in QBO_DOCUMENT_STAGES:
             rows = await qbo.query_all(stage, f"TxnDate >= '{start}'" if start else "")
+            # Plain documents and payments are written in batches; the engine gets the rest.
+            batched = batcher if stage in BATCHED_DOCUMENTS else payments
+            where = f"writing {len(rows)} qbo_{stage.lower()} in batches"
+            await CursorRepository(self.pool).set(connection.id, STAGE, where)
+            left = await batched.run(stage, rows)
+            progress.batched[stage] = len(rows) - len(left)
+            rows = left
             events = [qbo_change(realm, stage, row, now) for row in rows]
             await self._stage(connection, f"qbo_{stage.lower()}", events, progress)
         company = connection.released_company_id
         for path, category in RELEASED_DOCUMENT_STAGES:
-            docs = await released.list_all(path, status="AWAITING_APPROVAL,APPROVED,PAID")
+            # The listing the QBO stages made for their lookups (one per import), less what is
+            # linked at its current version (what those stages just created, among others).
+            listed = await batcher.listing(path)
+            docs = await batcher.not_up_to_date([d for d in listed if d.get("status") in OPEN])
             events = [released_import_event(company, category, d, now) for d in docs]
             await self._stage(connection, f"released_{category}", events, progress)
         # Payments last: on invoices and (refunds) on credit notes, from the sync-from date.
-        paid = await released.list_all("/payments", status="ACTIVE")
+        paid = await payments.not_linked(await released.list_all("/payments", status="ACTIVE"))
         events = [
             released_import_event(company, "payment", p, now)
             for p in paid

@@ -26,6 +26,7 @@ from shared.infra import metrics
 from shared.infra.logging import get_logger
 from shared.sync import routes
 from shared.sync.context import Handler, Resolver, Result, SyncContext
+from shared.sync.echoes import known_create
 from shared.sync.labels import LabelTap
 from shared.sync.ports import (
     ClientSource,
@@ -98,6 +99,9 @@ class SyncEngine:
                 resolve=self.resolve,
             )
             await ctx.lock(event.source, event.entity, event.entity_id)
+            known = await known_create(ctx)
+            if known is not None:  # our own create (a batch's): no read needed
+                return known, None
             return await self._with_redo(ctx, handler), tap.label
         except PermanentError as exc:
             await self._record_error(event, connection, exc, started, tap.label)

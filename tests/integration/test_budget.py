@@ -20,10 +20,41 @@ from shared.adapters.postgres.budgets import (
 pytestmark = pytest.mark.integration
 
 
-def test_no_sixty_second_window_can_exceed_the_limit() -> None:
+def test_a_backlog_can_use_at_least_90_percent_of_each_limit() -> None:
+    # The old bucket refilled at the limit less its capacity: 50 of Re-Leased's 60 a minute.
     for limits in (QBO_LIMITS, RELEASED_LIMITS):
-        # A full bucket plus a minute of refill is the most any 60 s window can spend.
-        assert limits.burst + limits.refill_per_s * 60 <= limits.per_minute
+        assert limits.sustained_share() >= 0.9
+        # Bulk work, which leaves live traffic its reserve, too.
+        assert limits.sustained_share(Reserve.share(limits, 0.2)) >= 0.9
+
+
+async def test_no_sliding_window_holds_more_than_the_limit(pool: asyncpg.Pool) -> None:
+    # A 2 s window of 6, a bucket of 6 refilling at 6 per 2.2 s: the bucket alone would let
+    # about 11 through in a window after a full start; the log of send times holds it to 6.
+    limits = Limits(per_minute=6, concurrent=1, burst=6, window_s=2.0, margin_s=0.2)
+    budget = ApiBudget(pool, limits, poll_s=0.01)
+    key = f"released:{uuid.uuid4().hex}"
+    sent: list[float] = []
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        async with budget.acquire(key):
+            sent.append(time.monotonic())
+    assert len(sent) >= 12, "the budget kept sending"
+    for i, start in enumerate(sent):
+        assert len([t for t in sent[i:] if t < start + 2.0]) <= 6
+
+
+async def test_bulk_leaves_its_window_places_to_live(pool: asyncpg.Pool) -> None:
+    # A bucket far bigger than the window's limit: the window is what binds.
+    limits = Limits(per_minute=10, concurrent=5, burst=100, window_s=30.0)
+    reserve = Reserve.share(Limits(per_minute=10, concurrent=5, burst=10), 0.2)
+    live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve)
+    key = f"released:{uuid.uuid4().hex}"
+    taken = 0
+    while await bulk.try_take(key):
+        taken += 1
+    assert taken == 8, "bulk stops 2 short of the window's 10"
+    assert [await live.try_take(key) for _ in range(3)] == [True, True, False]
 
 
 async def test_rate_is_shared_by_two_replicas(pool: asyncpg.Pool) -> None:
@@ -87,8 +118,8 @@ async def test_a_crashed_holder_frees_its_slot_after_the_lease(pool: asyncpg.Poo
 
 
 async def test_bulk_leaves_its_reserve_of_tokens_to_live(pool: asyncpg.Pool) -> None:
-    # Hardly any refill: what is in the bucket is what there is.
-    limits = Limits(per_minute=2, concurrent=5, burst=10)
+    # Hardly any refill, and room in the window: what is in the bucket is what there is.
+    limits = Limits(per_minute=20, concurrent=5, burst=10, window_s=600.0)
     reserve = Reserve.share(limits, 0.3)
     live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve)
     key = f"released:{uuid.uuid4().hex}"

@@ -3,18 +3,24 @@
 QBO allows 500 requests a minute and 10 concurrent per realm; Re-Leased 60 a minute and 5
 concurrent per company. The state lives in PostgreSQL so any number of processes stay inside the
 limits together:
-- rate: a token bucket whose capacity plus a minute of refill equals the per-minute limit, so no
-  sliding 60-second window can ever see more than the limit;
+- rate: the send times of the key's recent requests, so no sliding window (the platform's minute
+  plus a margin for the time a request takes to reach it) ever holds more than the limit, as the
+  platforms count it (both sandboxes keep a sliding 60-second log of arrivals); under that guard a
+  token bucket refilling at the limit spread over that window smooths the flow. The bucket alone
+  had to refill at the limit minus its capacity to stay safe, which held a backlog to ~85 % of
+  Re-Leased's 60 a minute; the log lets it use ~95 % and still never cause a 429;
 - concurrency: ``slots`` leases per key, each with an expiry so a crashed holder frees its slot;
 - a 429 blocks the key until Retry-After for everyone, while other keys carry on;
 - a bulk caller (an import, a bulk replay) holds a ``Reserve``: it spends a token only while the
-  bucket holds more than the reserve and takes only the slots beyond the reserved ones, so live
-  traffic always finds some of both and the bulk work takes what live traffic leaves.
+  bucket holds more than the reserve and the window has room beyond as many requests, and takes
+  only the slots beyond the reserved ones, so live traffic always finds some of each and the bulk
+  work takes what live traffic leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,31 +33,60 @@ import asyncpg
 class Limits:
     per_minute: int
     concurrent: int
-    burst: int = 20  # bucket capacity; the rest of the minute's allowance refills steadily
+    burst: int = 20  # bucket capacity: how far the flow may bunch up (inside the window's guard)
+    window_s: float = 60.0  # the platform counts ``per_minute`` over a sliding window this long
+    # Our send time is stamped before the request reaches the platform; counting over a slightly
+    # longer window keeps a request that took this long to arrive inside our count (2 s: a loaded
+    # process can stall that long between the token and the send).
+    margin_s: float = 2.0
 
     @property
     def refill_per_s(self) -> float:
-        return max(self.per_minute - self.burst, 1) / 60.0
+        return self.per_minute / self.span_s
+
+    @property
+    def span_s(self) -> float:
+        return self.window_s + self.margin_s
+
+    def sustained_share(self, reserve: Reserve | None = None) -> float:
+        """The share of ``per_minute`` a caller with ``reserve`` can use while backlogged: the
+        bucket's refill or the window's room, whichever binds."""
+        room = self.per_minute - (reserve.hits if reserve else 0)
+        per_window = min(self.refill_per_s * self.window_s, room * self.window_s / self.span_s)
+        return max(per_window, 0.0) / self.per_minute
 
 
 QBO_LIMITS = Limits(per_minute=500, concurrent=10, burst=50)
 RELEASED_LIMITS = Limits(per_minute=60, concurrent=5, burst=10)
 
+# $5: the window counted (seconds), $6: the requests it may hold for this caller (the limit less
+# its reserve). The row lock taken by ON CONFLICT makes the check and the append one step, so
+# replicas racing for the last place in the window cannot both get it.
 _SPEND_ONE = """
-INSERT INTO api_budgets AS b (key, tokens, refilled_at)
-VALUES ($1, $2 - 1, clock_timestamp())
+INSERT INTO api_budgets AS b (key, tokens, refilled_at, hits)
+SELECT $1, $2 - 1, clock_timestamp(), ARRAY[clock_timestamp()] WHERE $6 >= 1
 ON CONFLICT (key) DO UPDATE SET
     tokens = LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) - 1,
-    refilled_at = clock_timestamp()
+    refilled_at = clock_timestamp(),
+    hits = ARRAY(SELECT h FROM unnest(b.hits) h
+                 WHERE h > clock_timestamp() - make_interval(secs => $5) ORDER BY h)
+        || clock_timestamp()
 WHERE (b.blocked_until IS NULL OR b.blocked_until <= clock_timestamp())
   AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1 + $4
+  AND (SELECT count(*) FROM unnest(b.hits) h
+       WHERE h > clock_timestamp() - make_interval(secs => $5)) < $6
 RETURNING tokens
 """
 
+# The wait hints: the block, the bucket, and the window (when it is full for this caller, until
+# its oldest send leaves it; a poll then looks again).
 _WAIT_HINT = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
+    COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
+                  min(h) + make_interval(secs => $5) - clock_timestamp()) END
+              FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
     0.01)
 FROM api_budgets WHERE key = $1
 """
@@ -60,6 +95,9 @@ _READY_IN = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
+    COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
+                  min(h) + make_interval(secs => $5) - clock_timestamp()) END
+              FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
     0)
 FROM api_budgets WHERE key = $1
 """
@@ -89,6 +127,11 @@ class Reserve:
     tokens: float = 0.0
     slots: int = 0
 
+    @property
+    def hits(self) -> int:
+        """Places in the sliding window left to live traffic (as many as reserved tokens)."""
+        return math.ceil(self.tokens)
+
     @classmethod
     def share(cls, limits: Limits, fraction: float) -> Reserve:
         """``fraction`` of the bucket and of the slots (at least one slot, at least one left)."""
@@ -115,39 +158,48 @@ class ApiBudget:
         self._seeded: set[str] = set()
         self._reserve = reserve or Reserve()
         self._floor = self._reserve.tokens
+        self._room = limits.per_minute - self._reserve.hits
         self._usable_slots = max(limits.concurrent - self._reserve.slots, 1)
 
     @asynccontextmanager
     async def acquire(self, key: str) -> AsyncIterator[None]:
-        """Wait for a request token and a concurrency slot for ``key``; release the slot after."""
+        """Wait for a concurrency slot and a request token for ``key``; release the slot after.
+
+        The slot first: the token's time is the send time the window counts, so it must not be
+        taken long before the request can go."""
         holder = uuid.uuid4().hex
         await self._ensure_slots(key)
-        await self._take_token(key)
         slot = await self._take_slot(key, holder)
+        try:
+            await self._take_token(key)
+        except BaseException:
+            await self._free_slot(key, slot, holder)
+            raise
         try:
             yield
         finally:
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE api_slots SET holder = NULL, expires_at = NULL "
-                    "WHERE key = $1 AND slot = $2 AND holder = $3",
-                    key,
-                    slot,
-                    holder,
-                )
+            await self._free_slot(key, slot, holder)
+
+    async def _free_slot(self, key: str, slot: int, holder: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE api_slots SET holder = NULL, expires_at = NULL "
+                "WHERE key = $1 AND slot = $2 AND holder = $3",
+                key,
+                slot,
+                holder,
+            )
 
     async def try_take(self, key: str) -> bool:
         """Spend a request token for ``key`` if one is there now; never waits, takes no slot."""
-        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         async with self._pool.acquire() as conn:
-            return await conn.fetchval(_SPEND_ONE, key, capacity, rate, self._floor) is not None
+            return await conn.fetchval(_SPEND_ONE, *self._args(key)) is not None
 
     async def wait_ready(self, key: str) -> None:
         """Return once ``key`` has a token to spend (not blocked), without spending it."""
-        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         while True:
             async with self._pool.acquire() as conn:
-                wait = await conn.fetchval(_READY_IN, key, capacity, rate, self._floor)
+                wait = await conn.fetchval(_READY_IN, *self._args(key))
             if wait is None or float(wait) <= 0:
                 return
             await asyncio.sleep(min(float(wait), 60.0))
@@ -185,6 +237,11 @@ class ApiBudget:
         used = float(row["used"] or 0.0) if row else 0.0
         return min(max(used, 0.0), 1.0), int(row["blocked"] or 0) if row else 0
 
+    def _args(self, key: str) -> tuple[object, ...]:
+        limits = self._limits
+        rate, span = limits.refill_per_s, limits.span_s
+        return (key, float(limits.burst), rate, self._floor, span, self._room)
+
     async def _ensure_slots(self, key: str) -> None:
         if key in self._seeded:
             return
@@ -198,12 +255,11 @@ class ApiBudget:
         self._seeded.add(key)
 
     async def _take_token(self, key: str) -> None:
-        capacity, rate = float(self._limits.burst), self._limits.refill_per_s
         while True:
             async with self._pool.acquire() as conn:
-                if await conn.fetchval(_SPEND_ONE, key, capacity, rate, self._floor) is not None:
+                if await conn.fetchval(_SPEND_ONE, *self._args(key)) is not None:
                     return
-                wait = await conn.fetchval(_WAIT_HINT, key, capacity, rate, self._floor)
+                wait = await conn.fetchval(_WAIT_HINT, *self._args(key))
             await asyncio.sleep(min(float(wait or self._poll_s), 60.0))
 
     async def _take_slot(self, key: str, holder: str) -> int:

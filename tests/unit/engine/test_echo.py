@@ -4,6 +4,11 @@ changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from shared.domain.errors import TransientError
 from tests.unit.engine.setups import linked_customer, linked_invoice, released_approved_invoice
 from tests.unit.engine.world import World
 
@@ -69,3 +74,36 @@ async def test_our_contact_version_in_the_notification_is_an_echo_without_a_read
     result = await world.from_released("contact", rl_id, version=version)
     assert result.outcome == "echo", result
     assert world.qbo.writes == []
+
+
+def _count_reads(world: World) -> list[str]:
+    """The single-record reads the engine makes of Re-Leased from now on."""
+    reads: list[str] = []
+    real = world.released.get
+
+    async def get(path: str) -> dict[str, Any]:
+        reads.append(path)
+        return await real(path)
+
+    world.released.get = get  # type: ignore[method-assign]
+    return reads
+
+
+async def test_a_released_notification_of_the_linked_version_is_an_echo_without_a_read() -> None:
+    world = World()
+    _, rl_id = await linked_invoice(world)
+    (link,) = await world.store.links.by_released(world.connection_id, "invoice", rl_id)
+    reads = _count_reads(world)
+    result = await world.from_released("invoice", rl_id, version=link.released_version)
+    assert result.outcome == "echo", result
+    assert reads == [], "known from the link: no read of the record"
+    # A newer version is read as before.
+    newer = await world.from_released("invoice", rl_id, version="999")
+    assert reads == [f"/invoices/{rl_id}"], newer
+
+
+async def test_a_create_of_ours_not_linked_yet_comes_back_later() -> None:
+    world = World()
+    await world.store.twins.record(world.connection_id, "released", "invoice", "rl-9", "q-9")
+    with pytest.raises(TransientError):
+        await world.from_released("invoice", "rl-9", operation="create", version="1")
