@@ -138,6 +138,7 @@ async def test_import_batches_invoices_then_payments_and_a_refused_one_fails_alo
     assert outcome is not None
     assert outcome["outcome"] == "error", "a per-record outcome"
     assert outcome["reason"]
+    assert outcome["remedy"], "the record's error tells a person what to do"
 
 
 async def test_a_bulk_replay_writes_dead_lettered_invoices_in_batches(

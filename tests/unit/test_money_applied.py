@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.adapters.qbo.client import classify as classify_qbo
 from shared.adapters.released.client import classify
 from shared.domain.errors import PermanentError, Refused
 from shared.domain.mapping.documents import applied_in_qbo, below_applied, document_total
@@ -50,3 +51,14 @@ def test_released_refusals_carry_their_codes() -> None:
     assert isinstance(error, PermanentError), "still dead-lettered when nothing handles it"
     assert error.codes == ("OVERPAYMENT",)
     assert "OVERPAYMENT" in str(error)
+    assert error.remedy is not None, "a person is told what to do"
+    assert "QuickBooks" in error.remedy
+
+
+def test_a_qbo_refusal_tells_a_person_what_to_do() -> None:
+    body = {"Fault": {"Error": [{"code": "6000", "Message": "A business validation error"}]}}
+    error = classify_qbo(400, body, None)
+    assert isinstance(error, PermanentError)
+    assert "6000" in str(error)
+    assert error.remedy is not None
+    assert "Re-Leased" in error.remedy

@@ -58,6 +58,13 @@ def fault_of(body: Any) -> tuple[str, str]:
     return str(first.get("code", "")), f"{message}: {detail}" if detail else message
 
 
+# A refusal reaches a person as a per-record error: what to change, and how to send it again.
+REFUSED_REMEDY = (
+    "change the record in Re-Leased (where it came from) so that QuickBooks accepts it, as the "
+    "reason says, then resync the record or replay its dead letter"
+)
+
+
 def classify(status: int, body: Any, retry_after: float | None) -> Exception:
     code, message = fault_of(body)
     if status == 429:
@@ -80,7 +87,9 @@ def classify(status: int, body: Any, retry_after: float | None) -> Exception:
             f"QBO duplicate name: {message}",
             remedy="rename one of the records or set a clash suffix for the connection",
         )
-    return PermanentError(f"QBO rejected the request ({status}, code {code}): {message}")
+    return PermanentError(
+        f"QBO rejected the request ({status}, code {code}): {message}", remedy=REFUSED_REMEDY
+    )
 
 
 def qbo_timestamp(moment: datetime) -> str:

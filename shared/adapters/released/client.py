@@ -36,6 +36,13 @@ BATCH_LIMIT = 50  # items per batch request (our contract, like Xero's)
 DEFAULT_RETRY_AFTER_S = 60.0
 
 
+# A refusal reaches a person as a per-record error: what to change, and how to send it again.
+REFUSED_REMEDY = (
+    "change the record in QuickBooks (where it came from) so that Re-Leased accepts it, as the "
+    "reason says, then resync the record or replay its dead letter"
+)
+
+
 def classify(status: int, body: Any, retry_after: float | None) -> Exception:
     kind = str(body.get("type", "")) if isinstance(body, dict) else ""
     message = str(body.get("message", "")) if isinstance(body, dict) else ""
@@ -62,7 +69,9 @@ def classify(status: int, body: Any, retry_after: float | None) -> Exception:
         for v in element.get("validationErrors", [])
     ]
     return Refused(
-        f"Re-Leased rejected the request ({status} {kind} {codes}): {message}", codes=tuple(codes)
+        f"Re-Leased rejected the request ({status} {kind} {codes}): {message}",
+        codes=tuple(codes),
+        remedy=REFUSED_REMEDY,
     )
 
 
