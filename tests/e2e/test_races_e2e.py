@@ -272,12 +272,15 @@ async def test_released_twin_of_a_qbo_invoice_whose_link_was_lost_is_not_synced_
         await assert_sides_agree(stack, linked.connection, pool)
     assert len(await linked.qbo.query_all("Invoice")) == before + 1, "no second QBO invoice"
     async with pool.acquire() as conn:
-        matched = await conn.fetchval(
+        # Held back while the ledger says ours and no link exists yet (shared/sync/echoes.py),
+        # then an echo of the link; or, when it runs after the link, matched through the ledger.
+        ours = await conn.fetchval(
             "SELECT count(*) FROM sync_outcomes WHERE connection_id = $1 AND direction = "
-            "'released_to_qbo' AND reason LIKE 'matched existing document%'",
+            "'released_to_qbo' AND (reason LIKE 'matched existing document%' OR reason IN "
+            "('created by us', 'this version is synced already'))",
             linked.connection.id,
         )
-    assert matched == 1, "Re-Leased's notification found the twin through the ledger"
+    assert ours >= 1, "Re-Leased's notification was known as ours, not created in QBO again"
 
 
 async def test_a_create_redone_after_a_lost_version_race_makes_one_qbo_document(

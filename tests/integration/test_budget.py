@@ -44,6 +44,30 @@ async def test_no_sliding_window_holds_more_than_the_limit(pool: asyncpg.Pool) -
         assert len([t for t in sent[i:] if t < start + 2.0]) <= 6
 
 
+async def test_a_request_stalled_before_it_is_sent_still_counts_where_it_arrived(
+    pool: asyncpg.Pool,
+) -> None:
+    """The window counts a request from when it is stamped, but the platform from when it
+    arrives. The first four stall 1 s (longer than the margin) between token and send: counted
+    from their stamps they would leave the window 1 s before the platform lets them go, and the
+    next four would arrive inside the same platform window (eight in 2 s, a 429)."""
+    limits = Limits(per_minute=4, concurrent=4, burst=4, window_s=2.0, margin_s=0.2)
+    budget = ApiBudget(pool, limits, poll_s=0.01)
+    key = f"released:{uuid.uuid4().hex}"
+    arrived: list[float] = []
+    stalls = iter([1.0] * 4 + [0.0] * 4)
+
+    async def send() -> None:
+        async with budget.acquire(key):
+            await asyncio.sleep(next(stalls))
+            arrived.append(time.monotonic())
+
+    await asyncio.gather(*(send() for _ in range(8)))
+    arrived.sort()
+    for i, first in enumerate(arrived):
+        assert len([t for t in arrived[i:] if t < first + limits.window_s]) <= 4
+
+
 async def test_bulk_leaves_its_window_places_to_live(pool: asyncpg.Pool) -> None:
     # A bucket far bigger than the window's limit: the window is what binds.
     limits = Limits(per_minute=10, concurrent=5, burst=100, window_s=30.0)

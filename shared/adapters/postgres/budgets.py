@@ -5,7 +5,9 @@ concurrent per company. The state lives in PostgreSQL so any number of processes
 limits together:
 - rate: the send times of the key's recent requests, so no sliding window (the platform's minute
   plus a margin for the time a request takes to reach it) ever holds more than the limit, as the
-  platforms count it (both sandboxes keep a sliding 60-second log of arrivals); under that guard a
+  platforms count it (both sandboxes keep a sliding 60-second log of arrivals; a request's time
+  moves to when it ended, an upper bound of its arrival, so a stalled send never slips out of the
+  window early); under that guard a
   token bucket refilling at the limit spread over that window smooths the flow. The bucket alone
   had to refill at the limit minus its capacity to stay safe, which held a backlog to ~85 % of
   Re-Leased's 60 a minute; the log lets it use ~95 % and still never cause a 429;
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -75,7 +78,15 @@ WHERE (b.blocked_until IS NULL OR b.blocked_until <= clock_timestamp())
   AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1 + $4
   AND (SELECT count(*) FROM unnest(b.hits) h
        WHERE h > clock_timestamp() - make_interval(secs => $5)) < $6
-RETURNING tokens
+RETURNING tokens, hits[array_upper(hits, 1)] AS stamp
+"""
+
+# When the request is over, its place in the window moves to the end time: the platform saw it
+# arrive somewhere between the stamp and now, so counting it from now can only over-count. A
+# process stalled between stamp and send (a loaded machine, a long GC) can then no longer make
+# the window look emptier than the platform's.
+_RESTAMP = """
+UPDATE api_budgets SET hits = array_replace(hits, $2, clock_timestamp()) WHERE key = $1
 """
 
 # The wait hints: the block, the bucket, and the window (when it is full for this caller, until
@@ -171,17 +182,21 @@ class ApiBudget:
         await self._ensure_slots(key)
         slot = await self._take_slot(key, holder)
         try:
-            await self._take_token(key)
+            stamp = await self._take_token(key)
         except BaseException:
             await self._free_slot(key, slot, holder)
             raise
         try:
             yield
         finally:
-            await self._free_slot(key, slot, holder)
+            await self._free_slot(key, slot, holder, stamp)
 
-    async def _free_slot(self, key: str, slot: int, holder: str) -> None:
+    async def _free_slot(
+        self, key: str, slot: int, holder: str, stamp: datetime | None = None
+    ) -> None:
         async with self._pool.acquire() as conn:
+            if stamp is not None:
+                await conn.execute(_RESTAMP, key, stamp)
             await conn.execute(
                 "UPDATE api_slots SET holder = NULL, expires_at = NULL "
                 "WHERE key = $1 AND slot = $2 AND holder = $3",
@@ -254,11 +269,14 @@ class ApiBudget:
             )
         self._seeded.add(key)
 
-    async def _take_token(self, key: str) -> None:
+    async def _take_token(self, key: str) -> datetime:
+        """Spend a token; the send time stamped in the window."""
         while True:
             async with self._pool.acquire() as conn:
-                if await conn.fetchval(_SPEND_ONE, *self._args(key)) is not None:
-                    return
+                spent = await conn.fetchrow(_SPEND_ONE, *self._args(key))
+                if spent is not None:
+                    stamp: datetime = spent["stamp"]
+                    return stamp
                 wait = await conn.fetchval(_WAIT_HINT, *self._args(key))
             await asyncio.sleep(min(float(wait or self._poll_s), 60.0))
 
