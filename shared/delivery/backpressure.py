@@ -24,6 +24,9 @@ from shared.domain.events import ChangeEvent
 
 # Blocks shorter than this are waited out in the request, like the clients' in-process retries.
 MAX_IN_PROCESS_WAIT_S = 5.0
+# How long an event whose record an import batch holds (``RecordHeld``) is taken to be blocked:
+# past the in-process wait, so it is deferred (to the shortest tier), attempt unchanged.
+HELD_BLOCK_S = 2 * MAX_IN_PROCESS_WAIT_S
 
 _BLOCKED_FOR = """
 SELECT GREATEST(0, EXTRACT(EPOCH FROM max(b.blocked_until) - clock_timestamp()))

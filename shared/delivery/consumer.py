@@ -17,7 +17,8 @@ How a failed or blocked message ends is ``shared.delivery.settle``.
 Before and while the handler runs, the budget gate is asked whether the event's realm or company
 is blocked by a 429 for longer than a short in-process wait; if so the event is deferred to the
 ladder with its attempt unchanged (``shared.delivery.backpressure``), so one realm's storm never
-holds the consumer's prefetch window against every other realm.
+holds the consumer's prefetch window against every other realm. An event whose record an import
+batch holds (``RecordHeld``: it may keep it for seconds) is deferred the same way, at once.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from shared.adapters.broker import EventPublisher
-from shared.delivery.backpressure import MAX_IN_PROCESS_WAIT_S, BudgetGate
+from shared.delivery.backpressure import HELD_BLOCK_S, MAX_IN_PROCESS_WAIT_S, BudgetGate
 from shared.delivery.settle import Outcome, Settle
+from shared.domain.errors import RecordHeld
 from shared.domain.events import ChangeEvent
 from shared.infra import metrics
 from shared.infra.db import DbConnection
@@ -114,6 +116,8 @@ class EventConsumer:
         task = asyncio.create_task(self._apply(event))
         try:
             blocked = await self._watch(task, event, started)
+        except RecordHeld:  # not the event's failure: it comes back shortly, attempt unchanged
+            blocked = HELD_BLOCK_S
         except Exception as exc:  # the outermost boundary for one message: classify, never crash
             ended = await self._settle().failed(message, event, exc, started)
             metrics.FAILURES.labels(self.queue_name, ended, type(exc).__name__).inc()

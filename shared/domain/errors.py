@@ -23,6 +23,12 @@ class TransientError(SyncError):
         self.retry_after = retry_after
 
 
+class RecordHeld(TransientError):
+    """The record is held by a bulk writer (an import's batch) that may keep it for seconds:
+    the consumer hands the event back to come again shortly, spending no attempt, rather than
+    let it hold a consumer slot while live events queue behind it."""
+
+
 class PermanentError(SyncError):
     """Retrying cannot help (validation, missing mapping). ``remedy`` tells a person what to do."""
 

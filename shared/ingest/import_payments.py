@@ -157,10 +157,12 @@ class BatchedPayments:
             if not chunk:
                 return left
             # Each payment changes its document, which Re-Leased announces: those notifications
-            # wait here until ``_settled`` has the documents' new versions linked.
+            # must not run until ``_settled`` has the documents' new versions linked, which may
+            # wait for a bulk budget token; held, not just locked, so they are handed back to
+            # come again rather than wait in a consumer slot ahead of live edits.
             settled = sorted({str(p.body["documentId"]) for p in chunk})
             for document in settled:
-                await ctx.lock("released", "invoice", document)
+                await ctx.hold("released", "invoice", document)
             results = await self._send(qbo_type, [p.body for p in chunk])
             entity = ENTITY[qbo_type]
             made_ids = [

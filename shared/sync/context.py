@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.connections import Connection, ConnectionSettings
-from shared.domain.errors import TransientError
+from shared.domain.errors import RecordHeld, TransientError
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.sync.ports import ConflictStore, LinkStore, QboApi, ReleasedApi, SyncStore
+
+# The first part of the lock key that marks a record held by a bulk writer (``SyncContext.hold``).
+HELD = "held"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,20 @@ class SyncContext:
     async def lock(self, *parts: str) -> None:
         """Serialise work on one record (or natural key) across every replica, until commit."""
         await self.store.locks.lock(self._lock_key(parts))
+
+    async def hold(self, *parts: str) -> None:
+        """``lock``, for a bulk writer (an import's batch) that may keep the record for seconds
+        (a read-back waiting for the bulk budget): it also marks the record held, so an event
+        for it is handed back (``lock_unless_held``) instead of waiting in a consumer slot."""
+        await self.lock(HELD, *parts)
+        await self.lock(*parts)
+
+    async def lock_unless_held(self, *parts: str) -> None:
+        """``lock``, or ``RecordHeld`` at once while a bulk writer holds the record (``hold``).
+        Events share the mark among themselves, so they still only wait for one another."""
+        if not await self.store.locks.try_lock_shared(self._lock_key((HELD, *parts))):
+            raise RecordHeld(f"{':'.join(parts)} is held by an import batch")
+        await self.lock(*parts)
 
     async def try_lock(self, *parts: str) -> bool:
         """``lock`` without waiting: False when another transaction holds it."""

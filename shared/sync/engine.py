@@ -98,7 +98,9 @@ class SyncEngine:
                 settings=ConnectionSettings.applied(connection.settings),
                 resolve=self.resolve,
             )
-            await ctx.lock(event.source, event.entity, event.entity_id)
+            # Not behind an import batch's lock: that can last seconds and would hold this
+            # consumer slot while live events queue behind it; the event comes back instead.
+            await ctx.lock_unless_held(event.source, event.entity, event.entity_id)
             known = await known_create(ctx)
             if known is not None:  # our own create (a batch's): no read needed
                 return known, None

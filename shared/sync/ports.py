@@ -187,6 +187,10 @@ class Locks(Protocol):
     async def try_lock(self, key: str) -> bool:
         """``lock`` without waiting: False when another transaction holds it."""
 
+    async def try_lock_shared(self, key: str) -> bool:
+        """A shared hold on ``key`` without waiting: False only while another transaction
+        holds it with ``lock``."""
+
 
 class OutcomeStore(Protocol):
     async def record(self, item: OutcomeRecord) -> None: ...

@@ -31,6 +31,14 @@ class AdvisoryLocks:
         )
         return bool(got)
 
+    async def try_lock_shared(self, key: str) -> bool:
+        """The shared form of ``try_lock``: any number of holders, False only while a
+        transaction holds ``key`` exclusively (``lock``)."""
+        got = await self._db.fetchval(
+            "SELECT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))", key
+        )
+        return bool(got)
+
 
 class PgSyncStore:
     def __init__(self, db: DbConnection, ledger: TwinLedger) -> None:

@@ -219,6 +219,9 @@ class FakeLocks:
         self.taken.append(key)
         return True
 
+    async def try_lock_shared(self, key: str) -> bool:
+        return key not in self.held_elsewhere
+
 
 class FakeOutcomes:
     def __init__(self) -> None:

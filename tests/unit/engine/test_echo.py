@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.errors import TransientError
+from shared.domain.errors import RecordHeld, TransientError
 from tests.unit.engine.setups import linked_customer, linked_invoice, released_approved_invoice
 from tests.unit.engine.world import World
 
@@ -107,3 +107,18 @@ async def test_a_create_of_ours_not_linked_yet_comes_back_later() -> None:
     await world.store.twins.record(world.connection_id, "released", "invoice", "rl-9", "q-9")
     with pytest.raises(TransientError):
         await world.from_released("invoice", "rl-9", operation="create", version="1")
+
+
+async def test_a_notification_an_import_batch_holds_is_handed_back_then_ends_as_an_echo() -> None:
+    world = World()
+    _, rl_id = await linked_invoice(world)
+    # An import batch holds the invoice (``SyncContext.hold``) while it reads back its version.
+    record = f"{world.connection_id}:released:invoice:{rl_id}"
+    mark = f"{world.connection_id}:held:released:invoice:{rl_id}"
+    world.store.locks.held_elsewhere.update({record, mark})
+    with pytest.raises(RecordHeld):  # at once: waiting for the record lock would hold a slot
+        await world.from_released("invoice", rl_id)
+    world.store.locks.held_elsewhere.clear()
+    again = await world.from_released("invoice", rl_id)
+    assert again.outcome == "echo", again
+    assert world.qbo.writes == [], "never copied back"
