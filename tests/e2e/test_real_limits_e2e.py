@@ -88,7 +88,7 @@ async def test_live_edits_land_while_an_import_runs_at_real_limits(
 ) -> None:
     stack = real_stack
     realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
+    company = await stack.released_company(user_subscribes=False)
     tag = unique("Real")
     for n in range(8):
         await rl_write(
@@ -140,7 +140,7 @@ async def test_live_edits_land_while_an_import_runs_at_real_limits(
 async def test_a_burst_of_429s_delays_a_change_without_losing_it(real_stack: Stack) -> None:
     stack = real_stack
     realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
+    company = await stack.released_company(user_subscribes=False)
     connection = await stack.connect(realm, tokens, company)
     qbo = stack.factory.qbo(connection)
     faults = f"{stack.released_base}/_sandbox/companies/{company}/faults"
@@ -177,7 +177,7 @@ async def test_a_burst_of_429s_delays_a_change_without_losing_it(real_stack: Sta
 @pytest.fixture
 async def real_linked(real_stack: Stack) -> Linked:
     realm, tokens = await real_stack.qbo_realm()
-    company = await real_stack.released_company()
+    company = await real_stack.released_company(user_subscribes=False)
     connection = await real_stack.connect(realm, tokens, company)
     return Linked(realm, company, connection, real_stack.factory.qbo(connection))
 
