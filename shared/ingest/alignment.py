@@ -31,11 +31,14 @@ import asyncpg
 
 from shared.adapters.postgres.cursors import CursorRepository
 from shared.adapters.postgres.links import LinkRepository
+from shared.adapters.postgres.twins import TwinLedger
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.canonical import normalise_name
 from shared.domain.mapping.masterdata import account_from_qbo, tracking_from_released
 from shared.infra.logging import get_logger
 from shared.ingest.alignment_tracking import is_engine_category, match_options
+from shared.sync.listings import key_entity
+from shared.sync.masterdata import ACCOUNT
 
 log = get_logger("import")
 ALIGNMENT_CURSOR = "import:alignment"
@@ -113,8 +116,18 @@ class MasterDataAlignment:
                 continue
             taken.add(match["id"])
             if by == "name" and code != match["code"]:
-                # QBO's code, so the engine's lookup by code adopts this account.
-                await writer.patch("/accounts", account, {"code": str(match["code"])[:32]})
+                # QBO's code, so the engine's lookup by code adopts this account. Entered in
+                # the twin ledger first: a listing kept from before misses the new code, and
+                # this tells it to look again (``shared.sync.listings``).
+                new_code = str(match["code"])[:32]
+                await TwinLedger(self.pool).record(
+                    writer.connection_id,
+                    "released",
+                    key_entity("account"),
+                    f"align:{account['id']}:{new_code}",
+                    ACCOUNT.natural_key({"code": new_code}),
+                )
+                await writer.patch("/accounts", account, {"code": new_code})
             writer.mapped("account", account, match["id"], by)
 
     async def _tax_rates(

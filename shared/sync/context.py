@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.domain.connections import Connection, ConnectionSettings
 from shared.domain.errors import RecordHeld, TransientError
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
+from shared.sync.listings import ListingCache
 from shared.sync.ports import ConflictStore, LinkStore, QboApi, ReleasedApi, SyncStore
 
 # The first part of the lock key that marks a record held by a bulk writer (``SyncContext.hold``).
@@ -48,6 +49,9 @@ class SyncContext:
     # Bumped when a write lost an optimistic-concurrency race: the redo is a new request, not a
     # replay of the refused one (QBO and Re-Leased would answer a replay with the same refusal).
     stale_round: int = 0
+    # The consumer process's Re-Leased master-data listings (``shared.sync.listings``); a
+    # context of its own (an import's) lists afresh.
+    listings: ListingCache = field(default_factory=ListingCache)
 
     @property
     def links(self) -> LinkStore:

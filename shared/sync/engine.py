@@ -28,6 +28,7 @@ from shared.sync import routes
 from shared.sync.context import Handler, Resolver, Result, SyncContext
 from shared.sync.echoes import known_create
 from shared.sync.labels import LabelTap
+from shared.sync.listings import ListingCache
 from shared.sync.ports import (
     ClientSource,
     ConnectionSource,
@@ -53,6 +54,8 @@ class SyncEngine:
     policy: OwnershipPolicy = field(default_factory=OwnershipPolicy)
     handlers: Mapping[tuple[str, str], Handler] = field(default_factory=lambda: routes.ROUTES)
     resolve: Resolver = routes.resolve
+    # Kept for the engine's life (one per consumer process): see ``shared.sync.listings``.
+    listings: ListingCache = field(default_factory=ListingCache)
 
     async def handle(self, event: ChangeEvent, store: SyncStore) -> Result:
         started = time.perf_counter()
@@ -97,6 +100,7 @@ class SyncEngine:
                 policy=self.policy,
                 settings=ConnectionSettings.applied(connection.settings),
                 resolve=self.resolve,
+                listings=self.listings,
             )
             # Not behind an import batch's lock: that can last seconds and would hold this
             # consumer slot while live events queue behind it; the event comes back instead.

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.canonical import canonical_hash, normalise_name
-from shared.domain.errors import NotFound
+from shared.domain.errors import NotFound, StaleVersion, TransientError
+from shared.domain.links import Link
 from shared.domain.mapping.masterdata import (
     account_from_qbo,
     account_from_released,
@@ -27,6 +28,7 @@ from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
 from shared.sync.dependencies import run_dependency
+from shared.sync.listings import key_entity
 from shared.sync.tax_codes import qbo_tax_code
 
 
@@ -97,28 +99,9 @@ async def from_qbo(ctx: SyncContext) -> Result:
         return stop
     body = kind.to_released(fields)
     if link is None:
-        existing = await _find(ctx, kind, fields)
-        if existing is None:
-            key = ctx.create_key(f"rl-{kind.entity}", body)
-            written = await ctx.released.accounting(
-                "POST", kind.path, body=body, idempotency_key=key
-            )
-        else:
-            written = await ctx.released.accounting(
-                "PATCH",
-                f"{kind.path}/{existing['id']}",
-                body=body,
-                idempotency_key=ctx.request_id(f"rl-{kind.entity}-adopt"),
-                if_match=existing.get("version"),
-            )
+        written = await _create_or_adopt(ctx, kind, fields, body)
     else:
-        # QBO's state overwrites whatever Re-Leased holds: no version to guard.
-        written = await ctx.released.accounting(
-            "PATCH",
-            f"{kind.path}/{link.released_id}",
-            body=body,
-            idempotency_key=ctx.request_id(f"rl-{kind.entity}-update"),
-        )
+        written = await _update_linked(ctx, kind, fields, body, link)
     await ctx.links.save(
         ctx.connection.id,
         kind.entity,
@@ -157,14 +140,84 @@ async def _fields_from_qbo(
     return tax_code_from_qbo(record, code)
 
 
-async def _find(
-    ctx: SyncContext, kind: MasterKind, fields: dict[str, Any]
-) -> dict[str, Any] | None:
+async def _create_or_adopt(
+    ctx: SyncContext, kind: MasterKind, fields: dict[str, Any], body: dict[str, Any]
+) -> dict[str, Any]:
+    """Lookup before create, under the natural-key lock: the record with this key is adopted
+    (QBO's state written over it), else one is created. The lookup is served from the process's
+    kept listing; why that cannot make a duplicate: ``shared.sync.listings``."""
     wanted = kind.natural_key(fields)
-    for item in await ctx.released.list_all(kind.path, includeArchived="true"):
-        if kind.natural_key(kind.from_released(item)) == wanted:
-            return item
-    return None
+    existing = await _find(ctx, kind, wanted)
+    if existing is None:
+        key = ctx.create_key(f"rl-{kind.entity}", body)
+        await _enter_write(ctx, kind, f"create:{key}", wanted)
+        written = await ctx.released.accounting("POST", kind.path, body=body, idempotency_key=key)
+    else:
+        try:
+            written = await ctx.released.accounting(
+                "PATCH",
+                f"{kind.path}/{existing['id']}",
+                body=body,
+                idempotency_key=ctx.request_id(f"rl-{kind.entity}-adopt"),
+                if_match=existing.get("version"),
+            )
+        except StaleVersion:
+            ctx.listings.drop(ctx.connection.id, kind.path)  # the redo lists afresh
+            raise
+    ctx.listings.put(ctx.connection.id, kind.path, written)
+    return written
+
+
+async def _update_linked(
+    ctx: SyncContext, kind: MasterKind, fields: dict[str, Any], body: dict[str, Any], link: Link
+) -> dict[str, Any]:
+    wanted = kind.natural_key(fields)
+    try:
+        had = kind.natural_key(link.snapshot or {})
+    except KeyError:
+        had = None
+    if had != wanted:
+        # A key the record did not have: kept listings elsewhere must look again for it.
+        await _enter_write(ctx, kind, f"rekey:{link.released_id}:{wanted}", wanted)
+    # QBO's state overwrites whatever Re-Leased holds: no version to guard.
+    written = await ctx.released.accounting(
+        "PATCH",
+        f"{kind.path}/{link.released_id}",
+        body=body,
+        idempotency_key=ctx.request_id(f"rl-{kind.entity}-update"),
+    )
+    ctx.listings.put(ctx.connection.id, kind.path, written)
+    return written
+
+
+async def _find(ctx: SyncContext, kind: MasterKind, wanted: str) -> dict[str, Any] | None:
+    """The Re-Leased record with the natural key ``wanted``: from the kept listing, or, when it
+    has none but we have written that key at some time, from a fresh listing."""
+    found = _match(kind, wanted, await _listing(ctx, kind))
+    if found is not None:
+        return found
+    if await ctx.twin_made_from("released", key_entity(kind.entity), wanted) is None:
+        return None
+    ctx.listings.drop(ctx.connection.id, kind.path)
+    return _match(kind, wanted, await _listing(ctx, kind))
+
+
+async def _listing(ctx: SyncContext, kind: MasterKind) -> list[dict[str, Any]]:
+    return await ctx.listings.listing(ctx.released, ctx.connection.id, kind.path)
+
+
+def _match(kind: MasterKind, wanted: str, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((r for r in records if kind.natural_key(kind.from_released(r)) == wanted), None)
+
+
+async def _enter_write(ctx: SyncContext, kind: MasterKind, write: str, wanted: str) -> None:
+    """Enter in the twin ledger, before it is sent, that we write the natural key ``wanted``:
+    what makes every other handler's miss in its kept listing look again. Not entered (the
+    ledger write failed), nothing is sent."""
+    entity = key_entity(kind.entity)
+    await ctx.created("released", entity, write, wanted)
+    if await ctx.twin_made_from("released", entity, wanted) is None:
+        raise TransientError(f"{kind.entity} {wanted}: the write could not be entered; retry")
 
 
 async def from_released(ctx: SyncContext) -> Result:

@@ -51,6 +51,13 @@ async def qbo_document(ctx: SyncContext, entity: str, category: str, document_id
     return found[0]
 
 
+def _active_bank(accounts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next(
+        (a for a in accounts if a.get("type") == "BANK" and a.get("status", "ACTIVE") == "ACTIVE"),
+        None,
+    )
+
+
 async def released_bank(ctx: SyncContext, key: str | None) -> str:
     """The Re-Leased bank account for a QBO one. Where there is none (the money went to
     Undeposited Funds or another account that is not a bank, or the bank has no counterpart in
@@ -62,18 +69,25 @@ async def released_bank(ctx: SyncContext, key: str | None) -> str:
         if account.get("type") == "BANK":
             return released
         reason = "not_a_bank_account"  # e.g. Undeposited Funds (an Other Current Asset)
-    for account in await ctx.released.list_all("/accounts"):
-        if account.get("type") == "BANK" and account.get("status", "ACTIVE") == "ACTIVE":
+    # From the process's kept listing (``shared.sync.listings``): only we write accounts while
+    # connected. Finding no bank there, a fresh listing has the last word.
+    for fresh in (False, True):
+        if fresh:
+            ctx.listings.drop(ctx.connection.id, "/accounts")
+        bank = _active_bank(
+            await ctx.listings.listing(ctx.released, ctx.connection.id, "/accounts")
+        )
+        if bank is not None:
             log.info(
                 "payment_bank_fallback",
                 connection_id=str(ctx.connection.id),
                 entity_id=ctx.event.entity_id,
                 direction="qbo_to_released",
                 qbo_account=key,
-                chosen=str(account["id"]),
+                chosen=str(bank["id"]),
                 reason=reason,
             )
-            return str(account["id"])
+            return str(bank["id"])
     raise PermanentError("Re-Leased has no bank account", remedy="add a bank account in QBO")
 
 

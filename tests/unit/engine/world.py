@@ -14,6 +14,7 @@ from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OWNERSHIP_TABLE, OwnershipPolicy, Rule
 from shared.sync.context import Result
 from shared.sync.engine import Direction, SyncEngine
+from shared.sync.listings import ListingCache
 from tests.unit.engine.fake_qbo import FakeQbo
 from tests.unit.engine.fake_released import FakeReleased
 from tests.unit.engine.fake_store import FakeOutcomes, FakeStore
@@ -53,6 +54,8 @@ class World:
     settings: dict[str, Any] = field(default_factory=dict)
     table: tuple[Rule, ...] = OWNERSHIP_TABLE
     connection_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # The consumer process's kept listings: one engine's life spans every delivery.
+    listings: ListingCache = field(default_factory=ListingCache)
 
     @property
     def connection(self) -> Connection:
@@ -65,6 +68,7 @@ class World:
             clients=FakeClients(self.qbo, self.released),
             errors=self.errors,
             policy=OwnershipPolicy(self.table),
+            listings=self.listings,
         )
 
     async def deliver(self, event: ChangeEvent) -> Result:
