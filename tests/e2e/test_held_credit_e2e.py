@@ -9,6 +9,7 @@ before it connected becomes a QBO payment with that much unapplied, on the same 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
+from shared.domain.events import ChangeEvent
 from shared.ingest.importer import InitialImport
 from tests.e2e.agreement import assert_sides_agree
 from tests.e2e.builders import (
@@ -27,10 +29,20 @@ from tests.e2e.builders import (
     qbo_item_id,
     qbo_payment_lines,
     qbo_sales_line,
+    qbo_vendor,
     rl_as_user,
 )
 from tests.e2e.conftest import Linked
-from tests.e2e.readers import flags, linked_qbo_id, linked_released, rl_doc, rl_docs, settle
+from tests.e2e.readers import (
+    flags,
+    linked_qbo_id,
+    linked_released,
+    outcome_rows,
+    qbo_writes,
+    rl_doc,
+    rl_docs,
+    settle,
+)
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
@@ -153,3 +165,145 @@ async def test_a_held_note_from_before_the_connection_is_qbo_unapplied_cash(
         await publisher.close()
     again = await qbo.get("Payment", made)
     assert again["SyncToken"] == payment["SyncToken"], "its echo changed nothing"
+
+
+async def test_a_released_refund_of_held_credit_is_paid_from_the_qbo_payment_once(
+    stack: Stack, linked: Linked, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    """A Re-Leased user refunds part of a customer's prepayment: QBO gets the Expense, and the
+    payment holding the prepayment pays it (its unapplied cash falls by the refund). Its echoes
+    are echoes, and a replay of the refund's event writes nothing more."""
+    qbo = linked.qbo
+    publisher = await EventPublisher.open(broker)
+    try:
+        async with consumers(stack.settings):
+            cust = await qbo_customer(qbo)
+            payment = await qbo.write(
+                "Payment",
+                {
+                    "CustomerRef": {"value": cust["Id"]},
+                    "TotalAmt": "60.00",
+                    "TxnDate": TODAY,
+                    "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+                    "Line": [],
+                },
+                request_id=unique("prepay"),
+            )
+            (note,) = await eventually(lambda: held_notes(stack, linked.company))
+            banks = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
+            bank = next(a for a in banks["items"] if a["type"] == "BANK")
+            body = {
+                "documentType": "CREDIT_NOTE",
+                "documentId": note["id"],
+                "date": TODAY,
+                "amount": "25.00",
+                "bankAccountId": bank["id"],
+            }
+            refund = await rl_as_user(stack, linked.company, "POST", "/payments", body)
+
+            async def unapplied() -> Decimal:
+                return Decimal(str((await qbo.get("Payment", str(payment["Id"])))["UnappliedAmt"]))
+
+            await eventually(lambda: _is(unapplied, Decimal("35.00")))
+            await settle()
+            writes = await _refund_writes(stack, linked.realm)
+            before = len(await outcome_rows(pool, str(refund["id"]), linked.connection))
+            await publisher.publish(_replay(linked, str(refund["id"])))
+            await eventually(lambda: _more_outcomes(pool, linked, str(refund["id"]), before))
+            await settle()
+            assert await _refund_writes(stack, linked.realm) == writes == (1, 2)
+    finally:
+        await publisher.close()
+    (expense,) = await qbo.query_all("Purchase")
+    assert (expense["EntityRef"]["value"], Decimal(str(expense["TotalAmt"]))) == (
+        cust["Id"],
+        Decimal("25.00"),
+    )
+    current = await qbo.get("Payment", str(payment["Id"]))
+    assert Decimal(str(current["TotalAmt"])) == Decimal("60.00")
+    assert {"TxnId": expense["Id"], "TxnType": "Expense"} in [
+        t for line in current["Line"] for t in line["LinkedTxn"]
+    ]
+    assert await unapplied() == Decimal("35.00")
+    # Our writes' notifications: the payment's update and the refund's own events are echoes.
+    payment_outcomes = [
+        r["outcome"] for r in await outcome_rows(pool, str(payment["Id"]), linked.connection)
+    ]
+    assert payment_outcomes[-1] == "echo", payment_outcomes
+    refund_outcomes = [
+        r["outcome"] for r in await outcome_rows(pool, str(refund["id"]), linked.connection)
+    ]
+    assert refund_outcomes[0] == "applied", refund_outcomes
+    assert set(refund_outcomes[1:]) == {"echo"}, refund_outcomes
+    assert (await rl_doc(stack, linked.company, "/credit-notes", note["id"]))[
+        "remainingCredit"
+    ] == ("35.00")
+    assert await flags(pool, linked.connection, "payment") == 0
+
+
+async def _refund_writes(stack: Stack, realm: str) -> tuple[int, int]:
+    """QBO writes of Purchase and Payment (the test's own payment is one)."""
+    return (await qbo_writes(stack, realm, "Purchase"), await qbo_writes(stack, realm, "Payment"))
+
+
+def _replay(linked: Linked, payment_id: str) -> ChangeEvent:
+    now = datetime.now(UTC)
+    return ChangeEvent(
+        event_id=unique("replay"),
+        source="released",
+        connection_id=linked.connection.id,
+        account_id=linked.company,
+        entity="payment",
+        entity_id=payment_id,
+        operation="update",
+        occurred_at=now,
+        origin="replay",
+        replay_of=unique("original"),
+    )
+
+
+async def _more_outcomes(pool: asyncpg.Pool, linked: Linked, source_id: str, than: int) -> bool:
+    return len(await outcome_rows(pool, source_id, linked.connection)) > than
+
+
+async def test_a_released_refund_of_supplier_held_credit_is_a_deposit_the_bill_payment_pays(
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
+) -> None:
+    """The vendor side through the QBO sandbox: a BillPayment line linking a Deposit."""
+    qbo = linked.qbo
+    async with consumers(stack.settings):
+        vendor = await qbo_vendor(qbo)
+        bank = await qbo_bank_account_id(qbo)
+        paid = await qbo.write(
+            "BillPayment",
+            {
+                "VendorRef": {"value": vendor["Id"]},
+                "TotalAmt": "40.00",
+                "TxnDate": TODAY,
+                "PayType": "Check",
+                "CheckPayment": {"BankAccountRef": {"value": bank}},
+                "Line": [],
+            },
+            request_id=unique("billpay"),
+        )
+        (note,) = await eventually(lambda: held_notes(stack, linked.company))
+        banks = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
+        rl_bank = next(a for a in banks["items"] if a["type"] == "BANK")
+        body = {
+            "documentType": "CREDIT_NOTE",
+            "documentId": note["id"],
+            "date": TODAY,
+            "amount": "15.00",
+            "bankAccountId": rl_bank["id"],
+        }
+        await rl_as_user(stack, linked.company, "POST", "/payments", body)
+
+        async def unapplied() -> Decimal:
+            return Decimal(str((await qbo.get("BillPayment", str(paid["Id"])))["UnappliedAmt"]))
+
+        await eventually(lambda: _is(unapplied, Decimal("25.00")))
+        await settle()
+    (deposit,) = await qbo.query_all("Deposit")
+    assert Decimal(str(deposit["TotalAmt"])) == Decimal("15.00")
+    assert await qbo_writes(stack, linked.realm, "Deposit") == 1
+    assert await flags(pool, linked.connection, "bill_payment") == 0

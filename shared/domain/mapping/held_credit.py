@@ -65,6 +65,8 @@ def applied_from_held(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str
     total, the credit used, or cash taken off a document is recorded afresh)."""
     if old.get("total") != new["total"] or old.get("credits") != new["credits"]:
         return None
+    if old.get("refunds") != new.get("refunds"):
+        return None
     before: dict[str, str] = old.get("allocations") or {}
     moved: dict[str, str] = {}
     for key, amount in new["allocations"].items():

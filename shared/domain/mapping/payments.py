@@ -34,6 +34,7 @@ ALLOCATION = "allocation:"
 class Split:
     cash: dict[str, str] = field(default_factory=dict)  # document key -> cash applied
     credits: list[list[str]] = field(default_factory=list)  # [credit key, used on key, amount]
+    refunds: dict[str, str] = field(default_factory=dict)  # refund key -> cash paid to it
 
 
 def split(qbo_type: str, record: dict[str, Any]) -> Split:
@@ -60,6 +61,7 @@ def split(qbo_type: str, record: dict[str, Any]) -> Split:
                 left[charge_key] -= used
                 credit -= used
     out.cash = {key: money(left[key]) for key in documents if left[key] > 0}
+    out.refunds = {key: money(left[key]) for key in refunds if left[key] > 0}
     return out
 
 
@@ -68,18 +70,23 @@ def is_refund(qbo_type: str, key: str) -> bool:
 
 
 def payment_from_qbo(qbo_type: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Canonical payment: date, cash total, cash per document and credit used (QBO keys)."""
+    """Canonical payment: date, cash total, cash per document and credit used (QBO keys), and
+    cash paid back out through a refund (held credit refunded), only when there is some."""
     parts = split(qbo_type, record)
-    return {
+    fields: dict[str, Any] = {
         "date": record.get("TxnDate"),
         "total": money(record.get("TotalAmt", 0)),
         "allocations": parts.cash,
         "credits": parts.credits,
     }
+    if parts.refunds:
+        fields["refunds"] = parts.refunds
+    return fields
 
 
 def unapplied_cash(fields: dict[str, Any]) -> Decimal:
     """Cash a canonical payment took that no document received (an overpayment, a prepayment):
-    its total less the cash applied per document."""
-    applied = sum((Decimal(v) for v in fields["allocations"].values()), Decimal(0))
+    its total less the cash applied per document and the cash refunded from it."""
+    paid = [*fields["allocations"].values(), *(fields.get("refunds") or {}).values()]
+    applied = sum((Decimal(v) for v in paid), Decimal(0))
     return Decimal(fields["total"]) - applied

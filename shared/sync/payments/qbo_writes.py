@@ -36,6 +36,28 @@ def deposit_line(amount: str, account: str, vendor: str) -> dict[str, Any]:
     return {"Amount": amount, "DetailType": "DepositLineDetail", "DepositLineDetail": detail}
 
 
+async def refund_body(
+    ctx: SyncContext, sales: bool, payment: dict[str, Any], amount: str, bank: str, party: str
+) -> tuple[str, dict[str, Any]]:
+    """The QBO transaction that moves a refund's money: an Expense (a ``Purchase``) paying the
+    customer out of the bank, or a Deposit of the vendor's money into it."""
+    if sales:
+        receivable = await qbo_account_of_type(ctx, "Accounts Receivable")
+        return "Purchase", {
+            "PaymentType": "Cash",
+            "AccountRef": {"value": bank},
+            "EntityRef": {"value": party, "type": "Customer"},
+            "TxnDate": payment.get("date"),
+            "Line": [account_line(amount, receivable)],
+        }
+    payable = await qbo_account_of_type(ctx, "Accounts Payable")
+    return "Deposit", {
+        "DepositToAccountRef": {"value": bank},
+        "TxnDate": payment.get("date"),
+        "Line": [deposit_line(amount, payable, party)],
+    }
+
+
 async def zero_payment(
     ctx: SyncContext,
     qbo_type: str,

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.domain.errors import NotFound
 from shared.domain.links import Link
+from shared.domain.mapping.held_credit import is_held
 from shared.domain.mapping.keys import split_key
 from shared.domain.mapping.kinds import BY_RELEASED_TYPE
 from shared.domain.mapping.money import money
@@ -16,14 +17,9 @@ from shared.domain.mapping.payments import ALLOCATION, CREDIT, DOCUMENT, ENTITY,
 from shared.domain.ownership import Op, Outcome
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
-from shared.sync.payments.common import qbo_account_of_type, qbo_bank, qbo_document
-from shared.sync.payments.qbo_writes import (
-    account_line,
-    create_in_qbo,
-    deposit_line,
-    linked,
-    zero_payment,
-)
+from shared.sync.payments.common import qbo_bank, qbo_document
+from shared.sync.payments.held_refund import refund_held
+from shared.sync.payments.qbo_writes import create_in_qbo, linked, refund_body, zero_payment
 
 # The reference we give the Re-Leased payments we record (see _record and credits).
 _OURS = re.compile(r"^QBO (?P<type>Payment|BillPayment) (?P<id>\w+)\b")
@@ -179,8 +175,11 @@ async def _known(ctx: SyncContext, entity: str, token: str) -> bool:
 
 async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> Result:
     """A Re-Leased payment on a credit note (a refund of credit) recorded in QBO: the money out
-    (Expense to the customer) or in (Deposit from the vendor), and the credit applied to it."""
+    (Expense to the customer) or in (Deposit from the vendor), and the credit applied to it.
+    On a held-credit note, the note's QBO payment pays it instead (``held_refund``)."""
     note = await ctx.released.get(f"/credit-notes/{payment['documentId']}")
+    if is_held(note):
+        return await refund_held(ctx, payment, note)
     kind = BY_RELEASED_TYPE[str(note.get("type"))]
     qbo_type = "Payment" if kind.sales else "BillPayment"
     stop = await _not_applied(ctx, qbo_type)
@@ -190,7 +189,7 @@ async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> Result:
     party = split_key(str((note_link.snapshot or {}).get("contact")))[1]
     bank = await qbo_bank(ctx, str(payment.get("bankAccountId") or ""))
     amount = money(payment["amount"])
-    refund_type, body = await _refund(ctx, kind.sales, payment, amount, bank, party)
+    refund_type, body = await refund_body(ctx, kind.sales, payment, amount, bank, party)
     refund = await ctx.qbo.write(
         refund_type, body, request_id=ctx.create_key("qbo-refund", [amount, bank])
     )
@@ -201,25 +200,3 @@ async def refund_to_qbo(ctx: SyncContext, payment: dict[str, Any]) -> Result:
         ctx, qbo_type, body, str(payment["id"]), str(payment.get("version")), "qbo-payment"
     )
     return Result("applied", "refund of credit recorded in QBO", made)
-
-
-async def _refund(
-    ctx: SyncContext, sales: bool, payment: dict[str, Any], amount: str, bank: str, party: str
-) -> tuple[str, dict[str, Any]]:
-    """The QBO transaction that moves a refund's money: an Expense (a ``Purchase``) paying the
-    customer out of the bank, or a Deposit of the vendor's money into it."""
-    if sales:
-        receivable = await qbo_account_of_type(ctx, "Accounts Receivable")
-        return "Purchase", {
-            "PaymentType": "Cash",
-            "AccountRef": {"value": bank},
-            "EntityRef": {"value": party, "type": "Customer"},
-            "TxnDate": payment.get("date"),
-            "Line": [account_line(amount, receivable)],
-        }
-    payable = await qbo_account_of_type(ctx, "Accounts Payable")
-    return "Deposit", {
-        "DepositToAccountRef": {"value": bank},
-        "TxnDate": payment.get("date"),
-        "Line": [deposit_line(amount, payable, party)],
-    }

@@ -114,3 +114,23 @@ async def released_attachment(world: World) -> tuple[str, str]:
     made = world.released.seed(path, fileName="keys.pdf", mimeType="application/pdf", sha256="x")
     world.released.files[made["id"]] = b"%PDF keys"
     return path, str(made["id"])
+
+
+def bank_of(world: World) -> str:
+    accounts = world.qbo.objects["Account"].values()
+    return next(str(a["Id"]) for a in accounts if a["AccountType"] == "Bank")
+
+
+def payment(world: World, invoice: str, total: str, applied: str | None, bank: str) -> str:
+    """A QBO payment of ``total`` applying ``applied`` (or nothing) to ``invoice``."""
+    customer = world.qbo.objects["Invoice"][invoice]["CustomerRef"]
+    link = [{"TxnId": invoice, "TxnType": "Invoice"}]
+    made = world.qbo.seed(
+        "Payment",
+        CustomerRef=customer,
+        TotalAmt=total,
+        TxnDate=TODAY,
+        DepositToAccountRef={"value": bank},
+        Line=[{"Amount": applied, "LinkedTxn": link}] if applied else [],
+    )
+    return str(made["Id"])

@@ -7,28 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.engine.setups import linked_bill, linked_invoice
+from tests.unit.engine.setups import bank_of, linked_bill, linked_invoice, payment
 from tests.unit.engine.world import TODAY, World
-
-
-def bank_of(world: World) -> str:
-    accounts = world.qbo.objects["Account"].values()
-    return next(str(a["Id"]) for a in accounts if a["AccountType"] == "Bank")
-
-
-def payment(world: World, invoice: str, total: str, applied: str | None, bank: str) -> str:
-    """A QBO payment of ``total`` applying ``applied`` (or nothing) to ``invoice``."""
-    customer = world.qbo.objects["Invoice"][invoice]["CustomerRef"]
-    link = [{"TxnId": invoice, "TxnType": "Invoice"}]
-    made = world.qbo.seed(
-        "Payment",
-        CustomerRef=customer,
-        TotalAmt=total,
-        TxnDate=TODAY,
-        DepositToAccountRef={"value": bank},
-        Line=[{"Amount": applied, "LinkedTxn": link}] if applied else [],
-    )
-    return str(made["Id"])
 
 
 async def _held_notes(world: World) -> list[dict[str, Any]]:
