@@ -22,6 +22,10 @@ Why a lookup served from a kept listing cannot create a duplicate:
   that key by any replica either ended before the lock was granted or has not begun, so its row
   is there. A row means "we wrote this key at some time": the listing is taken again, fresh, and
   that answer decides. No row means no write of ours could be missing, and the listing answers;
+- the one writer outside that lock is the connection's alignment, which gives a name-matched
+  account QBO's code before the import queues QBO's records: its ledger row goes in before its
+  write, so a live event racing it sees no more and no less than a fresh listing showed it before
+  listings were kept;
 - a record that was found in the kept listing but has changed since is written with its listed
   version (If-Match): Re-Leased refuses the stale write, the listing is dropped and the change
   redone from a fresh one (``StaleVersion``).
