@@ -50,12 +50,14 @@ class ClientFactory:
             settings.qbo_requests_per_minute,
             settings.qbo_concurrency,
             burst=min(QBO_LIMITS.burst, settings.qbo_requests_per_minute // 2 or 1),
+            margin_s=settings.budget_window_margin_s,
         )
         self.qbo_budget = ApiBudget(pool, qbo_limits, reserve=Reserve.share(qbo_limits, share))
         released_limits = Limits(
             settings.released_requests_per_minute,
             settings.released_concurrency,
             burst=min(RELEASED_LIMITS.burst, settings.released_requests_per_minute // 2 or 1),
+            margin_s=settings.budget_window_margin_s,
         )
         self.released_budget = ApiBudget(
             pool, released_limits, reserve=Reserve.share(released_limits, share)
@@ -68,6 +70,7 @@ class ClientFactory:
                     settings.qbo_batches_per_minute,
                     1,
                     burst=min(10, settings.qbo_batches_per_minute // 2 or 1),
+                    margin_s=settings.budget_window_margin_s,
                 ),
             )
         # QBO clients are built per event; the coalescer behind them is shared per connection.

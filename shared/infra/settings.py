@@ -160,6 +160,11 @@ class EngineSettings(InfraSettings, QboAppSettings, ReleasedAppSettings):
     # The share of every company's and realm's budget (request tokens and concurrency slots) the
     # bulk lane (initial imports, bulk replays) leaves to live traffic; bulk takes the rest.
     bulk_reserved_share: float = Field(default=0.2, ge=0, lt=1)
+    # Seconds added to each platform's one-minute window when counting our own requests: a send
+    # is stamped before it reaches the platform, so a process that stalls between the two (a
+    # loaded node, a long pause) needs this much slack to never be counted in a later minute by
+    # the platform than by us. Larger is safer and slower (limit / (60 + margin) a second).
+    budget_window_margin_s: float = Field(default=2.0, ge=0, le=30)
     # Messages a consumer takes at once from its direction's bulk queue.
     bulk_prefetch: int = Field(default=4, ge=1)
     # Coalesced reads (shared/adapters/qbo/coalesce.py): concurrent gets for one realm share one

@@ -27,6 +27,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
+from shared.adapters.qbo.client import QboClient
 from shared.admin.connect import ConnectFlow, ConnectRefused
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
@@ -201,6 +202,52 @@ async def rl_document(stack: Stack, company: str, path: str, doc_id: str) -> dic
     return found
 
 
+async def qbo_invoice_in_released(
+    qbo: QboClient, pool: asyncpg.Pool, linked: Linked, customer: str, amount: str
+) -> tuple[dict[str, Any], str]:
+    """A one-line QBO invoice for ``customer`` and, once it has reached Re-Leased, its id there."""
+    invoice = await qbo_invoice(
+        qbo, customer, [qbo_sales_line(await qbo_item_id(qbo), "1", amount)]
+    )
+    return invoice, await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
+
+
+async def qbo_payment(
+    qbo: QboClient, customer: str, total: str, applied: dict[str, str]
+) -> dict[str, Any]:
+    """A customer's payment of ``total`` into the bank, ``applied`` to invoices by id."""
+    body = {
+        "CustomerRef": {"value": customer},
+        "TotalAmt": total,
+        "TxnDate": TODAY,
+        "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+        "Line": qbo_payment_lines(applied),
+    }
+    made: dict[str, Any] = await qbo.write("Payment", body, request_id=unique("pay"))
+    return made
+
+
+async def qbo_operation(qbo: QboClient, entity: str, record_id: str, operation: str) -> None:
+    """A void or delete made in QBO, at the record's current SyncToken."""
+    current = await qbo.get(entity, record_id)
+    await qbo.write(
+        entity,
+        {"Id": record_id, "SyncToken": current["SyncToken"]},
+        request_id=unique(operation),
+        operation=operation,
+    )
+
+
+async def amount_due_is(stack: Stack, company: str, rl_invoice: str, wanted: str) -> None:
+    """Wait until the Re-Leased invoice's amount due is ``wanted``."""
+
+    async def due() -> bool:
+        found = await rl_document(stack, company, "/invoices", rl_invoice)
+        return bool(found["amountDue"] == wanted)
+
+    await eventually(due, timeout=60, interval=1)
+
+
 async def poll_unannounced(
     pool: asyncpg.Pool, broker: AbstractRobustConnection, linked: Linked
 ) -> None:
@@ -347,19 +394,12 @@ async def test_row_voids_are_mirrored(
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, linked.connection)
         customer = (await qbo.query_all("Customer"))[-1]
-        invoice = await qbo_invoice(
-            qbo, customer["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "30.00")]
+        invoice, rl_invoice = await qbo_invoice_in_released(
+            qbo, pool, linked, customer["Id"], "30.00"
         )
-        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
         bill = await rl_approved_document(stack, linked.company, ids, "EXPENSE")
         qbo_bill = await eventually(lambda: linked_qbo_id(pool, "bill", bill["id"]), timeout=60)
-        current = await qbo.get("Invoice", str(invoice["Id"]))
-        await qbo.write(
-            "Invoice",
-            {"Id": invoice["Id"], "SyncToken": current["SyncToken"]},
-            request_id=unique("void"),
-            operation="void",
-        )
+        await qbo_operation(qbo, "Invoice", str(invoice["Id"]), "void")
         await rl_write(stack, linked.company, "POST", f"/invoices/{bill['id']}/void", {})
 
         async def both_voided() -> bool:
@@ -381,10 +421,9 @@ async def test_row_attachments_both_ways(
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, linked.connection)
         customer = (await qbo.query_all("Customer"))[-1]
-        invoice = await qbo_invoice(
-            qbo, customer["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "9.00")]
+        invoice, rl_invoice = await qbo_invoice_in_released(
+            qbo, pool, linked, customer["Id"], "9.00"
         )
-        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
         ref = {"AttachableRef": [{"EntityRef": {"type": "Invoice", "value": invoice["Id"]}}]}
         await qbo.upload(
             {**ref, "FileName": "lease.pdf", "ContentType": "application/pdf"},
@@ -424,21 +463,11 @@ async def test_row_payments_both_ways(
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, linked.connection)
         customer = (await qbo.query_all("Customer"))[-1]
-        invoice = await qbo_invoice(
-            qbo, customer["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "100.00")]
+        invoice, rl_invoice = await qbo_invoice_in_released(
+            qbo, pool, linked, customer["Id"], "100.00"
         )
-        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
-        await qbo.write(
-            "Payment",
-            {
-                "CustomerRef": {"value": customer["Id"]},
-                "TotalAmt": "45.00",  # 5.00 of it applied to nothing: held as credit
-                "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
-                "Line": qbo_payment_lines({invoice["Id"]: "40.00"}),
-            },
-            request_id=unique("pay"),
-        )
+        # 5.00 of it applied to nothing: held as credit.
+        await qbo_payment(qbo, customer["Id"], "45.00", {invoice["Id"]: "40.00"})
         doc = await rl_approved_document(stack, linked.company, ids, "INCOME")
         qbo_doc = await eventually(lambda: linked_qbo_id(pool, "invoice", doc["id"]), timeout=60)
         bank = next(
@@ -476,41 +505,19 @@ async def test_row_payment_reversal_only_in_qbo(
     qbo = linked.qbo
     async with consumers(stack.settings):
         customer = await qbo.write("Customer", {"DisplayName": unique("Payer")}, request_id="py")
-        invoice = await qbo_invoice(
-            qbo, customer["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "50.00")]
+        invoice, rl_invoice = await qbo_invoice_in_released(
+            qbo, pool, linked, customer["Id"], "50.00"
         )
-        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
-        payment = await qbo.write(
-            "Payment",
-            {
-                "CustomerRef": {"value": customer["Id"]},
-                "TotalAmt": "50.00",
-                "TxnDate": TODAY,
-                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
-                "Line": qbo_payment_lines({invoice["Id"]: "50.00"}),
-            },
-            request_id=unique("pay"),
-        )
-
-        async def due(wanted: str) -> bool:
-            found = await rl_document(stack, linked.company, "/invoices", rl_invoice)
-            return bool(found["amountDue"] == wanted)
-
-        await eventually(lambda: due("0.00"), timeout=60, interval=1)
+        payment = await qbo_payment(qbo, customer["Id"], "50.00", {invoice["Id"]: "50.00"})
+        await amount_due_is(stack, linked.company, rl_invoice, "0.00")
         page = await rl_items(stack, linked.company, "/payments")
         (rl_payment,) = [p for p in page if p["documentId"] == rl_invoice]
         refused = await rl_refusal(
             stack, linked.company, "POST", f"/payments/{rl_payment['id']}/reverse"
         )
         assert refused == "REVERSE_IN_ACCOUNTING"
-        current = await qbo.get("Payment", str(payment["Id"]))
-        await qbo.write(
-            "Payment",
-            {"Id": payment["Id"], "SyncToken": current["SyncToken"]},
-            request_id=unique("void"),
-            operation="void",
-        )
-        await eventually(lambda: due("50.00"), timeout=60, interval=1)
+        await qbo_operation(qbo, "Payment", str(payment["Id"]), "void")
+        await amount_due_is(stack, linked.company, rl_invoice, "50.00")
     after = await rl_read(stack, linked.company, f"/payments/{rl_payment['id']}")
     assert (after["status"], after["reversalSource"]) == ("REVERSED", "ACCOUNTING")
     await no_429s(stack, linked)
@@ -616,13 +623,7 @@ async def test_row_qbo_hard_delete_voids_in_released(
             request_id=unique("bill"),
         )
         rl_bill = await linked_released(pool, "Bill", str(bill["Id"]), linked.connection)
-        current = await qbo.get("Bill", str(bill["Id"]))
-        await qbo.write(
-            "Bill",
-            {"Id": bill["Id"], "SyncToken": current["SyncToken"]},
-            request_id=unique("del"),
-            operation="delete",
-        )
+        await qbo_operation(qbo, "Bill", str(bill["Id"]), "delete")
 
         async def voided() -> bool:
             found = await rl_document(stack, linked.company, "/invoices", rl_bill)
@@ -660,24 +661,11 @@ async def test_row_payment_update_in_qbo_re_records_it(
     qbo = linked.qbo
     async with consumers(stack.settings):
         customer = await qbo.write("Customer", {"DisplayName": unique("Payer")}, request_id="pu")
-        invoice = await qbo_invoice(
-            qbo, customer["Id"], [qbo_sales_line(await qbo_item_id(qbo), "1", "80.00")]
+        invoice, rl_invoice = await qbo_invoice_in_released(
+            qbo, pool, linked, customer["Id"], "80.00"
         )
-        rl_invoice = await linked_released(pool, "Invoice", str(invoice["Id"]), linked.connection)
-        body = {
-            "CustomerRef": {"value": customer["Id"]},
-            "TotalAmt": "30.00",
-            "TxnDate": TODAY,
-            "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
-            "Line": qbo_payment_lines({invoice["Id"]: "30.00"}),
-        }
-        payment = await qbo.write("Payment", body, request_id=unique("pay"))
-
-        async def due(wanted: str) -> bool:
-            found = await rl_document(stack, linked.company, "/invoices", rl_invoice)
-            return bool(found["amountDue"] == wanted)
-
-        await eventually(lambda: due("50.00"), timeout=60, interval=1)
+        payment = await qbo_payment(qbo, customer["Id"], "30.00", {invoice["Id"]: "30.00"})
+        await amount_due_is(stack, linked.company, rl_invoice, "50.00")
         current = await qbo.get("Payment", str(payment["Id"]))
         changed = {
             "Id": payment["Id"],
@@ -687,7 +675,7 @@ async def test_row_payment_update_in_qbo_re_records_it(
             "Line": qbo_payment_lines({invoice["Id"]: "55.00"}),
         }
         await qbo.write("Payment", changed, request_id=unique("pay2"))
-        await eventually(lambda: due("25.00"), timeout=60, interval=1)
+        await amount_due_is(stack, linked.company, rl_invoice, "25.00")
     recorded = await rl_items(stack, linked.company, "/payments")
     mine = sorted((p["amount"], p["status"]) for p in recorded if p["documentId"] == rl_invoice)
     assert mine == [("30.00", "REVERSED"), ("55.00", "ACTIVE")], "old reversed, new recorded"

@@ -389,3 +389,14 @@ async def test_the_factory_coalesces_by_default_and_can_be_switched_off(
     assert on.qbo_coalesce is not None
     assert on.qbo_coalesce.batch_budget is not None
     assert off.qbo_coalesce is None
+
+
+async def test_the_window_margin_setting_reaches_every_budget_the_factory_builds(
+    pool: asyncpg.Pool,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        factory = ClientFactory(_engine_settings(budget_window_margin_s=7.5), pool, http)
+    budgets = [factory.qbo_budget, factory.released_budget, factory.qbo_batch_budget]
+    assert [b.limits.margin_s if b else None for b in budgets] == [7.5, 7.5, 7.5]
+    # The bucket spreads the limit over the platform's minute plus the margin.
+    assert factory.released_budget.limits.refill_per_s == pytest.approx(60 / 67.5)

@@ -172,6 +172,10 @@ class ApiBudget:
         self._room = limits.per_minute - self._reserve.hits
         self._usable_slots = max(limits.concurrent - self._reserve.slots, 1)
 
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
     @asynccontextmanager
     async def acquire(self, key: str) -> AsyncIterator[None]:
         """Wait for a concurrency slot and a request token for ``key``; release the slot after.
