@@ -98,6 +98,8 @@ def patch_document(
             recompute_lines(state, doc, lines)
         store.touch(doc)
         store.emit(state, f"{kind.event_prefix}.updated", doc, f"{kind.path}/{doc['id']}")
+        # A total brought down to the money already applied leaves nothing due: PAID.
+        derive_paid_status(store, state, kind, doc)
     if body.status is not None and body.status != doc["status"]:
         transition(store, state, kind, doc, body.status)
     return doc

@@ -41,6 +41,7 @@ from tests.e2e.readers import (
     qbo_writes,
     rl_doc,
     rl_docs,
+    rl_payments,
     settle,
 )
 from tests.e2e.stack import Stack, consumers, eventually, unique
@@ -307,3 +308,92 @@ async def test_a_released_refund_of_supplier_held_credit_is_a_deposit_the_bill_p
     assert Decimal(str(deposit["TotalAmt"])) == Decimal("15.00")
     assert await qbo_writes(stack, linked.realm, "Deposit") == 1
     assert await flags(pool, linked.connection, "bill_payment") == 0
+
+
+async def test_a_refunded_prepayment_edited_then_voided_in_qbo_keeps_the_refund_once(
+    stack: Stack, linked: Linked, pool: asyncpg.Pool
+) -> None:
+    """60.00 held, 25.00 of it refunded in Re-Leased and paid from the QBO payment; then the
+    payment is raised to 80.00 in QBO, then voided. Re-Leased cannot void a note with a refund on
+    it: the refund stays, recorded once, and the credit Re-Leased still holds follows QBO's
+    UnappliedAmt each time, with no refusal dead-lettered. The void leaves the refund's Expense
+    unpaid in QBO: flagged for a person."""
+    qbo = linked.qbo
+    async with consumers(stack.settings):
+        cust = await qbo_customer(qbo)
+        payment = await qbo.write(
+            "Payment",
+            {
+                "CustomerRef": {"value": cust["Id"]},
+                "TotalAmt": "60.00",
+                "TxnDate": TODAY,
+                "DepositToAccountRef": {"value": await qbo_bank_account_id(qbo)},
+                "Line": [],
+            },
+            request_id=unique("prepay"),
+        )
+        (note,) = await eventually(lambda: held_notes(stack, linked.company))
+        banks = await stack.released_api(linked.company, "GET", "/accounts?pageSize=1000")
+        bank = next(a for a in banks["items"] if a["type"] == "BANK")
+        body = {
+            "documentType": "CREDIT_NOTE",
+            "documentId": note["id"],
+            "date": TODAY,
+            "amount": "25.00",
+            "bankAccountId": bank["id"],
+        }
+        refund = await rl_as_user(stack, linked.company, "POST", "/payments", body)
+
+        async def unapplied() -> Decimal:
+            return Decimal(str((await qbo.get("Payment", str(payment["Id"])))["UnappliedAmt"]))
+
+        async def held_left() -> Decimal:
+            notes = await held_notes(stack, linked.company)
+            live = [n for n in notes if n["status"] != "VOIDED"]
+            return sum((Decimal(n["remainingCredit"]) for n in live), Decimal(0))
+
+        await eventually(lambda: _is(unapplied, Decimal("35.00")))
+        await settle()
+        current = await qbo.get("Payment", str(payment["Id"]))
+        edited = await qbo.write(
+            "Payment",
+            {
+                "Id": payment["Id"],
+                "SyncToken": current["SyncToken"],
+                "sparse": True,
+                "TotalAmt": "80.00",
+                "Line": current["Line"],
+            },
+            request_id=unique("raise"),
+        )
+        assert await unapplied() == Decimal("55.00")
+        await eventually(lambda: _is(held_left, Decimal("55.00")))
+        await settle()
+        await _refund_kept_once(stack, linked, str(refund["id"]), note["id"])
+        assert await flags(pool, linked.connection, "payment") == 0, "QBO still pays the refund"
+        await qbo.write(
+            "Payment",
+            {"Id": payment["Id"], "SyncToken": edited["SyncToken"]},
+            request_id=unique("void"),
+            operation="void",
+        )
+        assert await unapplied() == Decimal("0")
+        await eventually(lambda: _is(held_left, Decimal("0")))
+        await settle()
+    await _refund_kept_once(stack, linked, str(refund["id"]), note["id"])
+    outcomes = await outcome_rows(pool, str(payment["Id"]), linked.connection)
+    assert "error" not in [r["outcome"] for r in outcomes], [tuple(r) for r in outcomes]
+    assert [r["outcome"] for r in outcomes if r["reason"].startswith("void")] == ["applied"]
+    assert await qbo_writes(stack, linked.realm, "Purchase") == 1, "one Expense, never redone"
+    # The void leaves the refund's Expense open in QBO: a person is told, once.
+    assert await flags(pool, linked.connection, "payment") == 1
+
+
+async def _refund_kept_once(stack: Stack, linked: Linked, refund: str, note_id: str) -> None:
+    """The refund still active, the only payment on a held note, on the note it was made on,
+    which now holds just the refund."""
+    notes = await held_notes(stack, linked.company)
+    on_notes = [p for n in notes for p in await rl_payments(stack, linked.company, n["id"])]
+    assert [(p["id"], p["status"]) for p in on_notes] == [(refund, "ACTIVE")]
+    kept = await rl_doc(stack, linked.company, "/credit-notes", note_id)
+    assert (kept["total"], kept["remainingCredit"], kept["status"]) == ("25.00", "0.00", "PAID")

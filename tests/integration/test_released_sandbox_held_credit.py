@@ -92,3 +92,38 @@ async def test_held_credit_is_one_line_without_tax() -> None:
         results = (await h.call(cid, "POST", "/credit-notes/batch", json=batch)).json()["items"]
         assert [r["status"] for r in results] == [400, 201]
         assert results[1]["item"]["kind"] == "OVERPAYMENT"
+
+
+async def test_a_refunded_held_note_cannot_be_voided_but_can_be_reduced_to_its_refund() -> None:
+    """A refund (a payment on the note) is money that left: the note cannot be voided while it
+    is there; the accounting side may reduce the note to it, which leaves it fully used (PAID)."""
+    async with running_sandbox() as h:
+        cid, invoice = await _connected(h)
+        note = (await h.call(cid, "POST", "/credit-notes", json=held(invoice["contactId"]))).json()
+        refund = {
+            "documentType": "CREDIT_NOTE",
+            "documentId": note["id"],
+            "date": "2025-01-06",
+            "amount": "25.00",
+            "bankAccountId": invoice.get("bankAccountId") or await _bank(h, cid),
+        }
+        paid = await h.as_user(cid, "POST", "/payments", json=refund)
+        assert paid.status_code == 201, paid.text
+        path = f"/credit-notes/{note['id']}"
+        refused = await h.call(cid, "POST", f"{path}/void")
+        assert (refused.status_code, code_of(refused)) == (409, "REMOVE_PAYMENTS_FIRST")
+        reduced = await h.call(cid, "PATCH", path, json=_one_line("25.00"))
+        assert reduced.status_code == 200, reduced.text
+        assert (reduced.json()["total"], reduced.json()["remainingCredit"]) == ("25.00", "0.00")
+        assert reduced.json()["status"] == "PAID", "no credit left: fully used"
+        below = await h.call(cid, "PATCH", path, json=_one_line("5.00"))
+        assert below.status_code in (400, 409), "never below the refund"
+
+
+def _one_line(amount: str) -> dict[str, Any]:
+    return {"lines": [{"description": "Prepayment", "unitAmount": amount}]}
+
+
+async def _bank(h: Harness, cid: str) -> str:
+    accounts = (await h.call(cid, "GET", "/accounts?pageSize=1000")).json()["items"]
+    return str(next(a["id"] for a in accounts if a["type"] == "BANK"))

@@ -23,6 +23,8 @@ from shared.domain.mapping.payments import DOCUMENT, PARTY
 
 HELD_KINDS = frozenset({"PREPAYMENT", "OVERPAYMENT"})
 HELD = "held:"  # a payment link's token for the held-credit note its unapplied cash became
+# A held note an earlier version of the payment made, kept (reduced) for the refunds paid from it.
+REFUNDED = "refunded:"
 NOTE_TYPE = {"Payment": "INCOME_CREDIT", "BillPayment": "EXPENSE_CREDIT"}
 PAYMENT_TYPE = {note: qbo for qbo, note in NOTE_TYPE.items()}
 

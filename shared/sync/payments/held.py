@@ -5,6 +5,8 @@ OVERPAYMENT) made by the accounting side; QBO later applying that cash to docume
 the note. Re-Leased -> QBO: allocating a held note adds the documents to its QBO payment; a held
 note QBO does not have yet becomes a QBO payment with that much unapplied.
 
+Taking a note back when its payment is recorded afresh: ``held_release``.
+
 Every piece written is linked (a ``PaymentLine`` row per note and per allocation, and a
 ``held:<note>`` token on the payment's own link), so its echo is recognised whichever side
 announces it first; creates carry content-derived idempotency keys.
@@ -39,7 +41,6 @@ from shared.sync.payments.common import (
     released_document,
     save_part,
     save_payment_link,
-    undo,
 )
 from shared.sync.payments.qbo_writes import create_in_qbo
 
@@ -77,26 +78,6 @@ async def hold(
         released_id=note_id,
     )
     return f"{HELD}{note_id}"
-
-
-async def release(ctx: SyncContext, token: str) -> None:
-    """Take back a held-credit note we recorded (its payment changed or was reversed in QBO):
-    its remaining allocations removed, then the note voided, both as the accounting side."""
-    note_id = token.removeprefix(HELD)
-    await ctx.lock("released", "creditnote", note_id)
-    note = await ctx.released.get(f"/credit-notes/{note_id}")
-    if note.get("status") == "VOIDED":
-        return
-    for allocation in note.get("allocations") or []:
-        if not allocation.get("isDeleted"):
-            await undo(ctx, f"{ALLOCATION}{note_id}/{allocation['id']}")
-    note = await ctx.released.get(f"/credit-notes/{note_id}")
-    await ctx.released.accounting(
-        "POST",
-        f"/credit-notes/{note_id}/void",
-        idempotency_key=ctx.request_id(f"rl-void-held-{note_id}"),
-        if_match=note.get("version"),
-    )
 
 
 async def apply_moves(

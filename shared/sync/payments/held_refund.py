@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.documents import is_qbo_void
-from shared.domain.mapping.held_credit import PAYMENT_TYPE
+from shared.domain.mapping.held_credit import HELD, PAYMENT_TYPE
 from shared.domain.mapping.money import money
 from shared.domain.mapping.payments import ENTITY, PARTY, payment_from_qbo, unapplied_cash
 from shared.domain.ownership import Op
@@ -61,7 +61,12 @@ async def refund_held(ctx: SyncContext, payment: dict[str, Any], note: dict[str,
         current = await _add_line(ctx, qbo_type, current, amount, refund_id)
     await save_part(ctx, qbo_type, current, f"refund:{payment['id']}", str(payment["id"]), amount)
     fields = payment_from_qbo(qbo_type, current)
-    await save_payment_link(ctx, qbo_type, current, link.released_id or "", None, fields)
+    if f"{HELD}{note['id']}" in (link.released_id or "").split(","):
+        await save_payment_link(ctx, qbo_type, current, link.released_id or "", None, fields)
+    # Otherwise QBO changed the payment before this refund reached it: the note was kept for
+    # the refund and a new one holds the rest, which still counts this cash. The link stays at
+    # the version it records, so QBO's notification of this update records the payment afresh
+    # and the new note holds what is left after the refund.
     log.info(
         "held_credit_refunded",
         connection_id=str(ctx.connection.id),

@@ -13,14 +13,16 @@ in Re-Leased is recognised when its event comes back.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from shared.domain.canonical import canonical_hash
 from shared.domain.errors import NotFound
 from shared.domain.links import Link
 from shared.domain.mapping.documents import is_qbo_void
-from shared.domain.mapping.held_credit import HELD
+from shared.domain.mapping.held_credit import HELD, REFUNDED
 from shared.domain.mapping.keys import split_key
+from shared.domain.mapping.money import money
 from shared.domain.mapping.payments import (
     ALLOCATION,
     ENTITY,
@@ -32,7 +34,7 @@ from shared.domain.mapping.payments import (
 from shared.domain.ownership import Op
 from shared.sync import steps
 from shared.sync.context import Result, SyncContext
-from shared.sync.payments import held
+from shared.sync.payments import held, held_release
 from shared.sync.payments.common import (
     post_money,
     released_bank,
@@ -41,6 +43,8 @@ from shared.sync.payments.common import (
     save_payment_link,
     undo,
 )
+
+_KEPT = "refunds of held credit kept, on their note reduced to what they used"
 
 
 def _bank_ref(qbo_type: str, record: dict[str, Any]) -> str | None:
@@ -92,16 +96,21 @@ async def _apply(
 ) -> Result:
     """Record a new payment, or its new version: cash QBO moved out of what it held unapplied
     allocates the held credit; any other change reverses the old records and records anew."""
+    kept: list[str] = []
     if link is not None:
         moved = await held.apply_moves(ctx, qbo_type, record, fields, link)
         if moved is not None:
             return moved
         # Re-Leased payments cannot be edited: the old ones go, the new allocation is recorded.
-        await _reverse(ctx, link)
+        kept = await _reverse(ctx, link)
+        await _flag_unpaid_refunds(ctx, qbo_type, link, kept, fields)
     recorded = await _record_all(ctx, qbo_type, record, fields)
-    await save_payment_link(ctx, qbo_type, record, ",".join(recorded), None, fields)
-    reason = "re-recorded" if link is not None else "recorded"
-    return _outcome(qbo_type, record, fields, recorded, reason)
+    await save_payment_link(ctx, qbo_type, record, ",".join([*kept, *recorded]), None, fields)
+    result = _outcome(qbo_type, record, fields, recorded, "re-recorded" if link else "recorded")
+    if kept:  # written even when the new version records nothing
+        reason = f"{result.reason}; {_KEPT}"
+        return Result("applied", reason, ",".join([*kept, *recorded]))
+    return result
 
 
 def _outcome(
@@ -152,12 +161,19 @@ async def _record(
     return await post_released_payment(ctx, qbo_type, record, doc_key, body)
 
 
-async def _reverse(ctx: SyncContext, link: Link) -> None:
+async def _reverse(ctx: SyncContext, link: Link) -> list[str]:
+    """Take back what the payment's last version recorded; returns the tokens of held notes
+    kept for the refunds paid from them (the refunds stay: that money left the bank)."""
     tokens = [t for t in (link.released_id or "").split(",") if t]
+    kept: list[str] = []
     # Held credit last: its own allocations we recorded are taken back by their tokens first.
     for token in sorted(tokens, key=lambda t: t.startswith(HELD)):
+        if token.startswith(REFUNDED):
+            kept.append(token)
+            continue
         if token.startswith(HELD):
-            await held.release(ctx, token)
+            refunded = await held_release.release(ctx, token)
+            kept += [refunded] if refunded is not None else []
             continue
         if token.startswith(ALLOCATION):
             await undo(ctx, token)
@@ -170,6 +186,7 @@ async def _reverse(ctx: SyncContext, link: Link) -> None:
                 idempotency_key=ctx.request_id(f"rl-reverse-{token}"),
                 if_match=current.get("version"),
             )
+    return kept
 
 
 async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: Op) -> Result:
@@ -181,9 +198,34 @@ async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: O
     stop = await steps.not_applied(ctx, ENTITY[qbo_type], decision, link.id)
     if stop is not None:
         return stop
-    await _reverse(ctx, link)
+    kept = await _reverse(ctx, link)
+    await _flag_unpaid_refunds(ctx, qbo_type, link, kept, None)
     await ctx.links.set_status(link.id, "voided")
-    return Result("applied", f"{op.value} in QBO reversed in Re-Leased", link.released_id)
+    reason = f"{op.value} in QBO reversed in Re-Leased"
+    return Result("applied", f"{reason}; {_KEPT}" if kept else reason, link.released_id)
+
+
+async def _flag_unpaid_refunds(
+    ctx: SyncContext, qbo_type: str, link: Link, kept: list[str], fields: dict[str, Any] | None
+) -> None:
+    """Refunds kept in Re-Leased that the payment's new version (or its void) no longer pays
+    from its cash: both sides hold the same credit, but QBO's Expense (Deposit) of the refund is
+    left open. A person decides what it should be."""
+    if not kept:
+        return
+    out = await held_release.refunded(ctx, kept)
+    refunds = ((fields or {}).get("refunds") or {}).values()
+    paid = sum((Decimal(v) for v in refunds), Decimal(0))
+    if out <= paid:
+        return
+    detail = (
+        f"Re-Leased keeps {money(out)} refunded from this payment's held credit, which QBO "
+        f"{qbo_type} {link.qbo_id} now pays {money(paid)} of: the rest of the refund's "
+        f"{'Expense' if qbo_type == 'Payment' else 'Deposit'} is open in QBO; apply it to a "
+        "payment there, or void it in QBO if the money did not leave"
+    )
+    fields_seen = {"refunded_in_released": money(out), "paid_in_qbo": money(paid)}
+    await steps.flag(ctx, ENTITY[qbo_type], link.id, fields_seen, None, detail)
 
 
 async def record_credit(

@@ -2,8 +2,9 @@
 ``ReleasedApi``).
 
 Versions (``If-Match`` at an old one is ``StaleVersion``), ``Idempotency-Key`` replays,
-document numbers, totals, statuses (approve, void, PAID when the money covers it; PAID and
-VOIDED documents refuse edits), payments and credit allocations with their refusals, archived
+document numbers, totals, statuses (approve, void, PAID when the money covers it and back to
+APPROVED when it no longer does; PAID and VOIDED documents refuse edits; money on a document
+refuses its void), payments and credit allocations with their refusals, archived
 records, the accounting side (master data, archive/merge, reversals) and attachments. ``writes``
 lists every write that changed something (method, path); ``before_write`` hooks let a test act
 between the engine's read and its write.
@@ -36,6 +37,13 @@ COLLECTIONS = (
     "/tracking-categories",
 )
 LOCKED = ("PAID", "VOIDED")
+
+
+def _has_money(doc: Obj) -> bool:
+    """Money on a document (payments, credit used, a note's allocations): it cannot be voided."""
+    applied = [doc.get("amountPaid"), doc.get("amountCredited")]
+    applied += [a["amount"] for a in doc.get("allocations") or [] if not a.get("isDeleted")]
+    return any(Decimal(str(amount or "0")) > 0 for amount in applied)
 
 
 def _money(value: Decimal) -> str:
@@ -259,6 +267,10 @@ class FakeReleased:
         if verb == "approve":
             record["status"] = "APPROVED"
         elif verb == "void":
+            if _has_money(record):
+                raise Refused(
+                    "remove payments and allocations first", codes=("REMOVE_PAYMENTS_FIRST",)
+                )
             record["status"] = "VOIDED"
         elif verb in ("archive", "unarchive"):
             record["status"] = "ARCHIVED" if verb == "archive" else "ACTIVE"
@@ -343,3 +355,5 @@ class FakeReleased:
         doc["amountDue"] = _money(total + tax - applied)
         if doc.get("status") == "APPROVED" and total + tax > 0 and total + tax == applied:
             doc["status"] = "PAID"
+        elif doc.get("status") == "PAID" and total + tax > applied:
+            doc["status"] = "APPROVED"
