@@ -5,7 +5,9 @@ A note with nothing paid out of it is voided by the accounting side, its allocat
 first. A note with refunds on it (Re-Leased payments on it: money that left the bank) cannot be
 voided (Re-Leased answers 409 ``REMOVE_PAYMENTS_FIRST``) and must not lose them: it is kept,
 reduced to what they paid out (then fully used), and the payment's link carries it as
-``refunded:<note>``; the new version's unapplied cash is a new note.
+``refunded:<note>``; the new version's unapplied cash is a new note. Where the new version (or
+the void) stops paying refunds the last one paid, QBO's Expense (Deposit) of the refund is left
+open there: flagged for a person.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from shared.domain.links import Link
 from shared.domain.mapping.held_credit import HELD, REFUNDED
 from shared.domain.mapping.money import money
-from shared.domain.mapping.payments import ALLOCATION
+from shared.domain.mapping.payments import ALLOCATION, ENTITY
 from shared.infra.logging import get_logger
+from shared.sync import steps
 from shared.sync.context import SyncContext
 from shared.sync.payments.common import undo
 
@@ -84,3 +88,33 @@ async def refunded(ctx: SyncContext, tokens: list[str]) -> Decimal:
         note = await ctx.released.get(f"/credit-notes/{token.removeprefix(REFUNDED)}")
         out += Decimal(str(note.get("amountPaid") or "0"))
     return out
+
+
+async def flag_unpaid_refunds(
+    ctx: SyncContext, qbo_type: str, link: Link, kept: list[str], fields: dict[str, Any] | None
+) -> None:
+    """Refunds kept in Re-Leased that the payment paid from its cash in QBO and its new version
+    (or its void) no longer pays: both sides hold the same credit, but QBO's Expense (Deposit)
+    of the refund is left open. A person decides what it should be. (A refund QBO has not got
+    yet is not that: it reaches QBO on its own event.)"""
+    if not kept:
+        return
+    out = await refunded(ctx, kept)
+    paid_before = _refunds_paid(link.snapshot)
+    paid = _refunds_paid(fields)
+    unpaid = min(out, paid_before) - paid
+    if unpaid <= 0:
+        return
+    detail = (
+        f"Re-Leased keeps {money(out)} refunded from this payment's held credit; QBO "
+        f"{qbo_type} {link.qbo_id} no longer pays {money(unpaid)} of it: that much of the "
+        f"refund's {'Expense' if qbo_type == 'Payment' else 'Deposit'} is open in QBO; apply it "
+        "to a payment there, or void it in QBO if the money did not leave"
+    )
+    seen = {"refunded_in_released": money(out), "unpaid_in_qbo": money(unpaid)}
+    await steps.flag(ctx, ENTITY[qbo_type], link.id, seen, None, detail)
+
+
+def _refunds_paid(fields: dict[str, Any] | None) -> Decimal:
+    refunds = ((fields or {}).get("refunds") or {}).values()
+    return sum((Decimal(str(v)) for v in refunds), Decimal(0))

@@ -13,7 +13,6 @@ in Re-Leased is recognised when its event comes back.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from shared.domain.canonical import canonical_hash
@@ -22,7 +21,6 @@ from shared.domain.links import Link
 from shared.domain.mapping.documents import is_qbo_void
 from shared.domain.mapping.held_credit import HELD, REFUNDED
 from shared.domain.mapping.keys import split_key
-from shared.domain.mapping.money import money
 from shared.domain.mapping.payments import (
     ALLOCATION,
     ENTITY,
@@ -103,7 +101,7 @@ async def _apply(
             return moved
         # Re-Leased payments cannot be edited: the old ones go, the new allocation is recorded.
         kept = await _reverse(ctx, link)
-        await _flag_unpaid_refunds(ctx, qbo_type, link, kept, fields)
+        await held_release.flag_unpaid_refunds(ctx, qbo_type, link, kept, fields)
     recorded = await _record_all(ctx, qbo_type, record, fields)
     await save_payment_link(ctx, qbo_type, record, ",".join([*kept, *recorded]), None, fields)
     result = _outcome(qbo_type, record, fields, recorded, "re-recorded" if link else "recorded")
@@ -199,33 +197,10 @@ async def _reverse_all(ctx: SyncContext, qbo_type: str, link: Link | None, op: O
     if stop is not None:
         return stop
     kept = await _reverse(ctx, link)
-    await _flag_unpaid_refunds(ctx, qbo_type, link, kept, None)
+    await held_release.flag_unpaid_refunds(ctx, qbo_type, link, kept, None)
     await ctx.links.set_status(link.id, "voided")
     reason = f"{op.value} in QBO reversed in Re-Leased"
     return Result("applied", f"{reason}; {_KEPT}" if kept else reason, link.released_id)
-
-
-async def _flag_unpaid_refunds(
-    ctx: SyncContext, qbo_type: str, link: Link, kept: list[str], fields: dict[str, Any] | None
-) -> None:
-    """Refunds kept in Re-Leased that the payment's new version (or its void) no longer pays
-    from its cash: both sides hold the same credit, but QBO's Expense (Deposit) of the refund is
-    left open. A person decides what it should be."""
-    if not kept:
-        return
-    out = await held_release.refunded(ctx, kept)
-    refunds = ((fields or {}).get("refunds") or {}).values()
-    paid = sum((Decimal(v) for v in refunds), Decimal(0))
-    if out <= paid:
-        return
-    detail = (
-        f"Re-Leased keeps {money(out)} refunded from this payment's held credit, which QBO "
-        f"{qbo_type} {link.qbo_id} now pays {money(paid)} of: the rest of the refund's "
-        f"{'Expense' if qbo_type == 'Payment' else 'Deposit'} is open in QBO; apply it to a "
-        "payment there, or void it in QBO if the money did not leave"
-    )
-    fields_seen = {"refunded_in_released": money(out), "paid_in_qbo": money(paid)}
-    await steps.flag(ctx, ENTITY[qbo_type], link.id, fields_seen, None, detail)
 
 
 async def record_credit(

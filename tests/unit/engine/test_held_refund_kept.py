@@ -79,6 +79,7 @@ async def test_a_refunded_payment_edited_in_qbo_keeps_the_refund_and_holds_the_r
     writes = (len(world.qbo.writes), len(world.released.writes))
     assert (await world.from_qbo("payment", paid)).outcome == "echo"
     assert (await world.from_released("payment", refund)).outcome == "echo"
+    assert not _flags(world), "the refund reached QBO late, it is not left unpaid there"
     for note in await _held_notes(world):
         assert (await world.from_released("creditnote", note["id"])).outcome in ("echo", "ignored")
     assert (len(world.qbo.writes), len(world.released.writes)) == writes, "echoes write nothing"
@@ -115,7 +116,7 @@ async def test_a_refund_line_taken_off_in_qbo_keeps_the_refund_and_flags_the_ope
     assert await _live_credit(world) == _unapplied(world, paid) == "60.00"
     await _refund_once(world, refund)
     (flag,) = _flags(world)
-    assert "now pays 0.00" in flag.detail
+    assert "no longer pays 25.00" in flag.detail
 
 
 async def test_a_refunded_payment_voided_in_qbo_keeps_the_refund_and_holds_nothing() -> None:
@@ -198,3 +199,4 @@ async def test_a_refund_reaching_qbo_after_the_payment_was_edited_is_not_held_tw
     await _refund_once(world, refund)
     assert (await world.from_qbo("payment", paid)).outcome == "echo"
     assert (await world.from_released("payment", refund)).outcome == "echo"
+    assert not _flags(world), "the refund reached QBO late, it is not left unpaid there"
