@@ -36,6 +36,7 @@ from shared.ingest.import_batch_qbo import BatchedToQbo
 from shared.ingest.import_documents import BatchedDocuments
 from shared.ingest.import_documents_qbo import BatchedDocumentsToQbo
 from shared.ingest.import_payments import BatchedPayments
+from shared.ingest.import_payments_qbo import BatchedPaymentsToQbo
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
 
@@ -187,11 +188,11 @@ class InitialImport:
             await self._stage(connection, f"released_{category}", events, progress)
         # Payments last: on invoices and (refunds) on credit notes, from the sync-from date.
         paid = await payments.not_linked(await released.list_all("/payments", status="ACTIVE"))
-        events = [
-            released_import_event(company, "payment", p, now)
-            for p in paid
-            if not start or str(p.get("date", "")) >= str(start)
-        ]
+        paid = [p for p in paid if not start or str(p.get("date", "")) >= str(start)]
+        # Plain ones on documents QBO has are recorded there in batches; the engine gets the rest.
+        left = await BatchedPaymentsToQbo(batcher, qbo, self.qbo_batch_budget).run(paid)
+        progress.batched["released_payment"] = len(paid) - len(left)
+        events = [released_import_event(company, "payment", p, now) for p in left]
         await self._stage(connection, "released_payment", events, progress)
 
     async def _stage(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -13,8 +14,19 @@ from shared.adapters.broker import EventPublisher
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
 from tests.e2e.agreement import assert_sides_agree
-from tests.e2e.builders import rl_approved_document, rl_as_user, rl_document_body, seed_links
-from tests.e2e.readers import linked_qbo_id, outcome_rows, rl_doc
+from tests.e2e.builders import (
+    TODAY,
+    qbo_bank_account_id,
+    qbo_invoice,
+    qbo_item_id,
+    qbo_payment_lines,
+    qbo_sales_line,
+    rl_approved_document,
+    rl_as_user,
+    rl_document_body,
+    seed_links,
+)
+from tests.e2e.readers import linked_qbo_id, linked_released, outcome_rows, rl_doc
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +46,48 @@ async def _linked_customer(stack: Stack, company: str, pool: asyncpg.Pool) -> tu
     return str(contact["id"]), str(qbo_id)
 
 
+async def _linked_bank(
+    stack: Stack, qbo: Any, pool: asyncpg.Pool, connection: Any, customer: str
+) -> str:
+    """QBO's bank account, linked to Re-Leased by a QBO payment the engine records (engine on).
+    Returns its Re-Leased id."""
+    qbo_customer = str(await linked_qbo_id(pool, "contact", customer))
+    item = await qbo_item_id(qbo)
+    invoice = await qbo_invoice(qbo, qbo_customer, [qbo_sales_line(item, "1", "10.00")])
+    bank = await qbo_bank_account_id(qbo)
+    body = {
+        "CustomerRef": {"value": qbo_customer},
+        "TotalAmt": "10.00",
+        "TxnDate": TODAY,
+        "DepositToAccountRef": {"value": bank},
+        "Line": qbo_payment_lines({str(invoice["Id"]): "10.00"}),
+    }
+    await qbo.write("Payment", body, request_id=unique("pay"))
+    return await linked_released(pool, "Account", bank, connection)
+
+
 async def _deactivate(qbo: Any, customer: str) -> None:
     """Made inactive in QBO (the engine stopped, so Re-Leased does not hear of it yet): QBO then
     refuses any document naming it (610), which the mapping cannot foresee."""
     current = await qbo.get("Customer", customer)
     body = {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True}
     await qbo.write("Customer", {**body, "Active": False}, request_id=unique("off"))
+
+
+# Re-Leased type -> our link entity, the QBO type, the Re-Leased collection.
+KINDS = {
+    "INCOME": ("invoice", "Invoice", "/invoices"),
+    "EXPENSE": ("bill", "Bill", "/invoices"),
+    "INCOME_CREDIT": ("credit_note", "CreditMemo", "/credit-notes"),
+}
+# Our link entity -> the word QBO's events use.
+WORD = {
+    "invoice": "invoice",
+    "bill": "bill",
+    "credit_note": "creditmemo",
+    "payment": "payment",
+    "bill_payment": "billpayment",
+}
 
 
 def _content(doc: dict[str, Any]) -> dict[str, Any]:
@@ -58,10 +106,15 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
         refusing, refusing_qbo = await _linked_customer(stack, company, pool)
+        bank = await _linked_bank(stack, qbo, pool, connection, ids["customer"])
         await asyncio.sleep(1)
     # Made by Re-Leased's users while the engine is stopped: only the import can take them.
     invoices = [await rl_approved_document(stack, company, ids, "INCOME") for _ in range(33)]
-    bills = [await rl_approved_document(stack, company, ids, "EXPENSE") for _ in range(2)]
+    # A bill's line as QBO keeps it (an amount, no quantity), so a later change of the QBO bill
+    # (the bill payment below) reads back as the same lines.
+    bill = rl_document_body("EXPENSE", ids["vendor"], ids["account"], "APPROVED")
+    bill["lines"][0].update(quantity="1", unitAmount="121.00")
+    bills = [await rl_as_user(stack, company, "POST", "/invoices", bill) for _ in range(2)]
     note = await rl_approved_document(stack, company, ids, "INCOME_CREDIT")
     bad = await rl_as_user(
         stack,
@@ -70,6 +123,11 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
         "/invoices",
         rl_document_body("INCOME", refusing, ids["item"], "APPROVED"),
     )
+    # Paid in part in Re-Leased: three invoices and a bill.
+    paid = [*invoices[:3], bills[0]]
+    for doc in paid:
+        body = {"documentId": doc["id"], "date": TODAY, "amount": "21.00", "bankAccountId": bank}
+        await rl_as_user(stack, company, "POST", "/payments", body)
     await _deactivate(qbo, refusing_qbo)
     ours = [*invoices, *bills, note]
     before = len(await _qbo_requests(stack, realm))
@@ -88,6 +146,11 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
         assert progress.batched["released_invoice"] == len(invoices) + len(bills)
         assert progress.batched["released_creditnote"] == 1
         assert progress.stages["released_invoice"] == 1, "the refused one goes to the engine"
+        payments = [r for r in batches if str(r["request_id"]).startswith("imq-")]
+        assert len(payments) == 2, "one batch of Payments, one of BillPayments"
+        assert progress.batched["released_payment"] == len(paid)
+        assert progress.stages["released_payment"] == 0
+        assert not [r for r in made if r["write"] and r["entity"] in ("Payment", "BillPayment")]
         writes_after_import = await stack.qbo_writes(realm)
         async with consumers(stack.settings):
             for _ in range(100):
@@ -102,30 +165,43 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
     assert await stack.qbo_writes(realm) - writes_after_import <= 1, "only the bad one, refused"
     qbo_ids = []
     for doc in ours:
-        entity = {"INCOME": "invoice", "EXPENSE": "bill", "INCOME_CREDIT": "credit_note"}
-        qbo_id = await linked_qbo_id(pool, entity[doc["type"]], str(doc["id"]))
+        entity, qbo_type, path = KINDS[doc["type"]]
+        qbo_id = await linked_qbo_id(pool, entity, str(doc["id"]))
         assert qbo_id is not None
         qbo_ids.append(qbo_id)
-        if doc["type"] == "INCOME":
+        made_doc = await qbo.get(qbo_type, qbo_id)
+        if qbo_type != "Bill":
             # QBO numbered it, and the number went back to Re-Leased, as the engine does.
-            path = "/credit-notes" if doc["type"].endswith("CREDIT") else "/invoices"
             now = await rl_doc(stack, company, path, str(doc["id"]))
-            assert now["number"] == (await qbo.get("Invoice", qbo_id))["DocNumber"]
+            assert now["number"] == made_doc["DocNumber"]
+        if doc in paid:
+            assert Decimal(str(made_doc["Balance"])) == Decimal("100.00"), "paid, in QBO too"
     async with pool.acquire() as conn:
+        # What the import created in QBO from Re-Leased records, as QBO's events name it.
+        made_here = {
+            (WORD[r["entity"]], r["record_id"])
+            for r in await conn.fetch(
+                "SELECT entity, record_id FROM created_twins WHERE connection_id = $1 "
+                "AND side = 'qbo' AND entity = ANY($2::text[])",
+                connection.id,
+                list(WORD),
+            )
+        }
         outcomes = await conn.fetch(
-            "SELECT outcome FROM sync_outcomes WHERE connection_id = $1 "
-            "AND direction = 'qbo_to_released' AND source_id = ANY($2::text[])",
+            "SELECT outcome, entity, source_id, reason FROM sync_outcomes "
+            "WHERE connection_id = $1 AND direction = 'qbo_to_released'",
             connection.id,
-            qbo_ids,
         )
-    assert outcomes, "QBO announced the creates"
-    assert {r["outcome"] for r in outcomes} == {"echo"}, "each create's notification an echo"
+    assert len(made_here) == len(ours) + len(paid)
+    mine = [r for r in outcomes if (r["entity"], r["source_id"]) in made_here]
+    assert {(r["entity"], r["source_id"]) for r in mine} == made_here, "QBO announced each"
+    assert {r["outcome"] for r in mine} == {"echo"}, [dict(r) for r in mine]
     # The same document made by the engine alone (live, one request) is the same QBO document.
     async with consumers(stack.settings):
         live = await rl_approved_document(stack, company, ids, "INCOME")
         live_id = await eventually(lambda: linked_qbo_id(pool, "invoice", str(live["id"])))
     assert _content(await qbo.get("Invoice", str(live_id))) == _content(
-        await qbo.get("Invoice", qbo_ids[0])
+        await qbo.get("Invoice", qbo_ids[len(invoices) - 1])  # one not paid
     )
     rows = await outcome_rows(pool, str(bad["id"]), connection)
     assert rows, "the refused one was left to the engine"
