@@ -1,8 +1,10 @@
-"""Initial import of Re-Leased documents QBO lacks: QBO's /batch of 30, a refused item alone."""
+"""Re-Leased documents and payments QBO lacks, through QBO's /batch of 30: the initial import
+(a refused item alone) and a bulk replay of dead letters."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +13,13 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
+from shared.adapters.clients import ClientFactory
+from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
 from shared.admin.store import AdminConnections
-from shared.ingest.importer import InitialImport
+from shared.ingest.importer import InitialImport, released_import_event
+from shared.ops import replay
+from shared.ops.replay import Throttle
+from shared.ops.replay_batched import BatchedReplay
 from tests.e2e.agreement import assert_sides_agree
 from tests.e2e.builders import (
     TODAY,
@@ -210,3 +217,52 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
     # The refused document voided before it ever synced: it has no QBO twin to agree with.
     await rl_as_user(stack, company, "POST", f"/invoices/{bad['id']}/void")
     assert await assert_sides_agree(stack, connection, pool) >= len(ours)
+
+
+async def test_a_bulk_replay_creates_dead_lettered_released_invoices_in_qbo_batches(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    async with consumers(stack.settings):
+        ids = await seed_links(stack, qbo, pool, connection)
+    now = datetime.now(UTC)
+    letters: list[int] = []
+    docs = [await rl_approved_document(stack, company, ids, "INCOME") for _ in range(32)]
+    for doc in docs:
+        # As if each had failed for good (a tax rate since fixed in QBO): a dead letter.
+        event = released_import_event(company, "invoice", doc, now)
+        letter = DeadLetter(
+            event_id=event.event_id,
+            routing_key="released.invoice",
+            queue="sync.released_to_qbo",
+            event=event.model_dump(mode="json"),
+            error_class="PermanentError",
+            error="tax rate not linked",
+            remedy=None,
+            attempts=1,
+        )
+        async with pool.acquire() as conn:
+            letters.append(await DeadLetterRepository(conn).record(letter))
+    before = len(await _qbo_requests(stack, realm))
+    bulk = ClientFactory(stack.settings, pool, stack.http, bulk=True)
+    publisher = await EventPublisher.open(broker)
+    try:
+        report = await replay.replay_many(
+            pool, publisher, letters, Throttle(6000), batched=BatchedReplay(pool, bulk)
+        )
+    finally:
+        await publisher.close()
+    assert set(report.replayed) == set(letters)
+    assert set(report.replayed.values()) == {replay.BATCHED}, "none needed an event"
+    made = (await _qbo_requests(stack, realm))[before:]
+    batches = [r for r in made if str(r["request_id"]).startswith("imd-")]
+    assert len(batches) == 2, "32 invoices: 30 + 2"
+    assert not [r for r in made if r["write"] and r["entity"] == "Invoice"]
+    for doc in docs:
+        qbo_id = await linked_qbo_id(pool, "invoice", str(doc["id"]))
+        assert qbo_id is not None
+        now_doc = await rl_doc(stack, company, "/invoices", str(doc["id"]))
+        assert now_doc["number"] == (await qbo.get("Invoice", qbo_id))["DocNumber"]
