@@ -70,3 +70,13 @@ async def send_qbo_batch(
         return await batch_write(qbo, items, request_id=request_id)
     async with budget.acquire(qbo.batch_budget_key):
         return await batch_write(qbo, items, request_id=request_id)
+
+
+def fault_reason(answer: dict[str, Any]) -> str:
+    """Why QBO refused one item of a batch (its own Fault), for the log."""
+    fault = answer.get("Fault")
+    errors = fault.get("Error") if isinstance(fault, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if not isinstance(first, dict):
+        return "refused"
+    return str(first.get("Detail") or first.get("Message") or "refused")[:300]

@@ -39,7 +39,7 @@ from shared.domain.mapping.kinds import BY_RELEASED_TYPE, DocKind
 from shared.domain.mapping.tax import QboTaxCode
 from shared.domain.ownership import Op, Outcome
 from shared.infra.logging import get_logger
-from shared.ingest.batch_writer import qbo_batch_id, send_qbo_batch, write_batched
+from shared.ingest.batch_writer import fault_reason, qbo_batch_id, send_qbo_batch, write_batched
 from shared.ingest.import_documents import BatchedDocuments, refusal_reason, written
 from shared.sync.company import company_prefs
 from shared.sync.context import SyncContext
@@ -70,9 +70,14 @@ class BatchedDocumentsToQbo:
     documents: BatchedDocuments  # its pool, Re-Leased client and engine context
     qbo: QboClient
     batch_budget: ApiBudget | None = None
+    # QBO's accounts and items by the code alignment gave their Re-Leased counterparts (empty:
+    # only what is linked already is used).
+    qbo_codes: dict[str, str] = field(default_factory=dict)
     requests: int = 0  # QBO batches
     write_backs: int = 0  # Re-Leased batches of what QBO filled in
     _tax_codes: dict[frozenset[str], QboTaxCode | None] = field(default_factory=dict)
+    _codes: dict[str, str] | None = None  # Re-Leased account id -> its code, from one listing
+    _tried: set[str] = field(default_factory=set)
 
     async def run(self, documents: list[Record]) -> list[Record]:
         """Create what is plain in batches; the documents left for the engine."""
@@ -103,14 +108,37 @@ class BatchedDocumentsToQbo:
             if ctx.policy.decide(kind.entity, Op.UPSERT, "released").outcome is not Outcome.APPLY:
                 return [], documents  # the engine says how the table ends these
             for record in documents:
-                body = (
-                    await self._body(ctx, kind, record) if await _plain(ctx, kind, record) else None
-                )
+                body = None
+                if await _plain(ctx, kind, record):
+                    await self._link_accounts(record)
+                    body = await self._body(ctx, kind, record)
                 if body is None:
                     left.append(record)
                 else:
                     planned.append(_Planned(record, *body))
         return planned, left
+
+    async def _link_accounts(self, record: Record) -> None:
+        """Accounts and items the document uses that alignment mapped to QBO's (same code) but
+        the engine has not linked yet (QBO's master data is still queued): linked now by the
+        engine's own handler for QBO's record, each in its own transaction, as a dependency
+        would be; one that cannot be is the engine's to report with the document."""
+        if not self.qbo_codes:
+            return
+        if self._codes is None:
+            listed = await self.documents.released.list_all("/accounts")
+            self._codes = {str(a["id"]): str(a.get("code") or "") for a in listed}
+        for line in record.get("lines") or []:
+            account = str(line.get("accountId") or "")
+            key = self.qbo_codes.get(self._codes.get(account, ""))
+            if not key or key in self._tried:
+                continue
+            self._tried.add(key)
+            try:
+                async with self.documents.pool.acquire() as conn, conn.transaction():
+                    await released_ids(self.documents.context(conn), [key])
+            except PermanentError:
+                continue
 
     async def _body(
         self, ctx: SyncContext, kind: DocKind, record: Record
@@ -253,15 +281,6 @@ async def _plain(ctx: SyncContext, kind: DocKind, record: Record) -> bool:
     parties = await ctx.links.by_released(connection, "contact", contact) if contact else []
     # An unlinked contact is the engine's to resolve first (``to_qbo`` runs it as a dependency).
     return any(link.qbo_type == kind.party for link in parties)
-
-
-def fault_reason(answer: Record) -> str:
-    fault = answer.get("Fault")
-    errors = fault.get("Error") if isinstance(fault, dict) else None
-    first = errors[0] if isinstance(errors, list) and errors else None
-    if not isinstance(first, dict):
-        return "refused"
-    return str(first.get("Detail") or first.get("Message") or "refused")[:300]
 
 
 def _refused(docs: BatchedDocuments, kind: DocKind, record: Record, status: Any, why: str) -> None:

@@ -31,9 +31,8 @@ from shared.domain.mapping.kinds import BY_RELEASED_TYPE, DocKind
 from shared.domain.mapping.payments import ENTITY, payment_from_qbo
 from shared.domain.ownership import Op, Outcome
 from shared.infra.logging import get_logger
-from shared.ingest.batch_writer import qbo_batch_id, send_qbo_batch, write_batched
+from shared.ingest.batch_writer import fault_reason, qbo_batch_id, send_qbo_batch, write_batched
 from shared.ingest.import_documents import BatchedDocuments
-from shared.ingest.import_documents_qbo import fault_reason
 from shared.sync.context import SyncContext
 from shared.sync.payments.common import save_payment_link
 from shared.sync.payments.to_qbo import qbo_payment_body

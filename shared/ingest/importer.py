@@ -28,6 +28,7 @@ from shared.adapters.qbo.client import QboClient
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.connections import Connection
 from shared.domain.events import ChangeEvent, derive_event_id
+from shared.domain.mapping.masterdata import account_from_qbo
 from shared.infra.logging import get_logger
 from shared.ingest.alignment import MasterDataAlignment
 from shared.ingest.dispatch import Publisher
@@ -134,7 +135,12 @@ class InitialImport:
             for c in contacts
         ]
         await self._stage(connection, "released_contact", events, progress)
-        await self._documents(connection, qbo, released, progress, now)
+        codes = {
+            account_from_qbo(kind, row)["code"]: f"{kind}:{row['Id']}"
+            for kind in ("Account", "Item")
+            for row in found[kind]
+        }
+        await self._documents(connection, (qbo, released), progress, now, codes)
         total = progress.total + sum(progress.batched.values())
         await cursors.set(connection.id, TOTAL, str(total))
         await cursors.set(connection.id, BATCHED, str(sum(progress.batched.values())))
@@ -152,18 +158,20 @@ class InitialImport:
     async def _documents(
         self,
         connection: Connection,
-        qbo: QboClient,
-        released: ReleasedClient,
+        clients: tuple[QboClient, ReleasedClient],
         progress: ImportProgress,
         now: datetime,
+        codes: dict[str, str],
     ) -> None:
-        """Both sides' documents dated from the sync-from date; the engine gates the rest."""
+        """Both sides' documents dated from the sync-from date; the engine gates the rest.
+        ``codes``: QBO's accounts and items by code, for the Re-Leased documents' accounts."""
+        qbo, released = clients
         realm = str(connection.qbo_realm_id)
         start = dict(connection.settings or {}).get("sync_from_date")
         marker = released_import_event(connection.released_company_id, "import", {"id": realm}, now)
         batcher = BatchedDocuments(self.pool, released, qbo, connection, marker)
         payments = BatchedPayments(batcher)
-        to_qbo = BatchedDocumentsToQbo(batcher, qbo, self.qbo_batch_budget)
+        to_qbo = BatchedDocumentsToQbo(batcher, qbo, self.qbo_batch_budget, codes)
         for stage in QBO_DOCUMENT_STAGES:
             rows = await qbo.query_all(stage, f"TxnDate >= '{start}'" if start else "")
             # Plain documents and payments are written in batches; the engine gets the rest.

@@ -266,3 +266,38 @@ async def test_a_bulk_replay_creates_dead_lettered_released_invoices_in_qbo_batc
         assert qbo_id is not None
         now_doc = await rl_doc(stack, company, "/invoices", str(doc["id"]))
         assert now_doc["number"] == (await qbo.get("Invoice", qbo_id))["DocNumber"]
+
+
+async def test_a_fresh_import_links_aligned_accounts_first_and_batches_the_bills(
+    stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
+) -> None:
+    """Nothing synced before the import: the bills' expense account is only aligned (same code
+    on both sides), their supplier only in Re-Leased. The import links the one and creates the
+    other, then the bills go in one QBO batch."""
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    connection = await stack.connect(realm, tokens, company)
+    qbo = stack.factory.qbo(connection)
+    expense = {"Name": unique("Repairs"), "AccountType": "Expense", "AcctNum": "400"}
+    await qbo.write("Account", expense, request_id=unique("acct"))
+    accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
+    repairs = next(a for a in accounts["items"] if a["code"] == "400")
+    supplier = await stack.released_api(
+        company, "POST", "/contacts", json={"name": unique("Plumber"), "isSupplier": True}
+    )
+    bill = rl_document_body("EXPENSE", supplier["id"], repairs["id"], "APPROVED")
+    bill["lines"][0].update(quantity="1", unitAmount="121.00")
+    bills = [await rl_as_user(stack, company, "POST", "/invoices", bill) for _ in range(3)]
+    before = len(await _qbo_requests(stack, realm))
+    publisher = await EventPublisher.open(broker)
+    try:
+        progress = await InitialImport(pool, publisher).run(
+            connection, qbo, stack.factory.released(connection)
+        )
+    finally:
+        await publisher.close()
+    made = (await _qbo_requests(stack, realm))[before:]
+    assert len([r for r in made if str(r["request_id"]).startswith("imd-")]) == 1
+    assert progress.batched["released_invoice"] == len(bills)
+    for doc in bills:
+        assert await linked_qbo_id(pool, "bill", str(doc["id"])) is not None

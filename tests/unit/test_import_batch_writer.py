@@ -11,8 +11,7 @@ import pytest
 
 from shared.domain.connections import Connection
 from shared.infra.logging import configure_logging
-from shared.ingest.batch_writer import qbo_batch_id, write_batched
-from shared.ingest.import_documents_qbo import fault_reason
+from shared.ingest.batch_writer import fault_reason, qbo_batch_id, write_batched
 
 CONNECTION = Connection(uuid.uuid4(), "company-1", "realm-1", "active", {})
 
