@@ -14,8 +14,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
 from shared.adapters.clients import ClientFactory
-from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
+from shared.adapters.qbo.client import QboClient
 from shared.admin.store import AdminConnections
+from shared.domain.connections import Connection
 from shared.ingest.importer import InitialImport, released_import_event
 from shared.ops import replay
 from shared.ops.replay import Throttle
@@ -23,6 +24,7 @@ from shared.ops.replay_batched import BatchedReplay
 from tests.e2e.agreement import assert_sides_agree
 from tests.e2e.builders import (
     TODAY,
+    dead_letter,
     qbo_bank_account_id,
     qbo_invoice,
     qbo_item_id,
@@ -37,6 +39,14 @@ from tests.e2e.readers import linked_qbo_id, linked_released, outcome_rows, rl_d
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
+
+
+async def _connected(stack: Stack) -> tuple[str, str, Connection, QboClient]:
+    """A fresh QBO realm and Re-Leased company, connected: (realm, company, connection, client)."""
+    realm, tokens = await stack.qbo_realm()
+    company = await stack.released_company()
+    connection = await stack.connect(realm, tokens, company)
+    return realm, company, connection, stack.factory.qbo(connection)
 
 
 async def _qbo_requests(stack: Stack, realm: str) -> list[dict[str, Any]]:
@@ -106,10 +116,7 @@ def _content(doc: dict[str, Any]) -> dict[str, Any]:
 async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
     stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
 ) -> None:
-    realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
-    connection = await stack.connect(realm, tokens, company)
-    qbo = stack.factory.qbo(connection)
+    realm, company, connection, qbo = await _connected(stack)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
         refusing, refusing_qbo = await _linked_customer(stack, company, pool)
@@ -222,30 +229,15 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
 async def test_a_bulk_replay_creates_dead_lettered_released_invoices_in_qbo_batches(
     stack: Stack, pool: asyncpg.Pool, broker: AbstractRobustConnection
 ) -> None:
-    realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
-    connection = await stack.connect(realm, tokens, company)
-    qbo = stack.factory.qbo(connection)
+    realm, company, connection, qbo = await _connected(stack)
     async with consumers(stack.settings):
         ids = await seed_links(stack, qbo, pool, connection)
     now = datetime.now(UTC)
     letters: list[int] = []
     docs = [await rl_approved_document(stack, company, ids, "INCOME") for _ in range(32)]
     for doc in docs:
-        # As if each had failed for good (a tax rate since fixed in QBO): a dead letter.
         event = released_import_event(company, "invoice", doc, now)
-        letter = DeadLetter(
-            event_id=event.event_id,
-            routing_key="released.invoice",
-            queue="sync.released_to_qbo",
-            event=event.model_dump(mode="json"),
-            error_class="PermanentError",
-            error="tax rate not linked",
-            remedy=None,
-            attempts=1,
-        )
-        async with pool.acquire() as conn:
-            letters.append(await DeadLetterRepository(conn).record(letter))
+        letters.append(await dead_letter(pool, event, "sync.released_to_qbo"))
     before = len(await _qbo_requests(stack, realm))
     bulk = ClientFactory(stack.settings, pool, stack.http, bulk=True)
     publisher = await EventPublisher.open(broker)
@@ -274,10 +266,7 @@ async def test_a_fresh_import_links_aligned_accounts_first_and_batches_the_bills
     """Nothing synced before the import: the bills' expense account is only aligned (same code
     on both sides), their supplier only in Re-Leased. The import links the one and creates the
     other, then the bills go in one QBO batch."""
-    realm, tokens = await stack.qbo_realm()
-    company = await stack.released_company()
-    connection = await stack.connect(realm, tokens, company)
-    qbo = stack.factory.qbo(connection)
+    realm, company, connection, qbo = await _connected(stack)
     expense = {"Name": unique("Repairs"), "AccountType": "Expense", "AcctNum": "400"}
     await qbo.write("Account", expense, request_id=unique("acct"))
     accounts = await stack.released_api(company, "GET", "/accounts?pageSize=1000")
