@@ -5,7 +5,8 @@ Both sandboxes enforce their limits (QBO 500/minute and 10 at once per realm, Re
 bulk lane's (which leave live traffic its reserved share). A QBO realm with BENCH_CUSTOMERS
 customers and BENCH_INVOICES invoices (the issue's full size by default: 2,000 and 10,000), each
 invoice paid by its own payment (BENCH_PAYMENTS=0: none), and a Re-Leased company with
-BENCH_RL_CONTACTS contacts of its own (default 100), are connected through the real flow and
+BENCH_RL_CONTACTS contacts of its own (default 100) and BENCH_RL_BILLS approved bills QBO lacks
+(default 0), are connected through the real flow and
 imported with ``InitialImport``; consumers run both lanes. From the import's start a live edit is
 made every BENCH_LIVE_EVERY_S seconds (default 10), alternating a new QBO customer and a new
 Re-Leased customer; each edit's propagation time is measured (Re-Leased is polled through the
@@ -56,6 +57,10 @@ from shared.ingest.importer import InitialImport
 from tests.e2e.stack import Stack, consumers, running_stack
 
 RL_CONTACTS = int(os.environ.get("BENCH_RL_CONTACTS", "100"))
+# Re-Leased bills of its own (QBO lacks them), over RL_SUPPLIERS suppliers, on the expense account
+# alignment maps to a QBO account by code: the import creates them in QBO (``/batch`` of 30).
+RL_BILLS = int(os.environ.get("BENCH_RL_BILLS", "0"))
+RL_SUPPLIERS = 20  # the suppliers they are spread over
 PAYMENTS = os.environ.get("BENCH_PAYMENTS", "1") != "0"
 SEED_AT_ONCE = 16
 LOST_AFTER_S = 180.0  # a live edit not seen by then is reported (and counted at that time)
@@ -114,6 +119,10 @@ async def _seed(stack: Stack) -> str:
         )
         customers.extend(str(m["Customer"]["Id"]) for m in made)
     item, bank = await _services_item(stack.http, stack, realm), await _bank(stack, realm)
+    if RL_BILLS:
+        # Re-Leased's "Repairs and maintenance" has code 400: the same code maps the two.
+        repairs = {"Name": "Repairs", "AccountType": "Expense", "AcctNum": "400"}
+        await _ui(stack, realm, "account", repairs)
 
     async def invoice(n: int) -> None:
         amount = f"{100 + n % 900}.{n % 100:02d}"
@@ -132,6 +141,35 @@ async def _seed(stack: Stack) -> str:
             *(invoice(n) for n in range(start, min(start + SEED_AT_ONCE, INVOICES)))
         )
     return realm
+
+
+async def _rl_bills(stack: Stack, company: str) -> None:
+    """RL_BILLS approved Re-Leased bills over RL_SUPPLIERS suppliers, made as a user."""
+    if not RL_BILLS:
+        return
+    accounts = await _rl(stack, company, "GET", "/accounts?pageSize=1000")
+    repairs = next(a["id"] for a in accounts["items"] if a["code"] == "400")
+    suppliers = [
+        (await _rl(stack, company, "POST", "/contacts", supplier))["id"]
+        for supplier in (
+            {"name": f"Supplier {n:03d}", "isSupplier": True} for n in range(RL_SUPPLIERS)
+        )
+    ]
+
+    async def bill(n: int) -> None:
+        amount = f"{50 + n % 400}.{n % 100:02d}"
+        line = {"description": "Repairs", "quantity": "1", "unitAmount": amount}
+        body = {
+            "type": "EXPENSE",
+            "contactId": suppliers[n % RL_SUPPLIERS],
+            "date": datetime.now(UTC).date().isoformat(),
+            "status": "APPROVED",
+            "lines": [{**line, "accountId": repairs}],
+        }
+        await _rl(stack, company, "POST", "/invoices", body)
+
+    for start in range(0, RL_BILLS, SEED_AT_ONCE):
+        await asyncio.gather(*(bill(n) for n in range(start, min(start + SEED_AT_ONCE, RL_BILLS))))
 
 
 def _stamp(row: dict[str, Any]) -> float:
@@ -205,6 +243,7 @@ async def run(database_url: str, amqp_url: str) -> None:
         for n in range(RL_CONTACTS):
             body = {"name": f"Owner {n:05d}", "isCustomer": True}
             await _rl(stack, company, "POST", "/contacts", body)
+        await _rl_bills(stack, company)
         print(f"seeded in {time.perf_counter() - seeded:.0f} s")
         connection = await stack.connect(realm, None, company)
         qbo = stack.factory.qbo(connection)
@@ -237,7 +276,8 @@ async def run(database_url: str, amqp_url: str) -> None:
         print(
             f"contacts linked: {await _count(pool, connection.id, 'contact')}, invoices linked: "
             f"{await _count(pool, connection.id, 'invoice')}, payments linked: "
-            f"{await _count(pool, connection.id, 'payment')}"
+            f"{await _count(pool, connection.id, 'payment')}, bills linked: "
+            f"{await _count(pool, connection.id, 'bill')}"
         )
 
 
@@ -284,6 +324,13 @@ def _report(
     qbo_share = len(qbo_rows) / (500 * max(minutes, 1e-9)) * 100
     print(
         f"QBO: {len(qbo_rows)} requests; {qbo_share:.0f}% of 500/min over the run; 429s: {qbo_429}"
+    )
+    qbo_writes = [r for r in qbo_rows if r.get("write")]
+    qbo_batches = [r for r in qbo_writes if str(r.get("path", "")).endswith("/batch")]
+    to_qbo = sum(n for stage, n in progress.batched.items() if stage.startswith("released_"))
+    print(
+        f"QBO writes: {len(qbo_writes)} ({len(qbo_batches)} batches); records the import wrote "
+        f"to QBO in batches: {to_qbo}, {to_qbo / max(len(qbo_batches), 1):.1f} per batch"
     )
     per_write = batched / max(len(writes), 1)
     print(f"records written in batches per Re-Leased write request: {per_write:.1f}")

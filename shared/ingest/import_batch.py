@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from shared.domain.connections import Connection, effective_settings
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.contacts import contact_from_qbo, contact_to_released
 from shared.infra.logging import get_logger
+from shared.ingest.batch_writer import write_batched
 
 log = get_logger("import")
 ROLE_FLAG = {"Customer": "isCustomer", "Vendor": "isSupplier"}
@@ -78,20 +80,15 @@ class BatchedContacts:
 
     async def run(self, qbo_type: str, records: list[Record]) -> list[Record]:
         """Write what is plain in batches; the records left for the engine."""
-        planned, left = await self._plan(qbo_type, records)
-        for start in range(0, len(planned), BATCH_LIMIT):
-            chunk = planned[start : start + BATCH_LIMIT]
-            left.extend(await self._write(qbo_type, chunk))
-        log.info(
-            "import_batched",
-            connection_id=str(self.connection.id),
-            entity=qbo_type,
-            found=len(records),
-            batched=len(records) - len(left),
-            left_to_engine=len(left),
-            requests=self.requests,
+        return await write_batched(
+            self.connection,
+            qbo_type,
+            len(records),
+            await self._plan(qbo_type, records),
+            partial(self._write, qbo_type),
+            limit=BATCH_LIMIT,
+            requests=lambda: self.requests,
         )
-        return left
 
     async def _plan(
         self, qbo_type: str, records: list[Record]

@@ -14,8 +14,6 @@ version, a name QBO has, a refused item) is queued for the engine as before.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +21,14 @@ import asyncpg
 
 from shared.adapters.postgres.budgets import ApiBudget
 from shared.adapters.postgres.links import LinkRepository
-from shared.adapters.qbo.batch import BATCH_LIMIT, batch_write
+from shared.adapters.qbo.batch import BATCH_LIMIT
 from shared.adapters.qbo.client import QboClient
 from shared.domain.canonical import normalise_name
 from shared.domain.connections import Connection
 from shared.domain.errors import PermanentError
 from shared.domain.mapping.contacts import contact_from_released, contact_to_qbo
 from shared.infra.logging import get_logger
+from shared.ingest.batch_writer import qbo_batch_id, send_qbo_batch, write_batched
 
 log = get_logger("import")
 Record = dict[str, Any]
@@ -58,20 +57,17 @@ class BatchedToQbo:
             for qbo_type in ("Customer", "Vendor")
             for r in qbo_found.get(qbo_type, [])
         }
-        planned, left = await self._plan(contacts, taken)
-        for start in range(0, len(planned), BATCH_LIMIT):
-            left.extend(await self._write(planned[start : start + BATCH_LIMIT]))
-        log.info(
-            "import_batched",
-            connection_id=str(self.connection.id),
-            entity="Contact",
-            found=len(contacts),
-            batched=len(contacts) - len(left) - self.up_to_date,
+        plan = await self._plan(contacts, taken)
+        return await write_batched(
+            self.connection,
+            "Contact",
+            len(contacts),
+            plan,
+            self._write,
+            limit=BATCH_LIMIT,
+            requests=lambda: self.requests,
             up_to_date=self.up_to_date,
-            left_to_engine=len(left),
-            requests=self.requests,
         )
-        return left
 
     async def _plan(
         self, contacts: list[Record], taken: set[str]
@@ -132,9 +128,9 @@ class BatchedToQbo:
                 {"bId": str(n), "operation": "create", p.qbo_type: _body(p)}
                 for n, p in enumerate(chunk)
             ]
-            material = json.dumps([str(self.connection.id), items], sort_keys=True, default=str)
-            request_id = "imp-" + hashlib.sha256(material.encode()).hexdigest()[:40]
-            answers = await self._send(items, request_id)
+            request_id = qbo_batch_id("imp", [str(self.connection.id), items])
+            self.requests += 1
+            answers = await send_qbo_batch(self.qbo, self.batch_budget, items, request_id)
             links = LinkRepository(conn)
             for planned, answer in zip(chunk, answers, strict=True):
                 made = answer.get(planned.qbo_type)
@@ -150,13 +146,6 @@ class BatchedToQbo:
                     snapshot=planned.fields,
                 )
         return left
-
-    async def _send(self, items: list[Record], request_id: str) -> list[Record]:
-        self.requests += 1
-        if self.batch_budget is None:
-            return await batch_write(self.qbo, items, request_id=request_id)
-        async with self.batch_budget.acquire(self.qbo.batch_budget_key):
-            return await batch_write(self.qbo, items, request_id=request_id)
 
 
 def _body(planned: _Planned) -> Record:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import asyncpg
@@ -40,6 +41,7 @@ from shared.domain.mapping.kinds import BY_QBO_WORD, DocKind
 from shared.domain.ownership import Op, Outcome, OwnershipPolicy
 from shared.infra.db import DbConnection
 from shared.infra.logging import get_logger
+from shared.ingest.batch_writer import write_batched
 from shared.sync import routes
 from shared.sync.company import company_prefs
 from shared.sync.context import SyncContext
@@ -112,19 +114,15 @@ class BatchedDocuments:
         await self.listing(kind.released_path)
         if OwnershipPolicy().decide(kind.entity, Op.UPSERT, "qbo").outcome is not Outcome.APPLY:
             return records  # the engine says how the table ends these
-        planned, left = await self._plan(kind, records)
-        for start in range(0, len(planned), BATCH_LIMIT):
-            left.extend(await self._write(kind, planned[start : start + BATCH_LIMIT]))
-        log.info(
-            "import_batched",
-            connection_id=str(self.connection.id),
-            entity=qbo_type,
-            found=len(records),
-            batched=len(records) - len(left),
-            left_to_engine=len(left),
-            requests=self.requests,
+        return await write_batched(
+            self.connection,
+            qbo_type,
+            len(records),
+            await self._plan(kind, records),
+            partial(self._write, kind),
+            limit=BATCH_LIMIT,
+            requests=lambda: self.requests,
         )
-        return left
 
     async def listing(self, path: str) -> list[Record]:
         """Re-Leased's documents of a collection, from one listing for the whole import (every

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from shared.adapters.postgres.twins import TwinLedger
@@ -30,6 +31,7 @@ from shared.domain.mapping.kinds import BY_QBO_WORD
 from shared.domain.mapping.payments import DOCUMENT, ENTITY, payment_from_qbo, unapplied_cash
 from shared.domain.ownership import Op, Outcome, OwnershipPolicy
 from shared.infra.logging import get_logger
+from shared.ingest.batch_writer import write_batched
 from shared.ingest.import_documents import BatchedDocuments, refusal_reason, written
 from shared.sync.context import SyncContext
 from shared.sync.documents.references import fields_of_released
@@ -59,19 +61,15 @@ class BatchedPayments:
         policy = OwnershipPolicy().decide(ENTITY[qbo_type], Op.UPSERT, "qbo")
         if policy.outcome is not Outcome.APPLY:
             return records  # the engine says how the table ends these
-        planned, left = await self._plan(qbo_type, records)
-        for start in range(0, len(planned), BATCH_LIMIT):
-            left.extend(await self._write(qbo_type, planned[start : start + BATCH_LIMIT]))
-        log.info(
-            "import_batched",
-            connection_id=str(self.documents.connection.id),
-            entity=qbo_type,
-            found=len(records),
-            batched=len(records) - len(left),
-            left_to_engine=len(left),
-            requests=self.requests,
+        return await write_batched(
+            self.documents.connection,
+            qbo_type,
+            len(records),
+            await self._plan(qbo_type, records),
+            partial(self._write, qbo_type),
+            limit=BATCH_LIMIT,
+            requests=lambda: self.requests,
         )
-        return left
 
     async def not_linked(self, payments: list[Record]) -> list[Record]:
         """Leave out Re-Leased payments already linked (recorded from QBO: this import's batches

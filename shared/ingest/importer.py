@@ -28,13 +28,16 @@ from shared.adapters.qbo.client import QboClient
 from shared.adapters.released.client import ReleasedClient
 from shared.domain.connections import Connection
 from shared.domain.events import ChangeEvent, derive_event_id
+from shared.domain.mapping.masterdata import account_from_qbo
 from shared.infra.logging import get_logger
 from shared.ingest.alignment import MasterDataAlignment
 from shared.ingest.dispatch import Publisher
 from shared.ingest.import_batch import ROLE_FLAG, BatchedContacts
 from shared.ingest.import_batch_qbo import BatchedToQbo
 from shared.ingest.import_documents import BatchedDocuments
+from shared.ingest.import_documents_qbo import BatchedDocumentsToQbo
 from shared.ingest.import_payments import BatchedPayments
+from shared.ingest.import_payments_qbo import BatchedPaymentsToQbo
 from shared.ingest.reconciler import qbo_change
 from shared.ingest.relay import publish_new
 
@@ -132,7 +135,12 @@ class InitialImport:
             for c in contacts
         ]
         await self._stage(connection, "released_contact", events, progress)
-        await self._documents(connection, qbo, released, progress, now)
+        codes = {
+            account_from_qbo(kind, row)["code"]: f"{kind}:{row['Id']}"
+            for kind in ("Account", "Item")
+            for row in found[kind]
+        }
+        await self._documents(connection, (qbo, released), progress, now, codes)
         total = progress.total + sum(progress.batched.values())
         await cursors.set(connection.id, TOTAL, str(total))
         await cursors.set(connection.id, BATCHED, str(sum(progress.batched.values())))
@@ -150,17 +158,20 @@ class InitialImport:
     async def _documents(
         self,
         connection: Connection,
-        qbo: QboClient,
-        released: ReleasedClient,
+        clients: tuple[QboClient, ReleasedClient],
         progress: ImportProgress,
         now: datetime,
+        codes: dict[str, str],
     ) -> None:
-        """Both sides' documents dated from the sync-from date; the engine gates the rest."""
+        """Both sides' documents dated from the sync-from date; the engine gates the rest.
+        ``codes``: QBO's accounts and items by code, for the Re-Leased documents' accounts."""
+        qbo, released = clients
         realm = str(connection.qbo_realm_id)
         start = dict(connection.settings or {}).get("sync_from_date")
         marker = released_import_event(connection.released_company_id, "import", {"id": realm}, now)
         batcher = BatchedDocuments(self.pool, released, qbo, connection, marker)
         payments = BatchedPayments(batcher)
+        to_qbo = BatchedDocumentsToQbo(batcher, qbo, self.qbo_batch_budget, codes)
         for stage in QBO_DOCUMENT_STAGES:
             rows = await qbo.query_all(stage, f"TxnDate >= '{start}'" if start else "")
             # Plain documents and payments are written in batches; the engine gets the rest.
@@ -178,15 +189,18 @@ class InitialImport:
             # linked at its current version (what those stages just created, among others).
             listed = await batcher.listing(path)
             docs = await batcher.not_up_to_date([d for d in listed if d.get("status") in OPEN])
-            events = [released_import_event(company, category, d, now) for d in docs]
+            # Plain documents QBO lacks are created there in batches; the engine gets the rest.
+            left = await to_qbo.run(docs)
+            progress.batched[f"released_{category}"] = len(docs) - len(left)
+            events = [released_import_event(company, category, d, now) for d in left]
             await self._stage(connection, f"released_{category}", events, progress)
         # Payments last: on invoices and (refunds) on credit notes, from the sync-from date.
         paid = await payments.not_linked(await released.list_all("/payments", status="ACTIVE"))
-        events = [
-            released_import_event(company, "payment", p, now)
-            for p in paid
-            if not start or str(p.get("date", "")) >= str(start)
-        ]
+        paid = [p for p in paid if not start or str(p.get("date", "")) >= str(start)]
+        # Plain ones on documents QBO has are recorded there in batches; the engine gets the rest.
+        left = await BatchedPaymentsToQbo(batcher, qbo, self.qbo_batch_budget).run(paid)
+        progress.batched["released_payment"] = len(paid) - len(left)
+        events = [released_import_event(company, "payment", p, now) for p in left]
         await self._stage(connection, "released_payment", events, progress)
 
     async def _stage(

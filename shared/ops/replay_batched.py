@@ -1,4 +1,5 @@
-"""A bulk replay's QBO documents and payments, written to Re-Leased in batches of 50.
+"""A bulk replay's documents and payments, written in batches: QBO's to Re-Leased (50 a request),
+Re-Leased's documents to QBO (30 a ``/batch``).
 
 A bulk replay of dead letters (say, a few thousand QBO invoices that failed while a company's
 tax rates were wrong, now fixed) would otherwise cost one Re-Leased request per record, plus a
@@ -9,6 +10,11 @@ and sent through the initial import's batched paths (``shared.ingest.import_docu
 twins and links per item). A letter whose record went into a batch is done; everything else (a
 record that is linked already, not plain, gone from QBO, or refused by its batch) is replayed as an
 event on the bulk lane as before, and the engine says what becomes of it.
+
+Dead-lettered Re-Leased invoices and credit notes (not their voids) go the other way the same way:
+read back with a listing per 100 ids and sent through ``shared.ingest.import_documents_qbo`` (the
+engine's mapping, locks, twins, number write-back and links per item); Re-Leased payments are
+replayed as events.
 
 The clients are the bulk lane's, so the replay leaves live traffic its reserved share.
 """
@@ -29,6 +35,7 @@ from shared.domain.errors import NotFound
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
 from shared.ingest.import_documents import BatchedDocuments
+from shared.ingest.import_documents_qbo import BatchedDocumentsToQbo
 from shared.ingest.import_payments import BatchedPayments
 from shared.ingest.importer import BATCHED_DOCUMENTS, released_import_event
 
@@ -43,15 +50,19 @@ BATCHABLE = {
     "payment": "Payment",
     "billpayment": "BillPayment",
 }
+# Re-Leased event category -> its collection: documents QBO lacks, created through QBO's /batch.
+RELEASED_BATCHABLE = {"invoice": "/invoices", "creditnote": "/credit-notes"}
 _NOT_BATCHED_OPERATIONS = frozenset({"delete", "void"})
+IDS_PER_LISTING = 100  # Re-Leased ids read back per listing (the query string stays short)
 
 Letter = tuple[int, ChangeEvent]
 
 
 def batchable(event: ChangeEvent) -> bool:
+    words = BATCHABLE if event.source == "qbo" else RELEASED_BATCHABLE
     return (
-        event.source == "qbo"
-        and event.entity in BATCHABLE
+        event.source in ("qbo", "released")
+        and event.entity in words
         and event.operation not in _NOT_BATCHED_OPERATIONS
     )
 
@@ -85,12 +96,13 @@ class BatchedReplay:
         )
         documents = BatchedDocuments(self.pool, released, qbo, connection, marker)
         payments = BatchedPayments(documents)
+        to_qbo = BatchedDocumentsToQbo(documents, qbo, self.clients.qbo_batch_budget)
         written: set[int] = set()
         for word, qbo_type in BATCHABLE.items():
             letter_of: dict[str, int] = {}
             rows: list[dict[str, Any]] = []
             for letter_id, event in letters:
-                if event.entity != word or event.entity_id in letter_of:
+                if event.source != "qbo" or event.entity != word or event.entity_id in letter_of:
                     continue
                 try:
                     rows.append(await qbo.get(qbo_type, event.entity_id))
@@ -102,11 +114,34 @@ class BatchedReplay:
             batcher = documents if qbo_type in BATCHED_DOCUMENTS else payments
             left = {str(r["Id"]) for r in await batcher.run(qbo_type, rows)}
             written |= {n for record_id, n in letter_of.items() if record_id not in left}
+        for word, path in RELEASED_BATCHABLE.items():
+            written |= await self._released(to_qbo, path, word, letters)
         log.info(
             "dead_letters_batched",
             connection_id=str(connection.id),
             letters=len(letters),
             batched=len(written),
-            requests=documents.requests + payments.requests,
+            requests=documents.requests + payments.requests + to_qbo.requests + to_qbo.write_backs,
         )
         return written
+
+    async def _released(
+        self, to_qbo: BatchedDocumentsToQbo, path: str, word: str, letters: list[Letter]
+    ) -> set[int]:
+        """Dead-lettered Re-Leased documents of one collection, read back in one listing and
+        created in QBO in batches where plain: the letters done that way."""
+        letter_of = {
+            event.entity_id: letter_id
+            for letter_id, event in letters
+            if event.source == "released" and event.entity == word
+        }
+        if not letter_of:
+            return set()
+        ids = list(letter_of)
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IDS_PER_LISTING):
+            chunk = ",".join(ids[start : start + IDS_PER_LISTING])
+            found += await to_qbo.documents.released.list_all(path, ids=chunk)
+        found = [d for d in found if str(d.get("id")) in letter_of]
+        left = {str(d["id"]) for d in await to_qbo.run(found)}
+        return {letter_of[str(d["id"])] for d in found if str(d["id"]) not in left}

@@ -12,8 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
 from shared.adapters.qbo.client import QboClient
 from shared.domain.connections import Connection
+from shared.domain.events import ChangeEvent
 from tests.e2e.readers import linked_released
 from tests.e2e.stack import Stack, unique
 
@@ -180,3 +182,24 @@ async def seed_links(
         "customer": await linked_released(pool, "Customer", str(cust["Id"]), connection),
         "vendor": await linked_released(pool, "Vendor", str(vend["Id"]), connection),
     }
+
+
+# -- our tables ---------------------------------------------------------------------------------
+
+
+async def dead_letter(pool: asyncpg.Pool, event: ChangeEvent, queue: str) -> int:
+    """``event`` recorded as a dead letter of ``queue``, as if it had failed for good (a tax
+    rate since fixed); returns the letter's id."""
+    letter = DeadLetter(
+        event_id=event.event_id,
+        routing_key=f"{event.source}.{event.entity}",
+        queue=queue,
+        event=event.model_dump(mode="json"),
+        error_class="PermanentError",
+        error="tax rate not linked",
+        remedy=None,
+        attempts=1,
+    )
+    async with pool.acquire() as conn:
+        letter_id: int = await DeadLetterRepository(conn).record(letter)
+        return letter_id

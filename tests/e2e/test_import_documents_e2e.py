@@ -12,7 +12,6 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.adapters.broker import EventPublisher
 from shared.adapters.clients import ClientFactory
-from shared.adapters.postgres.dead_letters import DeadLetter, DeadLetterRepository
 from shared.admin.store import AdminConnections
 from shared.ingest.importer import InitialImport
 from shared.ingest.reconciler import qbo_change
@@ -21,6 +20,7 @@ from shared.ops.replay import Throttle
 from shared.ops.replay_batched import BatchedReplay
 from tests.e2e.builders import (
     TODAY,
+    dead_letter,
     qbo_bank_account_id,
     qbo_customer,
     qbo_item_id,
@@ -163,18 +163,7 @@ async def test_a_bulk_replay_writes_dead_lettered_invoices_in_batches(
         )
         # As if each had failed for good (a wrong tax rate, since fixed): a dead letter.
         event = qbo_change(realm, "Invoice", made, now)
-        letter = DeadLetter(
-            event_id=event.event_id,
-            routing_key="qbo.invoice",
-            queue="sync.qbo_to_released",
-            event=event.model_dump(mode="json"),
-            error_class="PermanentError",
-            error="tax rate not linked",
-            remedy=None,
-            attempts=1,
-        )
-        async with pool.acquire() as conn:
-            ids.append(await DeadLetterRepository(conn).record(letter))
+        ids.append(await dead_letter(pool, event, "sync.qbo_to_released"))
     bulk = ClientFactory(stack.settings, pool, stack.http, bulk=True)
     publisher = await EventPublisher.open(broker)
     try:

@@ -59,7 +59,7 @@ async def from_released(ctx: SyncContext) -> Result:
     if stop is not None:
         return stop
     doc_link = await qbo_document(ctx, kind.entity, "invoice", str(document["id"]))
-    body = await _qbo_payment(ctx, qbo_type, record, doc_link)
+    body = await qbo_payment_body(ctx, qbo_type, record, doc_link)
     made = await create_in_qbo(
         ctx, qbo_type, body, str(record["id"]), str(record.get("version")), "qbo-payment"
     )
@@ -85,9 +85,11 @@ async def _ours_in_flight(ctx: SyncContext, record: dict[str, Any]) -> list[Link
     return await _links(ctx, str(record["id"]))
 
 
-async def _qbo_payment(
+async def qbo_payment_body(
     ctx: SyncContext, qbo_type: str, record: dict[str, Any], doc_link: Link
 ) -> dict[str, Any]:
+    """The QBO payment (bill payment) recording a Re-Leased payment of one linked document (the
+    initial import's batches write the same body)."""
     snapshot = doc_link.snapshot or {}
     party = split_key(str(snapshot.get("contact")))[1]
     bank = await qbo_bank(ctx, str(record.get("bankAccountId") or ""))
