@@ -221,6 +221,7 @@ async def test_import_creates_released_documents_in_qbo_in_batches_of_30(
     assert rows, "the refused one was left to the engine"
     assert rows[-1]["outcome"] == "error", "the refused one: a per-record outcome"
     assert rows[-1]["reason"]
+    assert "inactive in QuickBooks" in rows[-1]["remedy"], "the refused one: what to do about it"
     # The refused document voided before it ever synced: it has no QBO twin to agree with.
     await rl_as_user(stack, company, "POST", f"/invoices/{bad['id']}/void")
     assert await assert_sides_agree(stack, connection, pool) >= len(ours)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from shared.adapters.qbo.client import classify as classify_qbo
 from shared.adapters.released.client import classify
-from shared.domain.errors import PermanentError, Refused
+from shared.domain.errors import NotFound, PermanentError, Refused
 from shared.domain.mapping.documents import applied_in_qbo, below_applied, document_total
 
 CENTS = st.integers(min_value=0, max_value=10_000_000).map(lambda c: Decimal(c) / 100)
@@ -62,3 +62,12 @@ def test_a_qbo_refusal_tells_a_person_what_to_do() -> None:
     assert "6000" in str(error)
     assert error.remedy is not None
     assert "Re-Leased" in error.remedy
+
+
+def test_a_qbo_object_not_found_on_a_write_tells_a_person_what_to_do() -> None:
+    # 610: the body names a customer, vendor, item or account QBO holds inactive or deleted.
+    body = {"Fault": {"Error": [{"code": "610", "Message": "Object Not Found"}]}}
+    error = classify_qbo(400, body, None)
+    assert isinstance(error, NotFound)
+    assert error.remedy is not None
+    assert "inactive in QuickBooks" in error.remedy

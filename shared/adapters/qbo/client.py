@@ -7,12 +7,12 @@ own lives here: the URLs, the ``minorversion`` and ``requestid`` query parameter
 upload, and the classification of its answers (``classify``): 401/403 -> the token is refreshed
 once and the request sent once more, then ``ConnectionRevoked``; 429 -> the realm is blocked for
 Retry-After (or 60 s) for every replica and a ``TransientError`` carries the wait; 5xx and network
-errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``NotFound``; 6240 ->
-``DuplicateName``; any other Fault -> ``PermanentError`` with QBO's own message.
+errors -> ``TransientError``; Fault 5010 -> ``StaleVersion``; 610 -> ``NotFound`` (on a write: a
+record the body refers to is deleted or inactive); 6240 -> ``DuplicateName``; any other Fault ->
+``PermanentError`` with QBO's own message.
 
 Given a ``coalescer`` (coalesce.py; one per connection, owned by whoever builds the clients),
-``get`` joins it: concurrent gets for the realm are answered by one request, each caller seeing
-what a plain get would have given it.
+``get`` joins it: concurrent gets for the realm share one request, each seeing its own answer.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def fault_of(body: Any) -> tuple[str, str]:
 
 
 # A refusal reaches a person as a per-record error: what to change, and how to send it again.
+NOT_FOUND_REMEDY = "a record it refers to is deleted or inactive in QuickBooks: " + (
+    "make it active there or refer to an active one in Re-Leased, then resync the record"
+)
 REFUSED_REMEDY = (
     "change the record in Re-Leased (where it came from) so that QuickBooks accepts it, as the "
     "reason says, then resync the record or replay its dead letter"
@@ -81,7 +84,7 @@ def classify(status: int, body: Any, retry_after: float | None) -> Exception:
     if code == "5010":
         return StaleVersion(f"QBO stale SyncToken: {message}")
     if code == "610" or status == 404:
-        return NotFound(f"QBO object not found: {message}")
+        return NotFound(f"QBO object not found: {message}", remedy=NOT_FOUND_REMEDY)
     if code == "6240":
         return DuplicateName(
             f"QBO duplicate name: {message}",
