@@ -225,6 +225,8 @@ class Dispatcher:
         return [asyncio.ensure_future(self.publisher.publish(e)) for e in events]
 
     def _settled(self, event: ChangeEvent, task: asyncio.Future[Any]) -> bool:
+        if task.cancelled():  # a confirm given up on (a channel closing): left to the relay
+            return False
         exc = task.exception()
         if exc is None:
             return True
