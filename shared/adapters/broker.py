@@ -227,14 +227,9 @@ class EventPublisher:
         return self._underlay
 
     async def publish(self, event: ChangeEvent, *, exchange: str = EVENTS_EXCHANGE) -> None:
+        key, body = event.routing_key, event.to_bytes()
         headers = {"x-attempt": event.attempt, "x-origin": event.origin}
-        await self.publish_bytes(
-            exchange,
-            event.routing_key,
-            event.to_bytes(),
-            message_id=event.event_id,
-            headers=headers,
-        )
+        await self.publish_bytes(exchange, key, body, message_id=event.event_id, headers=headers)
 
     async def publish_bytes(
         self,
