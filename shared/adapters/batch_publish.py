@@ -88,12 +88,17 @@ def _read(future: asyncio.Future[Any]) -> None:
 
 
 async def publish_many(
-    publisher: EventPublisher, events: Sequence[ChangeEvent], *, exchange: str = EVENTS_EXCHANGE
+    publisher: EventPublisher,
+    events: Sequence[ChangeEvent],
+    *,
+    exchange: str = EVENTS_EXCHANGE,
+    put_timeout_s: float = 5.0,
 ) -> list[asyncio.Future[Any]]:
     """Queue every event on the publisher's channel, in order; one future per event, done when
     the broker confirmed it (result), or refused, returned or lost it (exception:
     ``UnpublishableError`` for a message that can never be sent, ``TransientError`` when the
-    channel is closed, aiormq's own errors for a nack, a return or a connection lost)."""
+    channel is closed or the connection stopped taking frames for ``put_timeout_s``, aiormq's
+    own errors for a nack, a return or a connection lost)."""
     loop = asyncio.get_running_loop()
     try:
         # The concrete aiormq channel: its bookkeeping is what this module takes part in.
@@ -103,25 +108,43 @@ async def publish_many(
     if not getattr(channel, "publisher_confirms", False):
         raise RuntimeError("publish_many needs a channel with publisher confirms")
     futures: list[asyncio.Future[Any]] = []
+    stuck = False
     async with channel.lock:
         for event in events:
-            if channel.is_closed:
-                futures.append(_settled(loop, TransientError("channel closed")))
+            if channel.is_closed or stuck:
+                futures.append(_settled(loop, TransientError("channel closed or not writing")))
                 continue
             try:
                 payload = encode(channel.number, channel.max_content_size, event, exchange)
             except UnpublishableError as exc:
                 futures.append(_settled(loop, exc))
                 continue
-            # Queued first, then given its tag: a put cancelled while waiting for room queues
-            # nothing, and nothing can come between the put and the tag (no await).
-            await channel.write_queue.put(
-                ChannelFrame(payload=payload, drain_future=None, should_close=False)
-            )
+            # Queued first, then given its tag: a put cancelled or timed out while waiting for
+            # room queues nothing, and nothing comes between the put and the tag (no await).
+            frame = ChannelFrame(payload=payload, drain_future=None, should_close=False)
+            if not await _queued(channel.write_queue, frame, put_timeout_s):
+                # A connection that died with a full queue never drains it: the rest of the
+                # batch fails now (left to the relay) instead of holding the lock for good.
+                stuck = True
+                futures.append(_settled(loop, TransientError("connection not taking frames")))
+                continue
             confirmation = _register(channel, event.event_id)
             confirmation.add_done_callback(_read)
             futures.append(confirmation)
     return futures
+
+
+async def _queued(queue: asyncio.Queue[Any], frame: ChannelFrame, timeout_s: float) -> bool:
+    """Put ``frame`` on the connection's write queue; False when no room came in time."""
+    if not queue.full():
+        queue.put_nowait(frame)
+        return True
+    try:
+        async with asyncio.timeout(timeout_s):
+            await queue.put(frame)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _register(channel: Any, message_id: str) -> asyncio.Future[Any]:
