@@ -73,7 +73,7 @@ class UnpublishableError(SyncError):
 SHORTSTR_BYTES = 255
 
 
-def _shortstr_problem(name: str, value: str | None) -> str | None:
+def shortstr_problem(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     try:
@@ -220,14 +220,16 @@ class EventPublisher:
     async def close(self) -> None:
         await self._channel.close()
 
+    async def underlay(self) -> aiormq.abc.AbstractChannel:
+        """The aiormq channel under ours, looked up again only once closed (a reconnect)."""
+        if self._underlay is None or self._underlay.is_closed:
+            self._underlay = await self._channel.get_underlay_channel()
+        return self._underlay
+
     async def publish(self, event: ChangeEvent, *, exchange: str = EVENTS_EXCHANGE) -> None:
-        await self.publish_bytes(
-            exchange,
-            event.routing_key,
-            event.to_bytes(),
-            message_id=event.event_id,
-            headers={"x-attempt": event.attempt, "x-origin": event.origin},
-        )
+        key, body = event.routing_key, event.to_bytes()
+        headers = {"x-attempt": event.attempt, "x-origin": event.origin}
+        await self.publish_bytes(exchange, key, body, message_id=event.event_id, headers=headers)
 
     async def publish_bytes(
         self,
@@ -244,7 +246,7 @@ class EventPublisher:
             ("routing key", routing_key),
             ("message id", message_id),
         ):
-            problem = _shortstr_problem(name, value)
+            problem = shortstr_problem(name, value)
             if problem:
                 raise UnpublishableError(problem)
         properties = aiormq.spec.Basic.Properties(
@@ -256,9 +258,7 @@ class EventPublisher:
         )
         channel = self._channel
         try:
-            underlay = self._underlay
-            if underlay is None or underlay.is_closed:
-                underlay = self._underlay = await channel.get_underlay_channel()
+            underlay = await self.underlay()
             # wait=False: the frames are queued for the connection's writer and the channel's
             # lock is let go at once. aio-pika waits for the writer to drain every publish while
             # holding that lock, so a busy event loop (a receiver under load) let through only

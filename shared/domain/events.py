@@ -41,6 +41,7 @@ TEXT_LIMITS: dict[str, int] = {
     "resource_url": 2048,
 }
 _REQUIRED = ("event_id", "account_id", "entity", "entity_id", "operation")
+_LIMITS = tuple(TEXT_LIMITS.items())
 
 
 def wire_text_problem(value: str, max_bytes: int) -> str | None:
@@ -114,18 +115,23 @@ class ChangeEvent(BaseModel):
         """
         for name in ("entity", "operation"):
             word = fields[name]
-            if not word or any(ch in word for ch in _FORBIDDEN_IN_KEY):
+            # An ASCII letters-and-digits word (nearly all) has none of the separators.
+            if not (word.isascii() and word.isalnum()) and (
+                not word or any(ch in word for ch in _FORBIDDEN_IN_KEY)
+            ):
                 raise ValueError(f"{name} {word[:40]!r} cannot be part of a routing key")
             fields[name] = word.lower()
         for name in _REQUIRED:
             if not fields[name]:
                 raise ValueError(f"{name} must not be empty")
-        for name, limit in TEXT_LIMITS.items():
+        for name, limit in _LIMITS:
             value = fields.get(name)
-            if value is not None:
-                problem = wire_text_problem(value, limit)
-                if problem:
-                    raise ValueError(f"{name} {problem}")
+            # Inline for the usual short ASCII id; anything else gets the full check.
+            if value is None or (value.isascii() and len(value) <= limit and "\x00" not in value):
+                continue
+            problem = wire_text_problem(value, limit)
+            if problem:
+                raise ValueError(f"{name} {problem}")
         return cls._assembled(fields)
 
     @classmethod

@@ -23,9 +23,10 @@ import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from shared.adapters.broker import UnpublishableError
+from shared.adapters.batch_publish import publish_many
+from shared.adapters.broker import EventPublisher, UnpublishableError
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
 from shared.ingest.marker import PublishedMarker
@@ -199,7 +200,7 @@ class Dispatcher:
     async def _publish(self, events: list[ChangeEvent]) -> list[bool]:
         """Publish ``events`` at once; True for each one confirmed within the timeout. A late
         one keeps going in the background; a failed one stays pending for the relay."""
-        tasks = [asyncio.ensure_future(self.publisher.publish(e)) for e in events]
+        tasks = await self._started(events)
         try:
             if tasks:
                 await asyncio.wait(tasks, timeout=self.publish_timeout_s)
@@ -216,7 +217,16 @@ class Dispatcher:
                 confirmed.append(False)
         return confirmed
 
-    def _settled(self, event: ChangeEvent, task: asyncio.Future[None]) -> bool:
+    async def _started(self, events: list[ChangeEvent]) -> list[asyncio.Future[Any]]:
+        """Every publish under way: on our broker publisher, the whole batch handed to the
+        channel at once (``publish_many``), else one task per event."""
+        if isinstance(self.publisher, EventPublisher):
+            return await publish_many(self.publisher, events)
+        return [asyncio.ensure_future(self.publisher.publish(e)) for e in events]
+
+    def _settled(self, event: ChangeEvent, task: asyncio.Future[Any]) -> bool:
+        if task.cancelled():  # a confirm given up on (a channel closing): left to the relay
+            return False
         exc = task.exception()
         if exc is None:
             return True
@@ -225,7 +235,7 @@ class Dispatcher:
             self.marker.quarantine(event.event_id, str(exc))
         return False  # otherwise it stays pending for the relay
 
-    def _follow_late(self, event: ChangeEvent, task: asyncio.Future[None]) -> None:
+    def _follow_late(self, event: ChangeEvent, task: asyncio.Future[Any]) -> None:
         """Keep waiting for a late confirm in the background; mark the event when it comes."""
         self.in_flight.add(event.event_id)
 

@@ -17,7 +17,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.adapters.broker import UnpublishableError
+from shared.adapters.batch_publish import publish_many
+from shared.adapters.broker import EventPublisher, UnpublishableError
 from shared.adapters.postgres.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
@@ -91,7 +92,7 @@ class OutboxRelay:
             )
             busy = self.in_flight()
             events = [e for e in claimed if e.event_id not in busy]
-            results = await asyncio.gather(*(self._publish(e) for e in events))
+            results = await self._publish_page(events)
             ids = [e.event_id for e, result in zip(events, results, strict=True) if result is None]
             if ids:
                 await repo.mark_published(ids)
@@ -100,6 +101,26 @@ class OutboxRelay:
                 log.warning("event_quarantined", event_id=event.event_id[:80], reason=reason)
                 await repo.quarantine(event.event_id, reason)
         return len(ids), len(claimed), len(ids) + len(doomed)
+
+    async def _publish_page(self, events: list[ChangeEvent]) -> list[str | None]:
+        """Publish the page at once; per event as ``_publish`` answers. On our broker publisher
+        the page goes to the channel in one step (``publish_many``) and its confirms are
+        awaited together, within the same timeout."""
+        if not isinstance(self.publisher, EventPublisher):
+            return await asyncio.gather(*(self._publish(e) for e in events))
+        futures = await publish_many(self.publisher, events)
+        if futures:
+            await asyncio.wait(futures, timeout=self.publish_timeout_s)
+        results: list[str | None] = []
+        for future in futures:
+            if not future.done() or future.cancelled():
+                future.cancel()  # stays pending; the next pass tries again
+                results.append("")
+            elif isinstance(future.exception(), UnpublishableError):
+                results.append(str(future.exception())[:200])
+            else:
+                results.append(None if future.exception() is None else "")
+        return results
 
     async def _publish(self, event: ChangeEvent) -> str | None:
         """None when confirmed; the reason when it can never be published; "" otherwise."""
