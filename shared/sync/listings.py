@@ -52,8 +52,8 @@ full listing taken at the moment of the request:
   the request (it is in the answer) or has not begun;
 - a refresh already sent after the caller asked is shared (a burst of lookups waits for one
   request rather than sending one each); one sent before is not;
-- a change list longer than ``MAX_REFRESH_PAGES`` pages (a bulk edit, a long pause) is
-  answered by a full listing instead, and so is every lookup after ``FRESH_LIFETIME_S``.
+- a change list of more than one page (``PAGE_SIZE``) is answered by a full listing instead,
+  and so is every lookup after ``FRESH_LIFETIME_S``.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ FRESH_LIFETIME_S = 600.0
 # How long before it became visible a write may have been stamped (a real server stamps a row
 # in its transaction and commits later); refreshes ask again for this much of the past.
 OVERLAP_S = 30.0
-# A change list longer than this is not worth paging through: list everything instead.
-MAX_REFRESH_PAGES = 2
+# A change list of more than one page (a bulk edit, a long pause) is not paged through: while we
+# paged, a record edited on an earlier page would move to the end, past one we had not read yet.
+# Everything is listed instead (the same paging as before listings were kept).
 PAGE_SIZE = "1000"
 Record = dict[str, Any]
 
@@ -160,37 +161,28 @@ class ListingCache:
                 held is None
                 or held.newest is None
                 or now - held.taken > self.fresh_lifetime
-                or not await self._refresh(released, held, path, now)
+                or not await self._refresh(released, held, held.newest, path, now)
             ):
                 held = _Listing({}, now, asked=now)
                 _merge(held, await released.list_all(path, includeArchived="true"))
                 self._listings[key] = held
             return list(held.records.values())
 
-    async def _refresh(self, released: ReleasedApi, held: _Listing, path: str, now: float) -> bool:
-        """Merge what changed since the newest listed stamp (less the overlap); False when the
-        change list is longer than ``MAX_REFRESH_PAGES`` (nothing merged then)."""
-        assert held.newest is not None
-        since = _format(held.newest - timedelta(seconds=OVERLAP_S))
-        changed: list[Record] = []
-        page = 1
-        while True:
-            params = {
-                "modifiedSince": since,
-                "includeArchived": "true",
-                "page": str(page),
-                "pageSize": PAGE_SIZE,
-            }
-            payload = await released.request("GET", path, params=params)
-            pages = int(payload.get("pagination", {}).get("pageCount", 1) or 1)
-            if pages > MAX_REFRESH_PAGES:
-                return False
-            changed.extend(payload.get("items", []))
-            if page >= pages:
-                break
-            page += 1
+    async def _refresh(
+        self, released: ReleasedApi, held: _Listing, newest: datetime, path: str, now: float
+    ) -> bool:
+        """Merge what changed since ``newest`` less the overlap; False when the change list
+        runs to more than one page (nothing merged then: the caller lists everything)."""
+        params = {
+            "modifiedSince": _format(newest - timedelta(seconds=OVERLAP_S)),
+            "includeArchived": "true",
+            "pageSize": PAGE_SIZE,
+        }
+        payload = await released.request("GET", path, params=params)
+        if int(payload.get("pagination", {}).get("pageCount", 1) or 1) > 1:
+            return False
         held.asked = now
-        _merge(held, changed)
+        _merge(held, payload.get("items", []))
         return True
 
     def put(self, connection_id: UUID, path: str, record: Record) -> None:
