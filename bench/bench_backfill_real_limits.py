@@ -161,9 +161,15 @@ async def _landed(
     stack: Stack, company: str, qbo: Any, name: str, in_released: bool, since: str
 ) -> bool:
     if in_released:
-        # Only what changed since the edit: the company holds thousands of contacts.
-        page = await _rl(stack, company, "GET", f"/contacts?pageSize=1000&modifiedSince={since}")
-        return any(c["name"] == name for c in page["items"])
+        # Only what changed since the edit: the company holds thousands of contacts. Every page:
+        # the import may have written more than a page since, and the newest come last.
+        query = f"/contacts?pageSize=1000&modifiedSince={since}"
+        first = await _rl(stack, company, "GET", query)
+        pages = int(first["pagination"]["pageCount"] or 1)
+        items = list(first["items"])
+        for n in range(2, pages + 1):
+            items += (await _rl(stack, company, "GET", f"{query}&page={n}"))["items"]
+        return any(c["name"] == name for c in items)
     return bool(await qbo.query_all("Customer", f"DisplayName = '{name}'"))
 
 
