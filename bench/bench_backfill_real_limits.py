@@ -16,7 +16,9 @@ Prints: wall time; requests per side (Re-Leased split into reads, single writes 
 the share of Re-Leased's 60/minute used while the import was backlogged (from its first to its
 last batch) and the busiest sliding minute; 429s (any is ours: nothing else calls); records
 written per Re-Leased write request, against the baseline of one request per record; live-edit
-propagation p50/p99. Figures only, asserts nothing.
+propagation p50/p99 overall, then per direction (QBO->RL, RL->QBO, with the max) and the five
+slowest edits with their direction and when into the import they were made. Figures only,
+asserts nothing.
 
 Run from the repository root: ``PYTHONPATH=. .venv/bin/python bench/bench_backfill_real_limits.py``
 (it imports bench_backfill from beside it and the e2e stack from tests/).
@@ -30,6 +32,7 @@ import os
 import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -196,14 +199,27 @@ async def _landed(
     stack: Stack, company: str, qbo: Any, name: str, in_released: bool, since: str
 ) -> bool:
     if in_released:
-        # Only what changed since the edit: the company holds thousands of contacts.
-        page = await _rl(stack, company, "GET", f"/contacts?pageSize=1000&modifiedSince={since}")
-        return any(c["name"] == name for c in page["items"])
+        # Only what changed since the edit: the company holds thousands of contacts. Every page:
+        # the import may have written more than a page since, and the newest come last.
+        query = f"/contacts?pageSize=1000&modifiedSince={since}"
+        first = await _rl(stack, company, "GET", query)
+        pages = int(first["pagination"]["pageCount"] or 1)
+        items = list(first["items"])
+        for n in range(2, pages + 1):
+            items += (await _rl(stack, company, "GET", f"{query}&page={n}"))["items"]
+        return any(c["name"] == name for c in items)
     return bool(await qbo.query_all("Customer", f"DisplayName = '{name}'"))
 
 
+@dataclass(frozen=True)
+class LiveEdit:
+    direction: str  # "QBO->RL" or "RL->QBO"
+    offset: float  # seconds into the import when the edit was made
+    seconds: float  # until it was seen on the other side
+
+
 async def _live_edits(
-    stack: Stack, company: str, qbo: Any, done: asyncio.Event, latencies: list[float]
+    stack: Stack, company: str, qbo: Any, done: asyncio.Event, t0: float, edits: list[LiveEdit]
 ) -> None:
     """A new customer every LIVE_EVERY_S, alternately in QBO and in Re-Leased, until ``done``."""
     n = 0
@@ -222,7 +238,8 @@ async def _live_edits(
                 print(f"live edit not seen after {LOST_AFTER_S:.0f} s: {name}")
                 break
             await asyncio.sleep(0.2)
-        latencies.append(time.perf_counter() - started)
+        direction = "QBO->RL" if from_qbo else "RL->QBO"
+        edits.append(LiveEdit(direction, started - t0, time.perf_counter() - started))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), LIVE_EVERY_S)
 
@@ -230,6 +247,28 @@ async def _live_edits(
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def _figures(values: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(values):.2f} s, p99 {_percentile(values, 0.99):.2f} s, "
+        f"max {max(values):.2f} s"
+    )
+
+
+def _report_live(edits: list[LiveEdit]) -> None:
+    """Propagation of the live edits: overall, per direction, and the five slowest."""
+    latencies = [e.seconds for e in edits]
+    print(
+        f"live edits during the import: {len(edits)}; propagation p50 "
+        f"{statistics.median(latencies):.2f} s, p99 {_percentile(latencies, 0.99):.2f} s"
+    )
+    for direction in ("QBO->RL", "RL->QBO"):
+        own = [e.seconds for e in edits if e.direction == direction]
+        if own:
+            print(f"  {direction}: {len(own)} edits; {_figures(own)}")
+    for edit in sorted(edits, key=lambda e: e.seconds, reverse=True)[:5]:
+        print(f"  slow: {edit.direction} at +{edit.offset:.0f} s took {edit.seconds:.2f} s")
 
 
 async def run(database_url: str, amqp_url: str) -> None:
@@ -251,12 +290,12 @@ async def run(database_url: str, amqp_url: str) -> None:
         bulk = ClientFactory(stack.settings, pool, stack.http, bulk=True)
         qbo_before = len(await _qbo_requests(stack, realm))
         rl_before = await _rl_log(stack, company)
-        latencies: list[float] = []
+        edits: list[LiveEdit] = []
         done = asyncio.Event()
         async with connect_broker(amqp_url) as broker, consumers(stack.settings):
             publisher = await EventPublisher.open(broker)
             t0 = time.perf_counter()
-            live = asyncio.create_task(_live_edits(stack, company, qbo, done, latencies))
+            live = asyncio.create_task(_live_edits(stack, company, qbo, done, t0, edits))
             progress = await InitialImport(pool, publisher).run(
                 connection, bulk.qbo(connection), bulk.released(connection)
             )
@@ -272,7 +311,7 @@ async def run(database_url: str, amqp_url: str) -> None:
             await publisher.close()
         rl_after = await _rl_log(stack, company)
         qbo_rows = (await _qbo_requests(stack, realm))[qbo_before:]
-        _report(progress, state, elapsed, queued, rl_before, rl_after, qbo_rows, latencies)
+        _report(progress, state, elapsed, queued, rl_before, rl_after, qbo_rows, edits)
         print(
             f"contacts linked: {await _count(pool, connection.id, 'contact')}, invoices linked: "
             f"{await _count(pool, connection.id, 'invoice')}, payments linked: "
@@ -289,7 +328,7 @@ def _report(
     rl_before: dict[str, Any],
     rl_after: dict[str, Any],
     qbo_rows: list[dict[str, Any]],
-    latencies: list[float],
+    edits: list[LiveEdit],
 ) -> None:
     seen = {(r["time"], r["method"], r["path"]) for r in rl_before["items"]}
     rows = [r for r in rl_after["items"] if (r["time"], r["method"], r["path"]) not in seen]
@@ -339,11 +378,8 @@ def _report(
         f"baseline, one request per record at 60/min: >= {records / 60:.1f} min; "
         f"this run: {minutes:.1f} min"
     )
-    if latencies:
-        print(
-            f"live edits during the import: {len(latencies)}; propagation p50 "
-            f"{statistics.median(latencies):.2f} s, p99 {_percentile(latencies, 0.99):.2f} s"
-        )
+    if edits:
+        _report_live(edits)
 
 
 def main() -> None:

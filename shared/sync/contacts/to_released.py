@@ -90,6 +90,7 @@ async def _create_in_released(
         match = await ctx.released.request(
             "POST", "/contacts", body=body, idempotency_key=ctx.create_key("rl-create", body)
         )
+        ctx.listings.put(ctx.connection.id, "/contacts", match)
         reason = "created"
     else:
         reason = "matched existing contact"
@@ -101,8 +102,10 @@ async def _create_in_released(
                 idempotency_key=ctx.request_id("rl-role"),
                 if_match=match.get("version"),
             )
+            ctx.listings.put(ctx.connection.id, "/contacts", match)
     if not fields["active"]:
         match = await set_archived(ctx, match, archived=True)
+        ctx.listings.put(ctx.connection.id, "/contacts", match)
     await ctx.links.save(
         ctx.connection.id,
         "contact",
@@ -117,8 +120,10 @@ async def _create_in_released(
 async def _find_released(ctx: SyncContext, fields: dict[str, Any]) -> dict[str, Any] | None:
     """Lookup before create: same name, else the one contact with the same e-mail that no
     other QBO record is linked to. Several contacts sharing the e-mail (tenants whose mail goes
-    to one property manager) are no match: a new contact is made, and the decision logged."""
-    contacts = await ctx.released.list_all("/contacts", includeArchived="true")
+    to one property manager) are no match: a new contact is made, and the decision logged.
+    The contacts come from the process's kept listing, refreshed with what changed (users edit
+    contacts too): ``ListingCache.fresh_listing``; the caller holds the ``contact-name`` lock."""
+    contacts = await ctx.listings.fresh_listing(ctx.released, ctx.connection.id, "/contacts")
     wanted = normalise_name(fields["name"])
     for contact in contacts:
         if normalise_name(str(contact.get("name", ""))) == wanted:
