@@ -14,6 +14,19 @@ from tests.e2e.stack import Stack, eventually
 # -- Re-Leased ----------------------------------------------------------------------------------
 
 
+async def contacts_named(stack: Stack, company: str, name: str) -> list[dict[str, Any]]:
+    """The company's contacts (archived too) named ``name``, from every page of the listing."""
+    found: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        query = f"/contacts?includeArchived=true&pageSize=1000&page={page}"
+        answer = await stack.released_api(company, "GET", query)
+        found.extend(c for c in answer["items"] if c["name"] == name)
+        if page >= int(answer.get("pagination", {}).get("pageCount", 1) or 1):
+            return found
+        page += 1
+
+
 async def rl_docs(stack: Stack, company: str, path: str = "/invoices") -> list[dict[str, Any]]:
     """Every Re-Leased document at ``path`` (``/invoices`` or ``/credit-notes``)."""
     page = await stack.released_api(company, "GET", f"{path}?pageSize=1000")

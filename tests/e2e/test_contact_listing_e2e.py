@@ -14,9 +14,8 @@ import pytest
 from shared.sync.listings import OVERLAP_S
 from tests.e2e.builders import rl_as_user
 from tests.e2e.conftest import Linked
-from tests.e2e.readers import link_of
+from tests.e2e.readers import contacts_named, link_of
 from tests.e2e.stack import Stack, consumers, eventually, unique
-from tests.e2e.test_contacts_e2e import contacts_named
 
 pytestmark = pytest.mark.e2e
 # More than one page of 1000: a full listing of the company's contacts takes two requests.

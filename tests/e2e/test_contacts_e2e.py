@@ -10,14 +10,10 @@ import asyncpg
 import pytest
 
 from tests.e2e.conftest import Linked
+from tests.e2e.readers import contacts_named
 from tests.e2e.stack import Stack, consumers, eventually, unique
 
 pytestmark = pytest.mark.e2e
-
-
-async def contacts_named(stack: Stack, company: str, name: str) -> list[dict[str, Any]]:
-    page = await stack.released_api(company, "GET", "/contacts?includeArchived=true&pageSize=1000")
-    return [c for c in page["items"] if c["name"] == name]
 
 
 async def outcomes(pool: asyncpg.Pool, entity_id: str) -> list[str]:
