@@ -278,7 +278,7 @@ async def run(database_url: str, amqp_url: str) -> None:
     ):
         seeded = time.perf_counter()
         realm = await _seed(stack)
-        company = await stack.released_company()
+        company = await stack.released_company(user_subscribes=False)
         for n in range(RL_CONTACTS):
             body = {"name": f"Owner {n:05d}", "isCustomer": True}
             await _rl(stack, company, "POST", "/contacts", body)
