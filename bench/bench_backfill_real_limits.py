@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import os
 import statistics
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -411,4 +412,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        # Sizes come from the environment (module docstring); an argument starts nothing.
+        print(__doc__)
+        sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
     main()
