@@ -41,6 +41,7 @@ from typing import Any
 os.environ.setdefault("BENCH_CUSTOMERS", "2000")
 os.environ.setdefault("BENCH_INVOICES", "10000")
 
+import trace_requests
 from bench_backfill import (
     CUSTOMERS,
     INVOICES,
@@ -69,6 +70,8 @@ PAYMENTS = os.environ.get("BENCH_PAYMENTS", "1") != "0"
 SEED_AT_ONCE = 16
 LOST_AFTER_S = 180.0  # a live edit not seen by then is reported (and counted at that time)
 LIVE_EVERY_S = float(os.environ.get("BENCH_LIVE_EVERY_S", "10"))
+# BENCH_TRACE=1: also print the live lane's Re-Leased requests grouped by what caused them.
+TRACE = os.environ.get("BENCH_TRACE", "0") != "0"
 TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "1800"))
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -217,6 +220,7 @@ class LiveEdit:
     direction: str  # "QBO->RL" or "RL->QBO"
     offset: float  # seconds into the import when the edit was made
     seconds: float  # until it was seen on the other side
+    record_id: str = ""  # the new customer's id where it was made
 
 
 async def _live_edits(
@@ -230,9 +234,12 @@ async def _live_edits(
         started = time.perf_counter()
         from_qbo = n % 2 == 1
         if from_qbo:
-            await qbo.write("Customer", {"DisplayName": name}, request_id=f"live-{name}")
+            made = await qbo.write("Customer", {"DisplayName": name}, request_id=f"live-{name}")
         else:
-            await _rl(stack, company, "POST", "/contacts", {"name": name, "isCustomer": True})
+            made = await _rl(
+                stack, company, "POST", "/contacts", {"name": name, "isCustomer": True}
+            )
+        record_id = str(made.get("Id") or made.get("id") or "")
         since = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         while not await _landed(stack, company, qbo, name, from_qbo, since):
             if time.perf_counter() - started > LOST_AFTER_S:
@@ -240,7 +247,7 @@ async def _live_edits(
                 break
             await asyncio.sleep(0.2)
         direction = "QBO->RL" if from_qbo else "RL->QBO"
-        edits.append(LiveEdit(direction, started - t0, time.perf_counter() - started))
+        edits.append(LiveEdit(direction, started - t0, time.perf_counter() - started, record_id))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), LIVE_EVERY_S)
 
@@ -273,6 +280,8 @@ def _report_live(edits: list[LiveEdit]) -> None:
 
 
 async def run(database_url: str, amqp_url: str) -> None:
+    if TRACE:
+        trace_requests.install()
     async with (
         create_pool(database_url, min_size=1, max_size=10) as pool,
         running_stack(database_url, amqp_url, pool, real_limits=True) as stack,
@@ -313,6 +322,12 @@ async def run(database_url: str, amqp_url: str) -> None:
         rl_after = await _rl_log(stack, company)
         qbo_rows = (await _qbo_requests(stack, realm))[qbo_before:]
         _report(progress, state, elapsed, queued, rl_before, rl_after, qbo_rows, edits)
+        if TRACE:
+            trace_requests.summary(t0)
+            trace_requests.queues(t0)
+            for edit in sorted(edits, key=lambda e: e.seconds, reverse=True)[:5]:
+                print(f"  {edit.direction} +{edit.offset:.0f} s took {edit.seconds:.2f} s:")
+                trace_requests.story(edit.record_id, t0 + edit.offset)
         print(
             f"contacts linked: {await _count(pool, connection.id, 'contact')}, invoices linked: "
             f"{await _count(pool, connection.id, 'invoice')}, payments linked: "

@@ -25,6 +25,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.adapters.postgres.links import LinkRepository
+from shared.adapters.postgres.twins import TwinLedger
 from shared.adapters.released.client import BATCH_LIMIT, ReleasedClient
 from shared.domain.canonical import normalise_name
 from shared.domain.connections import Connection, effective_settings
@@ -153,6 +154,21 @@ class BatchedContacts:
             chunk = [p for p in chunk if str(p.record["Id"]) not in done]
             writes = [p for p in chunk if p.item is not None]
             results = await self._send(qbo_type, writes)
+            # Known as ours at once (committed apart from this transaction): the notifications
+            # of these creates come back once the links are in, instead of each reading its
+            # contact on the live lane's budget only to find an echo.
+            await TwinLedger(self.pool).record_many(
+                self.connection.id,
+                "released",
+                "contact",
+                [
+                    (str(result["item"]["id"]), str(p.record["Id"]))
+                    for p, result in zip(writes, results, strict=True)
+                    if p.existing is None
+                    and int(result.get("status", 0)) < 300
+                    and "item" in result
+                ],
+            )
             links = LinkRepository(conn)
             for planned in chunk:
                 contact = planned.existing

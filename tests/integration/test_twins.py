@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
+import pytest
 
+from shared.adapters.postgres.links import LinkRepository
 from shared.adapters.postgres.twins import TwinLedger
+from shared.domain.connections import Connection
+from shared.ingest import import_batch
 
 
 async def new_connection(pool: asyncpg.Pool) -> uuid.UUID:
@@ -54,3 +59,59 @@ async def test_recording_twice_keeps_the_first_and_never_raises(pool: asyncpg.Po
     async with pool.acquire() as conn:
         assert await TwinLedger.source_of(conn, connection_id, "released", "payment", "p-1") == "9"
         assert await TwinLedger.source_of(conn, missing, "released", "payment", "p-2") is None
+
+
+class _BatchReleased:
+    """Re-Leased's contact batch route: every item created, ids in order."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    async def batch(
+        self, path: str, items: list[dict[str, Any]], *, idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        results = []
+        for item in items:
+            self.made.append(f"rl-c{len(self.made) + 1}")
+            results.append({"status": 201, "item": {**item, "id": self.made[-1], "version": "1"}})
+        return results
+
+
+async def test_contacts_an_import_batch_made_are_known_ours_before_their_links_commit(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-Leased announces a batch's creates while the batch's transaction still saves their
+    links; each notification must find its contact ours (and come back), not read it on the
+    live lane's budget to find out."""
+    connection_id = await new_connection(pool)
+    connection = Connection(connection_id, "co", "realm", "active")
+    released = _BatchReleased()
+    seen_before_commit: list[int] = []
+    save = LinkRepository.save
+
+    async def save_watching(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not seen_before_commit:
+            async with pool.acquire() as other:  # what a consumer sees meanwhile
+                seen_before_commit.append(
+                    await other.fetchval(
+                        "SELECT count(*) FROM created_twins WHERE connection_id = $1 "
+                        "AND side = 'released' AND entity = 'contact'",
+                        connection_id,
+                    )
+                )
+                assert not await other.fetchval(
+                    "SELECT count(*) FROM links WHERE connection_id = $1", connection_id
+                ), "links not committed yet"
+        return await save(self, *args, **kwargs)
+
+    monkeypatch.setattr(LinkRepository, "save", save_watching)
+    contacts = import_batch.BatchedContacts(pool, released, connection)  # type: ignore[arg-type]
+    customers = [{"Id": str(n), "DisplayName": f"Tenant {n}", "Active": True} for n in range(3)]
+    left = await contacts.run("Customer", customers)
+    assert left == []
+    assert seen_before_commit == [3]
+    async with pool.acquire() as conn:
+        for n, made in enumerate(released.made):
+            assert await TwinLedger.source_of(
+                conn, connection_id, "released", "contact", made
+            ) == str(n)

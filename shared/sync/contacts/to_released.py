@@ -90,6 +90,9 @@ async def _create_in_released(
         match = await ctx.released.request(
             "POST", "/contacts", body=body, idempotency_key=ctx.create_key("rl-create", body)
         )
+        # Known as ours before this transaction commits the link: the create's notification
+        # comes back later instead of reading the contact to learn it is an echo.
+        await ctx.created("released", "contact", str(match["id"]), str(record["Id"]))
         ctx.listings.put(ctx.connection.id, "/contacts", match)
         reason = "created"
     else:

@@ -138,3 +138,30 @@ async def test_a_qbo_payment_made_from_released_is_not_paid_back() -> None:
     again = await world.from_released("payment", payment)
     assert again.outcome == "echo", again
     assert list(world.qbo.objects["Payment"]) == [made_id]
+
+
+async def test_a_released_contact_made_from_qbo_is_known_ours_before_its_link_commits() -> None:
+    """The create's notification, arriving before the link commits, comes back later; it never
+    reads the contact (a request on the company's 60 a minute) to learn it is an echo."""
+    world = World()
+    customer = world.qbo.seed("Customer", DisplayName="Quay Street Florist", Active=True)
+    _fail_link_save(world)
+    with pytest.raises(TransientError):
+        await world.from_qbo("customer", customer["Id"])
+    (made_id,) = world.released.records["/contacts"]
+    reads: list[str] = []
+    get = world.released.get
+
+    async def counted(path: str) -> Obj:
+        reads.append(path)
+        return await get(path)
+
+    world.released.get = counted  # type: ignore[method-assign]
+    with pytest.raises(TransientError, match="ours, being linked"):
+        await world.from_released("contact", made_id, operation="create", version="1")
+    assert reads == [], "no read of a contact we made"
+    assert (await world.from_qbo("customer", customer["Id"])).outcome == "applied"
+    version = str(world.released.records["/contacts"][made_id].get("version"))
+    again = await world.from_released("contact", made_id, operation="create", version=version)
+    assert again.outcome == "echo", again
+    assert list(world.released.records["/contacts"]) == [made_id], "one Re-Leased contact"
