@@ -284,7 +284,7 @@ async def run(database_url: str, amqp_url: str) -> None:
         trace_requests.install()
     async with (
         create_pool(database_url, min_size=1, max_size=10) as pool,
-        running_stack(database_url, amqp_url, pool, real_limits=True) as stack,
+        running_stack(database_url, amqp_url, pool, real_limits=True, product_pools=True) as stack,
     ):
         seeded = time.perf_counter()
         realm = await _seed(stack)

@@ -134,15 +134,17 @@ def summary(t0: float) -> None:
 
 def queues(t0: float, bucket_s: float = 60.0) -> None:
     """Per queue and minute of the import: events handled, their queueing p50/max, failures."""
-    print("\nhandled events by queue and minute (count, queued p50/max s, failed):")
+    print("\nhandled events by queue and minute (count, queued p50/max s, took p50/p90, failed):")
     by: dict[tuple[str, int], list[Handled]] = defaultdict(list)
     for h in HANDLED:
         by[(h.queue, int((h.at - t0) // bucket_s))].append(h)
     for (queue, minute), rows in sorted(by.items()):
         q = sorted(r.queued_s for r in rows)
+        took = sorted(r.took_s for r in rows)
         failed = Counter(r.failed for r in rows if r.failed)
         print(
             f"  {queue:28s} min {minute:3d}: {len(rows):5d}  {q[len(q) // 2]:6.2f} / {q[-1]:6.2f}"
+            f"  {took[len(took) // 2]:5.3f} / {took[int(len(took) * 0.9)]:5.3f}"
             f"  {dict(failed) if failed else ''}"
         )
 

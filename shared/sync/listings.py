@@ -53,12 +53,17 @@ full listing taken at the moment of the request:
 - a refresh already sent after the caller asked is shared (a burst of lookups waits for one
   request rather than sending one each); one sent before is not;
 - a change list of more than one page (``PAGE_SIZE``) is answered by a full listing instead,
-  and so is every lookup after ``FRESH_LIFETIME_S``.
+  and so is the first lookup after ``FRESH_LIFETIME_S`` that finds the company's budget with
+  room for the listing's pages (``ReleasedApi.spare``), and any after ``FRESH_LIFETIME_MAX_S``.
+  The full listing is the safety net, not part of the argument: during an import, whose batches
+  hold all of the company's 60 a minute but the live lane's few places, its three pages made the
+  live change that happened to ask wait some 9 s for places in the window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +76,10 @@ from shared.sync.ports import ReleasedApi
 LIFETIME_S = 60.0
 # ``fresh_listing``: a full listing at least this often (whatever the reasoning missed ages out).
 FRESH_LIFETIME_S = 600.0
+# ... but while the company's budget is full (an import holds all but the live lane's reserve,
+# which one live customer's refresh and create fill), the full listing waits, up to this long:
+# its pages would make the live change that happened to ask wait for places in the window.
+FRESH_LIFETIME_MAX_S = 3600.0
 # How long before it became visible a write may have been stamped (a real server stamps a row
 # in its transaction and commits later); refreshes ask again for this much of the past.
 OVERLAP_S = 30.0
@@ -160,13 +169,22 @@ class ListingCache:
             if (
                 held is None
                 or held.newest is None
-                or now - held.taken > self.fresh_lifetime
+                or await self._aged(released, held, now)
                 or not await self._refresh(released, held, held.newest, path, now)
             ):
                 held = _Listing({}, now, asked=now)
                 _merge(held, await released.list_all(path, includeArchived="true"))
                 self._listings[key] = held
             return list(held.records.values())
+
+    async def _aged(self, released: ReleasedApi, held: _Listing, now: float) -> bool:
+        """Time for the full listing: past ``fresh_lifetime`` when the company's budget has room
+        for its pages now, past ``FRESH_LIFETIME_MAX_S`` in any case."""
+        age = now - held.taken
+        if age <= self.fresh_lifetime:
+            return False
+        pages = math.ceil(max(len(held.records), 1) / int(PAGE_SIZE))
+        return age > FRESH_LIFETIME_MAX_S or await released.spare(pages + 1)
 
     async def _refresh(
         self, released: ReleasedApi, held: _Listing, newest: datetime, path: str, now: float

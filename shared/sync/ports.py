@@ -62,6 +62,9 @@ class ReleasedApi(Protocol):
 
     async def list_all(self, path: str, **filters: str) -> list[dict[str, Any]]: ...
 
+    async def spare(self, requests: int) -> bool:
+        """Whether ``requests`` could be sent now without waiting for the company's budget."""
+
     async def accounting(
         self,
         method: str,

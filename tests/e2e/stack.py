@@ -231,12 +231,18 @@ async def consumers(settings: EngineSettings, replicas: int = 1) -> AsyncIterato
 
 @asynccontextmanager
 async def running_stack(
-    database_url: str, amqp_url: str, pool: asyncpg.Pool, *, real_limits: bool = False
+    database_url: str,
+    amqp_url: str,
+    pool: asyncpg.Pool,
+    *,
+    real_limits: bool = False,
+    product_pools: bool = False,
 ) -> AsyncIterator[Stack]:
     """``real_limits``: both sandboxes enforce their platform's limits (QBO 500/min and 10 at
     once per realm, Re-Leased 60/min and 5 at once per company) and the product runs on its real
     budgets; otherwise the limits are off and the budgets wide (most tests are about behaviour,
-    not pace)."""
+    not pace). ``product_pools``: the consumers' prefetch and database pool at the product's
+    defaults (benchmarks), not the small ones that let CI's PostgreSQL hold many stacks."""
     async with AsyncExitStack() as stack:
         qbo_hook_base = await stack.enter_async_context(
             serving(
@@ -295,6 +301,9 @@ async def running_stack(
             )
         )
         http = await stack.enter_async_context(aiohttp.ClientSession())
+        pools: dict[str, Any] = (
+            {} if product_pools else {"amqp_prefetch": SMALL_POOL, "db_pool_max": SMALL_POOL}
+        )
         settings = EngineSettings(
             database_url=database_url,
             amqp_url=amqp_url,
@@ -312,8 +321,7 @@ async def running_stack(
             # Real: the product's defaults (the platforms' published limits).
             **({} if real_limits else WIDE_BUDGETS),
             # Several stacks and replicas share one PostgreSQL (max_connections 100) in CI.
-            amqp_prefetch=SMALL_POOL,
-            db_pool_max=SMALL_POOL,
+            **pools,
         )
         factory = ClientFactory(settings, pool, http)
         yield Stack(qbo_base, released_base, qbo_hook, released_hook, http, pool, settings, factory)

@@ -81,6 +81,19 @@ async def test_bulk_leaves_its_window_places_to_live(pool: asyncpg.Pool) -> None
     assert [await live.try_take(key) for _ in range(3)] == [True, True, False]
 
 
+async def test_spare_says_whether_requests_could_go_without_waiting(pool: asyncpg.Pool) -> None:
+    limits = Limits(per_minute=10, concurrent=5, burst=100, window_s=30.0)
+    budget = ApiBudget(pool, limits)
+    key = f"released:{uuid.uuid4().hex}"
+    assert await budget.spare(key, 3), "a key never used has room"
+    for _ in range(7):
+        assert await budget.try_take(key)
+    assert await budget.spare(key, 3)
+    assert not await budget.spare(key, 4), "the window holds 7 of 10"
+    await budget.block(key, 5)
+    assert not await budget.spare(key, 1), "blocked by a 429"
+
+
 async def test_rate_is_shared_by_two_replicas(pool: asyncpg.Pool) -> None:
     limits = Limits(per_minute=64, concurrent=10, burst=4)  # refills 1 per second
     replicas = [ApiBudget(pool, limits), ApiBudget(pool, limits)]

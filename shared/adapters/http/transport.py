@@ -136,6 +136,10 @@ class Transport:
         self.calls = 0
         self._side = metrics.side_of(rules.name)
 
+    @property
+    def budget(self) -> ApiBudget:
+        return self._budget
+
     async def call(self, build: Build) -> Any:
         """The 2xx body, after the in-process retries and one resend on stale credentials."""
         async for attempt in api_call_retry():

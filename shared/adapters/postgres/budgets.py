@@ -89,27 +89,26 @@ _RESTAMP = """
 UPDATE api_budgets SET hits = array_replace(hits, $2, clock_timestamp()) WHERE key = $1
 """
 
-# The wait hints: the block, the bucket, and the window (when it is full for this caller, until
-# its oldest send leaves it; a poll then looks again).
-_WAIT_HINT = """
+# The wait: the block, the bucket, and the window (when it is full for this caller, until its
+# oldest send leaves it; a poll then looks again); at least $7 (0 to ask whether it is ready).
+_WAIT = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
     COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
                   min(h) + make_interval(secs => $5) - clock_timestamp()) END
               FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
-    0.01)
+    $7)
 FROM api_budgets WHERE key = $1
 """
 
-_READY_IN = """
-SELECT GREATEST(
-    EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
-    (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
-    COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
-                  min(h) + make_interval(secs => $5) - clock_timestamp()) END
-              FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
-    0)
+# Whether $7 requests could go now, one after another, without waiting (no block, the tokens, and
+# the window's room for this caller).
+_SPARE = """
+SELECT (blocked_until IS NULL OR blocked_until <= clock_timestamp())
+   AND LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3) >= $7::int + $4
+   AND (SELECT count(*) FROM unnest(hits) h
+        WHERE h > clock_timestamp() - make_interval(secs => $5)) + $7::int <= $6
 FROM api_budgets WHERE key = $1
 """
 
@@ -214,11 +213,17 @@ class ApiBudget:
         async with self._pool.acquire() as conn:
             return await conn.fetchval(_SPEND_ONE, *self._args(key)) is not None
 
+    async def spare(self, key: str, requests: int) -> bool:
+        """Whether ``requests`` could be sent for ``key`` now without waiting for the budget."""
+        async with self._pool.acquire() as conn:
+            ready = await conn.fetchval(_SPARE, *self._args(key), requests)
+        return ready is None or bool(ready)
+
     async def wait_ready(self, key: str) -> None:
         """Return once ``key`` has a token to spend (not blocked), without spending it."""
         while True:
             async with self._pool.acquire() as conn:
-                wait = await conn.fetchval(_READY_IN, *self._args(key))
+                wait = await conn.fetchval(_WAIT, *self._args(key), 0.0)
             if wait is None or float(wait) <= 0:
                 return
             await asyncio.sleep(min(float(wait), 60.0))
@@ -281,7 +286,7 @@ class ApiBudget:
                 if spent is not None:
                     stamp: datetime = spent["stamp"]
                     return stamp
-                wait = await conn.fetchval(_WAIT_HINT, *self._args(key))
+                wait = await conn.fetchval(_WAIT, *self._args(key), 0.01)
             await asyncio.sleep(min(float(wait or self._poll_s), 60.0))
 
     async def _take_slot(self, key: str, holder: str) -> int:

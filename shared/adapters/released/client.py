@@ -227,6 +227,10 @@ class ReleasedClient:
             raise PermanentError(f"Re-Leased answered {path} with a non-object")
         return found
 
+    async def spare(self, requests: int) -> bool:
+        """Whether ``requests`` could go now without waiting for the company's budget."""
+        return await self._transport.budget.spare(self.budget_key, requests)
+
     async def list_all(self, path: str, **filters: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         page = 1

@@ -54,6 +54,7 @@ class FakeReleased:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Obj]] = defaultdict(dict)
         self.writes: list[tuple[str, str]] = []
+        self.budget_free = True  # ``spare``: the company's budget has room now
         self.before_write: list[Callable[[str, str, Any], None]] = []
         self.files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -118,6 +119,9 @@ class FakeReleased:
         if idempotency_key is not None:
             self._answers[idempotency_key] = copy.deepcopy(written)
         return copy.deepcopy(written)
+
+    async def spare(self, requests: int) -> bool:
+        return self.budget_free
 
     async def list_all(self, path: str, **filters: str) -> list[Obj]:
         records = list(self.records[path].values())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from shared.sync.listings import FRESH_LIFETIME_S, OVERLAP_S, ListingCache
+from shared.sync.listings import FRESH_LIFETIME_MAX_S, FRESH_LIFETIME_S, OVERLAP_S, ListingCache
 from shared.sync.ports import ReleasedApi
 
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -28,6 +28,8 @@ class Server:
         self.contacts: dict[str, dict[str, Any]] = {}
         self.page_size = page_size
         self.asked: list[dict[str, str]] = []
+        self.budget_free = True  # ``spare``: the company's budget has room now
+        self.spare_asked: list[int] = []
 
     def write(self, contact_id: str, name: str, *, stamped: datetime | None = None) -> None:
         self.now += timedelta(seconds=1)
@@ -49,6 +51,10 @@ class Server:
             "pagination": {"page": page, "pageCount": pages, "itemCount": len(items)},
             "items": [dict(c) for c in items[(page - 1) * size : page * size]],
         }
+
+    async def spare(self, requests: int) -> bool:
+        self.spare_asked.append(requests)
+        return self.budget_free
 
     async def list_all(self, path: str, **filters: str) -> list[dict[str, Any]]:
         self.asked.append({"full": "yes"})
@@ -126,6 +132,29 @@ async def test_after_its_lifetime_the_listing_is_taken_in_full_again() -> None:
     clock.now += FRESH_LIFETIME_S + 1
     await _look(cache, server, connection)
     assert [("full" in p) for p in server.asked] == [True, False, True]
+
+
+async def test_while_the_budget_is_full_the_aged_listing_is_refreshed_not_taken_again() -> None:
+    """An import holds the company's window: the safety-net listing (its pages plus the
+    caller's write) waits for room, up to ``FRESH_LIFETIME_MAX_S``; lookups stay correct."""
+    server, clock, connection = Server(), Clock(), uuid4()
+    server.write("c1", "One")
+    cache = ListingCache(clock=clock)
+    await _look(cache, server, connection)
+    server.budget_free = False
+    clock.now += FRESH_LIFETIME_S + 1
+    server.write("c2", "Made meanwhile")
+    found = _names(await _look(cache, server, connection))
+    assert set(found.values()) == {"One", "Made meanwhile"}
+    assert [("full" in p) for p in server.asked] == [True, False]
+    assert server.spare_asked == [2], "one page of contacts and the caller's write"
+    server.budget_free = True
+    await _look(cache, server, connection)
+    assert "full" in server.asked[-1], "room again: the safety net runs"
+    server.budget_free = False
+    clock.now += FRESH_LIFETIME_MAX_S + 1
+    await _look(cache, server, connection)
+    assert "full" in server.asked[-1], "never longer than the hard limit"
 
 
 async def test_a_change_list_of_more_than_a_page_is_answered_by_a_full_listing() -> None:
