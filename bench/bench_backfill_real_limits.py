@@ -7,7 +7,8 @@ customers and BENCH_INVOICES invoices (the issue's full size by default: 2,000 a
 invoice paid by its own payment (BENCH_PAYMENTS=0: none), and a Re-Leased company with
 BENCH_RL_CONTACTS contacts of its own (default 100) and BENCH_RL_BILLS approved bills QBO lacks
 (default 0), are connected through the real flow and
-imported with ``InitialImport``; consumers run both lanes. From the import's start a live edit is
+imported with ``InitialImport``; consumers run both lanes, BENCH_REPLICAS per direction (default
+2, production's minimum), with the product's prefetch and database pools. From the import's start a live edit is
 made every BENCH_LIVE_EVERY_S seconds (default 10), alternating a new QBO customer and a new
 Re-Leased customer; each edit's propagation time is measured (Re-Leased is polled through the
 sandbox's as-user routes, which spend no limit).
@@ -70,6 +71,9 @@ PAYMENTS = os.environ.get("BENCH_PAYMENTS", "1") != "0"
 SEED_AT_ONCE = 16
 LOST_AFTER_S = 180.0  # a live edit not seen by then is reported (and counted at that time)
 LIVE_EVERY_S = float(os.environ.get("BENCH_LIVE_EVERY_S", "10"))
+# Consumer replicas per direction: production's minimum (deploy/k8s/overlays/production/keda.yaml),
+# here in this one process.
+REPLICAS = int(os.environ.get("BENCH_REPLICAS", "2"))
 # BENCH_TRACE=1: also print the live lane's Re-Leased requests grouped by what caused them.
 TRACE = os.environ.get("BENCH_TRACE", "0") != "0"
 TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "1800"))
@@ -302,7 +306,7 @@ async def run(database_url: str, amqp_url: str) -> None:
         rl_before = await _rl_log(stack, company)
         edits: list[LiveEdit] = []
         done = asyncio.Event()
-        async with connect_broker(amqp_url) as broker, consumers(stack.settings):
+        async with connect_broker(amqp_url) as broker, consumers(stack.settings, REPLICAS):
             publisher = await EventPublisher.open(broker)
             t0 = time.perf_counter()
             live = asyncio.create_task(_live_edits(stack, company, qbo, done, t0, edits))
