@@ -58,7 +58,7 @@ async def log(h: Harness, cid: str) -> list[dict[str, Any]]:
 
 
 async def logged_attempts(h: Harness, cid: str, count: int) -> None:
-    """Wait until the sandbox has logged `count` delivery attempts (so it has scheduled the next)."""
+    """Wait until the sandbox has logged `count` delivery attempts (it has scheduled the next)."""
     deadline = asyncio.get_running_loop().time() + 5
     while len([e for e in await log(h, cid) if e["kind"] == "DELIVERY"]) < count:
         assert asyncio.get_running_loop().time() < deadline, f"attempt {count} never logged"
