@@ -4,12 +4,12 @@ A receiver taking a burst keeps tens of thousands of events queued for publishin
 CPython's default collector (a young collection every 700 allocations, a full one every 100 of
 those) walks all of them, and every module, schema and class loaded at start-up, again and
 again: in bench_ingest, 100-event posts spent about a seventh of the receiver's time in the
-collector, with single pauses of 150 to 230 ms. Two settings, both measured there:
+collector, with pauses of up to 230 ms. Two settings, both measured there:
 - ``gc.freeze()`` once start-up is done: what was loaded then lives as long as the process,
   so collections stop walking it;
 - a young generation of 20,000 allocations instead of 700: the same garbage is found, with
-  far fewer walks of what survives (full collections went from about 40 in a 10 s burst to
-  none, the longest pause from about 200 ms to under 60 ms).
+  far fewer walks of what survives (full collections went from about 40 in a 10 s burst and
+  its drain to none, the longest pause from about 200 ms to under 60 ms).
 Reference cycles are still collected; the process holds at most a young generation more.
 """
 
