@@ -24,6 +24,7 @@ from shared.adapters.broker import (
     declare_topology,
 )
 from shared.adapters.postgres.connections import ConnectionDirectory
+from shared.bootstrap.gc_policy import tune_gc
 from shared.bootstrap.health import Check, broker_check, database_check, ops_routes
 from shared.bootstrap.serve import serve_from_env
 from shared.domain.events import Source
@@ -196,6 +197,7 @@ def create_released_receiver(
 
 def qbo_main() -> int:
     """``python -m services.qbo_webhooks``."""
+    tune_gc()
     return serve_from_env(
         "qbo_webhooks",
         QboWebhookSettings,
@@ -206,6 +208,7 @@ def qbo_main() -> int:
 
 def released_main() -> int:
     """``python -m services.released_webhooks``."""
+    tune_gc()
     return serve_from_env(
         "released_webhooks",
         ReleasedWebhookSettings,

@@ -11,9 +11,10 @@ event. An event the broker can never take (``UnpublishableError``) is quarantine
 with its reason instead of being retried forever. The backlog is capped by count and by size.
 
 Bursts and streams are told apart by the backlog's age (``lag``): a burst is taken at full
-speed and published behind it with a small window, so the requests keep the event loop; a
-backlog older than ``max_lag_s`` is a stream, and then publishing gets the whole window and new
-deliveries are held briefly (``pace``) so the broker, not the request path, sets the pace.
+speed and published behind it with a small window, so the requests keep the event loop (once
+deliveries stop, the backlog gets the whole window); a backlog older than ``max_lag_s`` is a
+stream, and then publishing gets the whole window and new deliveries are held briefly (``pace``)
+so the broker, not the request path, sets the pace.
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ class Dispatcher:
     # batch goes out while the last one's confirms come back, so the broker's round trip is
     # not paid once per batch, and publishing keeps its share of a loop busy with requests.
     window: int = 2048
-    # The window while publishing keeps up (a burst, or no load): each publish in flight takes
-    # a turn of the event loop's time, so a smaller window leaves more of it to the requests
-    # the burst is made of; once publishing is ``behind`` it gets the whole window.
-    burst_window: int = 256
+    # The window while deliveries arrive and publishing keeps up (a burst): each publish in
+    # flight takes a turn of the event loop's time, so a smaller window leaves more of it to
+    # the requests the burst is made of; once publishing is ``behind``, or no delivery came
+    # for ``quiet_s``, it gets the whole window.
+    burst_window: int = 64
+    quiet_s: float = 0.1
     publish_timeout_s: float = 5.0
     # How long a late confirm is still waited for. A publish caught by a dropped connection can
     # wait on a confirm that never comes; past this the publish is given up and the event left
@@ -76,6 +79,7 @@ class Dispatcher:
     # (at most ``pace_wait_s``, well inside QBO's 3 s) so publishing gets the process's time.
     max_lag_s: float = 10.0
     pace_wait_s: float = 1.0
+    _last_submit: float = field(default=0.0, init=False)
     _stamps: deque[list[float]] = field(default_factory=deque, init=False)
     _caught_up: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _overflow_since: float | None = field(default=None, init=False)
@@ -103,8 +107,9 @@ class Dispatcher:
             self._queued_bytes += size
             self._queue.put_nowait(event)
             queued += 1
+        self._last_submit = time.monotonic()
         if queued:
-            self._stamps.append([time.monotonic(), queued])
+            self._stamps.append([self._last_submit, queued])
 
     def _taken(self, count: int) -> None:
         while count and self._stamps:
@@ -160,7 +165,9 @@ class Dispatcher:
         try:
             while True:
                 batch = [await self._queue.get()]
-                while len(batch) < self.batch_size and not self._queue.empty():
+                # In a burst, no batch larger than the small window (it would take more).
+                size = min(self.batch_size, self._window())
+                while len(batch) < size and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._queued_bytes -= sum(approx_bytes(e) for e in batch)
                 self._taken(len(batch))
@@ -183,7 +190,9 @@ class Dispatcher:
             self._caught_up.set()
 
     def _window(self) -> int:
-        return self.window if self.behind() else min(self.burst_window, self.window)
+        if self.behind() or time.monotonic() - self._last_submit > self.quiet_s:
+            return self.window
+        return min(self.burst_window, self.window)
 
     async def _batch(self, batch: list[ChangeEvent]) -> None:
         try:

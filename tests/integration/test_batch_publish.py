@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.adapters.batch_publish import publish_many
-from shared.adapters.broker import QBO_TO_RELEASED, EventPublisher, UnpublishableError
+from shared.adapters.batch_publish import WRITE_GROUP, publish_many
+from shared.adapters.broker import (
+    QBO_TO_RELEASED,
+    EventPublisher,
+    UnpublishableError,
+    connect_broker,
+)
 from shared.domain.events import ChangeEvent
 from tests.integration.broker_helpers import get_one, make_event, queue_depth
+from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +95,42 @@ async def test_batches_and_single_publishes_share_the_channel(
     assert await queue_depth(broker, QBO_TO_RELEASED) == 350
     seen = {(await get_one(broker, QBO_TO_RELEASED)).message_id for _ in range(350)}
     assert seen == {e.event_id for e in batched + singles}
+
+
+async def _message_ids(broker: AbstractRobustConnection, name: str) -> list[str]:
+    channel = await broker.channel()
+    queue = await channel.get_queue(name)
+    ids: list[str] = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        ids.append(str(message.message_id))
+    await channel.close()
+    return ids
+
+
+async def test_a_connection_cut_mid_batch_loses_no_confirmed_event_and_queues_none_twice(
+    amqp_url: str, broker: AbstractRobustConnection
+) -> None:
+    """Issue 18: a batch goes to the writer in groups of ``WRITE_GROUP`` publishes; when the
+    connection drops part-way, every publish still settles (confirmed, or failed and left to
+    the relay), every confirmed one is on the queue and nothing is on it twice."""
+    proxy = TcpProxy("127.0.0.1", urlsplit(amqp_url).port or 5672)
+    await proxy.start()
+    parts = urlsplit(amqp_url)
+    through = urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"))
+    events = [make_event(n) for n in range(30 * WRITE_GROUP)]
+    async with connect_broker(through) as connection:
+        publisher = await EventPublisher.open(connection)
+        futures = await publish_many(publisher, events)
+        await proxy.cut()  # frames still queued, written or unconfirmed: cut part-way
+        await asyncio.wait(futures, timeout=15)
+        assert all(f.done() for f in futures)
+        confirmed = {
+            e.event_id
+            for e, f in zip(events, futures, strict=True)
+            if not f.cancelled() and f.exception() is None
+        }
+        await proxy.close()
+    queued = await _message_ids(broker, QBO_TO_RELEASED)
+    assert len(queued) == len(set(queued))  # none twice
+    assert confirmed <= set(queued)  # none confirmed and lost
+    assert len(confirmed) < len(events)  # the cut did fall inside the batch

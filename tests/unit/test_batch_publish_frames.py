@@ -1,7 +1,9 @@
 """The frames ``publish_many`` writes: a method, a header and the body, split at the channel's
 frame size, decoding to the event's properties and bytes; a message id over AMQP's limit is
 refused before it takes a delivery tag; a connection that stopped writing fails the batch in
-time without counting a tag."""
+time without counting a tag; a batch goes to the connection's writer in writes of
+``WRITE_GROUP`` publishes, tagged in order, and a write that finds no room fails its group and
+the rest of the batch without counting their tags."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pamqp import commands, frame
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
-from shared.adapters.batch_publish import encode, publish_many
+from shared.adapters.batch_publish import WRITE_GROUP, encode, publish_many
 from shared.adapters.broker import EventPublisher, UnpublishableError
 from shared.domain.errors import TransientError
 from shared.domain.events import ChangeEvent
@@ -74,7 +76,7 @@ def test_a_message_id_over_the_limit_is_refused() -> None:
 class _StuckChannel:
     """A confirming channel whose connection stopped writing with its frame queue full."""
 
-    def __init__(self) -> None:
+    def __init__(self, room: int = 0) -> None:
         self.lock = asyncio.Lock()
         self.is_closed = False
         self.publisher_confirms = True
@@ -83,8 +85,11 @@ class _StuckChannel:
         self.delivery_tag = 7
         self.confirmations: dict[int, asyncio.Future[object]] = {}
         self.message_id_delivery_tag: dict[str, int] = {}
-        self.write_queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
+        self.write_queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1 + room)
         self.write_queue.put_nowait(object())
+
+    def create_future(self) -> asyncio.Future[object]:
+        return asyncio.get_running_loop().create_future()
 
 
 class _Publisher:
@@ -103,4 +108,46 @@ async def test_a_connection_that_stopped_writing_fails_the_batch_in_time() -> No
     assert [type(f.exception()) for f in futures] == [TransientError] * 3
     # Nothing was counted: confirms of later publishes still match their events.
     assert (channel.delivery_tag, channel.confirmations, channel.write_queue.qsize()) == (7, {}, 1)
+    assert not channel.lock.locked()
+
+
+def _publishes(payload: bytes) -> list[str]:
+    """The message ids of the publishes in one write, in order."""
+    found = _frames(payload)
+    return [str(f.properties.message_id) for f in found if isinstance(f, ContentHeader)]
+
+
+async def test_a_batch_is_written_in_groups_tagged_in_order() -> None:
+    channel = _StuckChannel(room=3)
+    channel.number = 3
+    channel.write_queue.get_nowait()  # a writer that keeps up: room for every group
+    count = 2 * WRITE_GROUP + 5
+    events = [EVENT.model_copy(update={"event_id": f"evt-{n}"}) for n in range(count)]
+    futures = await publish_many(cast(EventPublisher, _Publisher(channel)), events)
+    writes = [channel.write_queue.get_nowait() for _ in range(channel.write_queue.qsize())]
+    sizes = [len(_publishes(w.payload)) for w in writes]  # type: ignore[attr-defined]
+    assert sizes == [WRITE_GROUP, WRITE_GROUP, 5]
+    ids = [i for w in writes for i in _publishes(w.payload)]  # type: ignore[attr-defined]
+    assert ids == [e.event_id for e in events]
+    assert channel.delivery_tag == 7 + count
+    assert [channel.message_id_delivery_tag[e.event_id] for e in events] == list(
+        range(8, 8 + count)
+    )
+    assert [channel.confirmations[8 + n] for n in range(count)] == futures
+    assert not any(f.done() for f in futures)
+
+
+async def test_a_write_without_room_fails_its_group_and_the_rest_uncounted() -> None:
+    channel = _StuckChannel(room=1)  # one group fits, then the writer is stuck
+    count = 2 * WRITE_GROUP + 5
+    events = [EVENT.model_copy(update={"event_id": f"evt-{n}"}) for n in range(count)]
+    publisher = cast(EventPublisher, _Publisher(channel))
+    futures = await asyncio.wait_for(publish_many(publisher, events, put_timeout_s=0.05), 2)
+    assert len(futures) == count
+    assert not any(f.done() for f in futures[:WRITE_GROUP])
+    assert [type(f.exception()) for f in futures[WRITE_GROUP:]] == [TransientError] * (
+        count - WRITE_GROUP
+    )
+    assert channel.delivery_tag == 7 + WRITE_GROUP
+    assert sorted(channel.confirmations) == list(range(8, 8 + WRITE_GROUP))
     assert not channel.lock.locked()

@@ -315,3 +315,24 @@ async def test_an_overflow_to_the_relay_counts_as_lag_until_the_relay_catches_up
     dispatcher.overflow_cleared()  # the relay found nothing old left
     assert dispatcher.lag() == 0.0
     runner.cancel()
+
+
+async def test_a_burst_batch_is_no_larger_than_the_burst_window() -> None:
+    publisher = CountingPublisher(0.05)
+    dispatcher = Dispatcher(publisher, Up(), FakeMarker(), burst_window=4, quiet_s=5)
+    runner = asyncio.create_task(dispatcher.run())
+    dispatcher.submit([ChangeEvent.checked(**fields(event_id=f"e-{n}")) for n in range(20)])
+    await dispatcher.drain(timeout_s=2)
+    await asyncio.sleep(0)
+    runner.cancel()
+    assert publisher.most == 4  # never the whole queue in one batch
+
+
+def test_the_backlog_gets_the_whole_window_once_deliveries_stop() -> None:
+    dispatcher = Dispatcher(
+        CountingPublisher(0), Up(), FakeMarker(), burst_window=4, window=100, quiet_s=0.05
+    )
+    dispatcher.submit([ChangeEvent.checked(**fields())])
+    assert dispatcher._window() == 4  # deliveries arriving: the requests come first
+    dispatcher._last_submit -= 0.1
+    assert dispatcher._window() == 100
