@@ -6,11 +6,11 @@ bulk lane's (which leave live traffic its reserved share). A QBO realm with BENC
 customers and BENCH_INVOICES invoices (the issue's full size by default: 2,000 and 10,000), each
 invoice paid by its own payment (BENCH_PAYMENTS=0: none), and a Re-Leased company with
 BENCH_RL_CONTACTS contacts of its own (default 100) and BENCH_RL_BILLS approved bills QBO lacks
-(default 0), are connected through the real flow and
-imported with ``InitialImport``; consumers run both lanes, BENCH_REPLICAS per direction
-(default 2, production's minimum), with the product's prefetch and database pools. From the
-import's start a live edit is made every BENCH_LIVE_EVERY_S seconds (default 10), alternating a new QBO customer and a new
-Re-Leased customer; each edit's propagation time is measured (Re-Leased is polled through the
+(default 0), are connected through the real flow and imported with ``InitialImport``;
+consumers run both lanes, BENCH_REPLICAS per direction (default 2, production's minimum), with
+the product's prefetch and database pools. From the import's start a live edit is made every
+BENCH_LIVE_EVERY_S seconds (default 10), alternating a new QBO customer and a new Re-Leased
+customer; each edit's propagation time is measured (Re-Leased is polled through the
 sandbox's as-user routes, which spend no limit).
 
 Prints: wall time; requests per side (Re-Leased split into reads, single writes and batches);
