@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 
@@ -72,7 +73,8 @@ async def test_bulk_leaves_its_window_places_to_live(pool: asyncpg.Pool) -> None
     # A bucket far bigger than the window's limit: the window is what binds.
     limits = Limits(per_minute=10, concurrent=5, burst=100, window_s=30.0)
     reserve = Reserve.share(Limits(per_minute=10, concurrent=5, burst=10), 0.2)
-    live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve)
+    # Unpaced: the reserve alone is under test here.
+    live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve, pace_share=0)
     key = f"released:{uuid.uuid4().hex}"
     taken = 0
     while await bulk.try_take(key):
@@ -158,7 +160,7 @@ async def test_bulk_leaves_its_reserve_of_tokens_to_live(pool: asyncpg.Pool) -> 
     # Hardly any refill, and room in the window: what is in the bucket is what there is.
     limits = Limits(per_minute=20, concurrent=5, burst=10, window_s=600.0)
     reserve = Reserve.share(limits, 0.3)
-    live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve)
+    live, bulk = ApiBudget(pool, limits), ApiBudget(pool, limits, reserve=reserve, pace_share=0)
     key = f"released:{uuid.uuid4().hex}"
     taken = 0
     while await bulk.try_take(key):
@@ -166,6 +168,25 @@ async def test_bulk_leaves_its_reserve_of_tokens_to_live(pool: asyncpg.Pool) -> 
     assert taken == 7, "bulk stops at the reserve: 3 of 10 tokens stay"
     assert [await live.try_take(key) for _ in range(3)] == [True, True, True]
     assert not await live.try_take(key)
+
+
+async def test_bulk_sends_are_paced_so_the_window_frees_places_evenly(pool: asyncpg.Pool) -> None:
+    """A bulk caller with tokens and room to spare still sends no faster than a little under the
+    window's even pace (here 0.9 x 3.3 s / 5 = 0.59 s), so a full window frees one place about
+    every pace, never a bunch at once; live requests are not paced."""
+    limits = Limits(per_minute=6, concurrent=5, burst=6, window_s=3.0, margin_s=0.3)
+    reserve = Reserve(tokens=1.0, slots=0)
+    bulk = ApiBudget(pool, limits, reserve=reserve, poll_s=0.01)
+    live = ApiBudget(pool, limits, poll_s=0.01)
+    key = f"released:{uuid.uuid4().hex}"
+    sent: list[float] = []
+    for _ in range(4):
+        async with bulk.acquire(key):
+            sent.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert all(gap >= 0.9 * 3.3 / 5 - 0.02 for gap in gaps), gaps
+    assert not await bulk.try_take(key), "too soon after the last bulk send"
+    assert await live.try_take(key), "live is not paced"
 
 
 async def test_bulk_never_takes_the_reserved_slots(pool: asyncpg.Pool) -> None:

@@ -16,7 +16,12 @@ limits together:
 - a bulk caller (an import, a bulk replay) holds a ``Reserve``: it spends a token only while the
   bucket holds more than the reserve and the window has room beyond as many requests, and takes
   only the slots beyond the reserved ones, so live traffic always finds some of each and the bulk
-  work takes what live traffic leaves.
+  work takes what live traffic leaves; and it spaces its sends (``PACE_SHARE``), so the window
+  frees a place about every second rather than in bunches, and a live request that finds the
+  window full waits for the next place, not for the next bunch.
+
+One module because its statements share one parameter list ($1 to $7, ``_args``) and one
+reasoning about the window; apart, they would drift.
 """
 
 from __future__ import annotations
@@ -59,25 +64,35 @@ class Limits:
         return max(per_window, 0.0) / self.per_minute
 
 
+# A bulk caller's sends are at least this share of the window's even pace (span / room) apart:
+# unbunched, so the window frees a place about every pace, and only a little slower than the
+# window allows, so the window still binds a backlog.
+PACE_SHARE = 0.9
+
 QBO_LIMITS = Limits(per_minute=500, concurrent=10, burst=50)
 RELEASED_LIMITS = Limits(per_minute=60, concurrent=5, burst=10)
 
 # $5: the window counted (seconds), $6: the requests it may hold for this caller (the limit less
 # its reserve). The row lock taken by ON CONFLICT makes the check and the append one step, so
 # replicas racing for the last place in the window cannot both get it.
+# $7: a bulk caller's pace (seconds since the last bulk send; 0 for live).
 _SPEND_ONE = """
-INSERT INTO api_budgets AS b (key, tokens, refilled_at, hits)
-SELECT $1, $2 - 1, clock_timestamp(), ARRAY[clock_timestamp()] WHERE $6 >= 1
+INSERT INTO api_budgets AS b (key, tokens, refilled_at, hits, paced_at)
+SELECT $1, $2 - 1, clock_timestamp(), ARRAY[clock_timestamp()],
+       CASE WHEN $7::float8 > 0 THEN clock_timestamp() END WHERE $6 >= 1
 ON CONFLICT (key) DO UPDATE SET
     tokens = LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) - 1,
     refilled_at = clock_timestamp(),
     hits = ARRAY(SELECT h FROM unnest(b.hits) h
                  WHERE h > clock_timestamp() - make_interval(secs => $5) ORDER BY h)
-        || clock_timestamp()
+        || clock_timestamp(),
+    paced_at = CASE WHEN $7::float8 > 0 THEN clock_timestamp() ELSE b.paced_at END
 WHERE (b.blocked_until IS NULL OR b.blocked_until <= clock_timestamp())
   AND LEAST($2, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at) * $3) >= 1 + $4
   AND (SELECT count(*) FROM unnest(b.hits) h
        WHERE h > clock_timestamp() - make_interval(secs => $5)) < $6
+  AND ($7::float8 = 0 OR b.paced_at IS NULL
+       OR b.paced_at <= clock_timestamp() - make_interval(secs => $7::float8))
 RETURNING tokens, hits[array_upper(hits, 1)] AS stamp
 """
 
@@ -89,26 +104,30 @@ _RESTAMP = """
 UPDATE api_budgets SET hits = array_replace(hits, $2, clock_timestamp()) WHERE key = $1
 """
 
-# The wait: the block, the bucket, and the window (when it is full for this caller, until its
-# oldest send leaves it; a poll then looks again); at least $7 (0 to ask whether it is ready).
+# The wait: the block, the bucket, the window (when it is full for this caller, until its oldest
+# send leaves it; a poll then looks again) and the pace; at least $8 (0: is it ready?).
 _WAIT = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
+    CASE WHEN $7::float8 > 0 THEN EXTRACT(EPOCH FROM
+        COALESCE(paced_at, clock_timestamp()) + make_interval(secs => $7::float8)
+        - clock_timestamp()) ELSE 0 END,
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
     COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
                   min(h) + make_interval(secs => $5) - clock_timestamp()) END
               FROM unnest(hits) h WHERE h > clock_timestamp() - make_interval(secs => $5)), 0),
-    $7)
+    $8)
 FROM api_budgets WHERE key = $1
 """
 
-# Whether $7 requests could go now, one after another, without waiting (no block, the tokens, and
+# Whether $8 requests could go now, one after another, without waiting (no block, the tokens, and
 # the window's room for this caller).
 _SPARE = """
 SELECT (blocked_until IS NULL OR blocked_until <= clock_timestamp())
-   AND LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3) >= $7::int + $4
+   AND LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3) >= $8::int + $4
    AND (SELECT count(*) FROM unnest(hits) h
-        WHERE h > clock_timestamp() - make_interval(secs => $5)) + $7::int <= $6
+        WHERE h > clock_timestamp() - make_interval(secs => $5)) + $8::int <= $6
+   AND $7::float8 >= 0
 FROM api_budgets WHERE key = $1
 """
 
@@ -160,6 +179,7 @@ class ApiBudget:
         lease_s: float = 120.0,
         poll_s: float = 0.05,
         reserve: Reserve | None = None,
+        pace_share: float = PACE_SHARE,
     ) -> None:
         self._pool = pool
         self._limits = limits
@@ -170,6 +190,8 @@ class ApiBudget:
         self._floor = self._reserve.tokens
         self._room = limits.per_minute - self._reserve.hits
         self._usable_slots = max(limits.concurrent - self._reserve.slots, 1)
+        # Bulk only: its sends a little under the window's even pace apart (``PACE_SHARE``).
+        self._pace = pace_share * limits.span_s / self._room if self._reserve.hits else 0.0
 
     @property
     def limits(self) -> Limits:
@@ -264,7 +286,7 @@ class ApiBudget:
     def _args(self, key: str) -> tuple[object, ...]:
         limits = self._limits
         rate, span = limits.refill_per_s, limits.span_s
-        return (key, float(limits.burst), rate, self._floor, span, self._room)
+        return (key, float(limits.burst), rate, self._floor, span, self._room, self._pace)
 
     async def _ensure_slots(self, key: str) -> None:
         if key in self._seeded:
