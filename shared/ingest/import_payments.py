@@ -168,12 +168,15 @@ class BatchedPayments:
                 for p, r in zip(chunk, results, strict=True)
                 if written(r)
             ]
-            # Known as ours at once, then locked (see shared.ingest.import_documents).
+            # Known as ours at once (see shared.ingest.import_documents), then held, not just
+            # locked: the read-back below waits for a bulk token, and these payments'
+            # notifications, arriving meanwhile, would each wait in a consumer slot until the
+            # commit (a batch's fifty filled every slot and live edits queued behind them).
             await TwinLedger(docs.pool).record_many(
                 docs.connection.id, "released", entity, made_ids
             )
             for made_id, _ in made_ids:
-                await ctx.lock("released", "payment", made_id)
+                await ctx.hold("released", "payment", made_id)
             for planned, result in zip(chunk, results, strict=True):
                 made, record = result.get("item"), planned.record
                 if not written(result) or not isinstance(made, dict):

@@ -23,6 +23,8 @@ from shared.domain.errors import RecordHeld
 from shared.domain.events import ChangeEvent
 from shared.domain.ownership import OwnershipPolicy
 from shared.infra.db import DbConnection
+from shared.ingest.import_documents import BatchedDocuments
+from shared.ingest.import_payments import BatchedPayments, _Planned
 from shared.sync.context import SyncContext
 from tests.integration.broker_helpers import make_event, queue_depth
 from tests.integration.ops_helpers import Running, wait_for
@@ -99,3 +101,58 @@ async def test_a_held_event_is_deferred_without_an_attempt_and_others_flow(
         await wait_for(lambda: asyncio.sleep(0, "1" in applied), timeout=10)
     assert [e.attempt for e in started] == [0] * len(started), "handing back spends no attempt"
     assert await queue_depth(broker, DEAD_QUEUE) == 0
+
+
+class _PaymentsBatch:
+    """Re-Leased's ``/payments/batch``: every item recorded, ids in order."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    async def batch(
+        self, path: str, items: list[dict[str, Any]], *, idempotency_key: str
+    ) -> list[dict[str, Any]]:
+        self.made += [f"rl-pay-{len(self.made) + n}" for n in range(len(items))]
+        made = self.made[-len(items) :]
+        return [{"status": 201, "item": {**i, "id": m}} for i, m in zip(items, made, strict=True)]
+
+
+async def test_payments_an_import_batch_made_are_held_until_its_read_back_commits(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-Leased announces a payment batch's payments while the batch's transaction still waits
+    to read back the documents they settled: their events are handed back at once, not left
+    waiting for the commit in a consumer slot."""
+    async with pool.acquire() as conn:
+        connection_id = await conn.fetchval(
+            "INSERT INTO connections (released_company_id) VALUES ($1) RETURNING id",
+            f"co-{uuid.uuid4().hex[:8]}",
+        )
+    connection = Connection(connection_id, "co", "9130", "active")
+    released = _PaymentsBatch()
+    event = make_event(1)
+    documents = BatchedDocuments(pool, cast(Any, released), cast(Any, None), connection, event)
+    payments = BatchedPayments(documents)
+    probed: list[str] = []
+
+    async def settled(self: Any, ctx: SyncContext, qbo_type: str, docs: list[str]) -> None:
+        async with pool.acquire() as live, live.transaction():
+            started = time.perf_counter()
+            with pytest.raises(RecordHeld):
+                await documents.context(live).lock_unless_held(
+                    "released", "payment", released.made[0]
+                )
+            assert time.perf_counter() - started < 1.0, "not waiting for the batch"
+            probed.append(released.made[0])
+
+    monkeypatch.setattr(BatchedPayments, "_settled", settled)
+    planned = [
+        _Planned(
+            record={"Id": "77", "SyncToken": "0"},
+            fields={},
+            part="Invoice:5",
+            body={"documentId": "rl-inv-5", "amount": "10.00"},
+        )
+    ]
+    assert await payments._write("Payment", planned) == []
+    assert probed == ["rl-pay-0"]
