@@ -26,6 +26,7 @@ from shared.infra.db import DbConnection
 from shared.ingest.import_documents import BatchedDocuments
 from shared.ingest.import_payments import BatchedPayments, _Planned
 from shared.sync.context import SyncContext
+from tests.integration.batch_fakes import BatchRoute
 from tests.integration.broker_helpers import make_event, queue_depth
 from tests.integration.ops_helpers import Running, wait_for
 
@@ -103,20 +104,6 @@ async def test_a_held_event_is_deferred_without_an_attempt_and_others_flow(
     assert await queue_depth(broker, DEAD_QUEUE) == 0
 
 
-class _PaymentsBatch:
-    """Re-Leased's ``/payments/batch``: every item recorded, ids in order."""
-
-    def __init__(self) -> None:
-        self.made: list[str] = []
-
-    async def batch(
-        self, path: str, items: list[dict[str, Any]], *, idempotency_key: str
-    ) -> list[dict[str, Any]]:
-        self.made += [f"rl-pay-{len(self.made) + n}" for n in range(len(items))]
-        made = self.made[-len(items) :]
-        return [{"status": 201, "item": {**i, "id": m}} for i, m in zip(items, made, strict=True)]
-
-
 async def test_payments_an_import_batch_made_are_held_until_its_read_back_commits(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,7 +116,7 @@ async def test_payments_an_import_batch_made_are_held_until_its_read_back_commit
             f"co-{uuid.uuid4().hex[:8]}",
         )
     connection = Connection(connection_id, "co", "9130", "active")
-    released = _PaymentsBatch()
+    released = BatchRoute("rl-pay-")
     event = make_event(1)
     documents = BatchedDocuments(pool, cast(Any, released), cast(Any, None), connection, event)
     payments = BatchedPayments(documents)

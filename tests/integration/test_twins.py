@@ -12,6 +12,7 @@ from shared.adapters.postgres.links import LinkRepository
 from shared.adapters.postgres.twins import TwinLedger
 from shared.domain.connections import Connection
 from shared.ingest import import_batch
+from tests.integration.batch_fakes import BatchRoute
 
 
 async def new_connection(pool: asyncpg.Pool) -> uuid.UUID:
@@ -61,22 +62,6 @@ async def test_recording_twice_keeps_the_first_and_never_raises(pool: asyncpg.Po
         assert await TwinLedger.source_of(conn, missing, "released", "payment", "p-2") is None
 
 
-class _BatchReleased:
-    """Re-Leased's contact batch route: every item created, ids in order."""
-
-    def __init__(self) -> None:
-        self.made: list[str] = []
-
-    async def batch(
-        self, path: str, items: list[dict[str, Any]], *, idempotency_key: str
-    ) -> list[dict[str, Any]]:
-        results = []
-        for item in items:
-            self.made.append(f"rl-c{len(self.made) + 1}")
-            results.append({"status": 201, "item": {**item, "id": self.made[-1], "version": "1"}})
-        return results
-
-
 async def test_contacts_an_import_batch_made_are_known_ours_before_their_links_commit(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,7 +70,7 @@ async def test_contacts_an_import_batch_made_are_known_ours_before_their_links_c
     live lane's budget to find out."""
     connection_id = await new_connection(pool)
     connection = Connection(connection_id, "co", "realm", "active")
-    released = _BatchReleased()
+    released = BatchRoute("rl-c")
     seen_before_commit: list[int] = []
     save = LinkRepository.save
 
