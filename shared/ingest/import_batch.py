@@ -33,6 +33,7 @@ from shared.domain.errors import PermanentError
 from shared.domain.mapping.contacts import contact_from_qbo, contact_to_released
 from shared.infra.logging import get_logger
 from shared.ingest.batch_writer import write_batched
+from shared.ingest.import_documents import written
 
 log = get_logger("import")
 ROLE_FLAG = {"Customer": "isCustomer", "Vendor": "isSupplier"}
@@ -164,9 +165,7 @@ class BatchedContacts:
                 [
                     (str(result["item"]["id"]), str(p.record["Id"]))
                     for p, result in zip(writes, results, strict=True)
-                    if p.existing is None
-                    and int(result.get("status", 0)) < 300
-                    and "item" in result
+                    if p.existing is None and written(result)
                 ],
             )
             links = LinkRepository(conn)
@@ -174,7 +173,7 @@ class BatchedContacts:
                 contact = planned.existing
                 if planned.item is not None:
                     result = results[writes.index(planned)]
-                    if int(result.get("status", 0)) >= 300 or "item" not in result:
+                    if not written(result):
                         left.append(planned.record)
                         continue
                     contact = result["item"]

@@ -75,7 +75,7 @@ RELEASED_LIMITS = Limits(per_minute=60, concurrent=5, burst=10)
 # $5: the window counted (seconds), $6: the requests it may hold for this caller (the limit less
 # its reserve). The row lock taken by ON CONFLICT makes the check and the append one step, so
 # replicas racing for the last place in the window cannot both get it.
-# $7: a bulk caller's pace (seconds since the last bulk send; 0 for live).
+# $7: a bulk caller's pace (the least seconds between two bulk sends; 0 for live).
 _SPEND_ONE = """
 INSERT INTO api_budgets AS b (key, tokens, refilled_at, hits, paced_at)
 SELECT $1, $2 - 1, clock_timestamp(), ARRAY[clock_timestamp()],
@@ -109,9 +109,8 @@ UPDATE api_budgets SET hits = array_replace(hits, $2, clock_timestamp()) WHERE k
 _WAIT = """
 SELECT GREATEST(
     EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()),
-    CASE WHEN $7::float8 > 0 THEN EXTRACT(EPOCH FROM
-        COALESCE(paced_at, clock_timestamp()) + make_interval(secs => $7::float8)
-        - clock_timestamp()) ELSE 0 END,
+    CASE WHEN $7::float8 > 0 AND paced_at IS NOT NULL THEN EXTRACT(EPOCH FROM
+        paced_at + make_interval(secs => $7::float8) - clock_timestamp()) ELSE 0 END,
     (1 + $4 - LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3)) / $3,
     COALESCE((SELECT CASE WHEN count(*) >= $6 THEN EXTRACT(EPOCH FROM
                   min(h) + make_interval(secs => $5) - clock_timestamp()) END
