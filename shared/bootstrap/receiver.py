@@ -36,7 +36,7 @@ from shared.ingest.group_commit import InboxWriter
 from shared.ingest.http import ReceiverSpec, WebhookEndpoint
 from shared.ingest.marker import PublishedMarker
 from shared.ingest.pipeline import Ingestor
-from shared.ingest.relay import OutboxRelay
+from shared.ingest.relay import OutboxRelay, relay_beside
 from shared.ingest.specs import qbo_spec, released_spec
 
 QBO_PATH = "/webhooks/qbo"
@@ -128,15 +128,7 @@ def create_receiver_app(
             gate = ConnectionGate(connection)
             marker = PublishedMarker(pool)
             dispatcher = Dispatcher(publisher, gate, marker)
-            relay = OutboxRelay(
-                pool,
-                publisher,
-                gate,
-                interval_s=relay_interval_s,
-                quiet=dispatcher.idle,
-                in_flight=dispatcher.unsettled,
-                caught_up=dispatcher.overflow_cleared,
-            )
+            relay = relay_beside(dispatcher, pool, publisher, gate, interval_s=relay_interval_s)
             connection.reconnect_callbacks.add(lambda *_: relay.kick())
             writer = InboxWriter(pool, writers=inbox_writers(settings.db_pool_max), max_rows=600)
             writer.start()

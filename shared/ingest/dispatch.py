@@ -90,6 +90,8 @@ class Dispatcher:
     _batches: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     # Publishes whose confirm was late: still running, so the relay must not resend them.
     in_flight: set[str] = field(default_factory=set, init=False)
+    # Ids of the batches being published now (the relay may run beside them).
+    _publishing: set[str] = field(default_factory=set, init=False)
     _late: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     dropped: int = field(default=0, init=False)
 
@@ -151,10 +153,18 @@ class Dispatcher:
     def idle(self) -> bool:
         return self._queue.empty() and not self._batches
 
+    def relay_may_run(self) -> bool:
+        """Nothing is queued here, so every pending row older than the relay's grace that is
+        not ``unsettled`` is the relay's to publish: what overflowed the queue, or failed.
+        Batches may still be out: the relay skips their ids, so a stream's overflow is
+        published while the stream goes on, not only once it stops."""
+        return self._queue.empty()
+
     def unsettled(self) -> set[str]:
-        """Ids the relay must not resend: publishes waiting on a late confirm, and confirmed
-        ids the marker has not written yet (both still read "pending" in the inbox)."""
-        return self.in_flight | self.marker.holding()
+        """Ids the relay must not resend: the batches being published, publishes waiting on
+        a late confirm, and confirmed ids the marker has not written yet (all still read
+        "pending" in the inbox)."""
+        return self._publishing | self.in_flight | self.marker.holding()
 
     async def drain(self, timeout_s: float) -> None:
         """On shutdown, give queued events a moment to publish (the relay has the rest)."""
@@ -176,6 +186,7 @@ class Dispatcher:
                     self._room.clear()
                     await self._room.wait()
                 self._open += len(batch)
+                self._publishing.update(e.event_id for e in batch)
                 task = asyncio.create_task(self._batch(batch))
                 self._batches.add(task)
                 task.add_done_callback(self._batches.discard)
@@ -200,6 +211,9 @@ class Dispatcher:
                 confirmed = await self._publish(batch)
                 self.marker.add([e.event_id for e, ok in zip(batch, confirmed, strict=True) if ok])
         finally:
+            # Each id is now confirmed (the marker holds it), late (``in_flight``) or left
+            # pending for the relay: none is unaccounted for in between.
+            self._publishing.difference_update(e.event_id for e in batch)
             self._open -= len(batch)
             self._room.set()
             self._check_caught_up()

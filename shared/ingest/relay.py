@@ -22,9 +22,24 @@ from shared.adapters.broker import EventPublisher, UnpublishableError
 from shared.adapters.postgres.inbox import PENDING, InboxEntry, InboxRepository
 from shared.domain.events import ChangeEvent
 from shared.infra.logging import get_logger
-from shared.ingest.dispatch import BrokerGate, Publisher
+from shared.ingest.dispatch import BrokerGate, Dispatcher, Publisher
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One claimed page: rows claimed, published, quarantined, and failed (left pending);
+    the rest were held by the dispatcher and skipped."""
+
+    claimed: int
+    published: int
+    doomed: int
+    failed: int
+
+    @property
+    def settled(self) -> int:
+        return self.published + self.doomed
 
 
 @dataclass
@@ -39,9 +54,10 @@ class OutboxRelay:
     # broker's round trip is paid once per page: a large page drains a burst's overflow faster.
     page_size: int = 2000
     publish_timeout_s: float = 5.0
-    # While the dispatcher still works through fresh events, the relay would only duplicate them.
+    # Whether a pass may run: while the dispatcher has events queued, the oldest pending rows
+    # are mostly its own, and a page would be skipped row by row (``in_flight``).
     quiet: Callable[[], bool] = lambda: True
-    # Ids whose publish is still waiting for a late confirm in this process: not resent.
+    # Ids this process's dispatcher is still publishing, or waiting on, or marking: not resent.
     in_flight: Callable[[], set[str]] = set
     # Told when a pass leaves nothing older than the grace (the dispatcher's overflow is out).
     caught_up: Callable[[], None] = lambda: None
@@ -73,18 +89,20 @@ class OutboxRelay:
         """Publish pending rows until none is left or the broker stops confirming."""
         total = 0
         while self.gate.available() and (grace_s == 0 or self.quiet()):
-            published, claimed, settled = await self._page(grace_s, received_before)
-            total += published
-            if claimed < self.page_size and settled == claimed:
-                self.caught_up()  # nothing older than the grace is left
-            if claimed < self.page_size or settled < claimed:
+            page = await self._page(grace_s, received_before)
+            total += page.published
+            if page.failed:
+                break  # the broker stopped confirming: the next pass tries again
+            if page.claimed < self.page_size:
+                self.caught_up()  # nothing older than the grace is left to us
                 break
+            if not page.settled:
+                break  # a whole page the dispatcher still holds: its own pass settles it
         if total:
             log.info("relay_published", count=total)
         return total
 
-    async def _page(self, grace_s: float, received_before: datetime | None) -> tuple[int, int, int]:
-        """(published, claimed, settled): settled counts published plus quarantined rows."""
+    async def _page(self, grace_s: float, received_before: datetime | None) -> _Page:
         async with self.pool.acquire() as conn, conn.transaction():
             repo = InboxRepository(conn)
             claimed = await repo.claim_pending(
@@ -100,7 +118,7 @@ class OutboxRelay:
             for event, reason in doomed:
                 log.warning("event_quarantined", event_id=event.event_id[:80], reason=reason)
                 await repo.quarantine(event.event_id, reason)
-        return len(ids), len(claimed), len(ids) + len(doomed)
+        return _Page(len(claimed), len(ids), len(doomed), len(events) - len(ids) - len(doomed))
 
     async def _publish_page(self, events: list[ChangeEvent]) -> list[str | None]:
         """Publish the page at once; per event as ``_publish`` answers. On our broker publisher
@@ -131,6 +149,29 @@ class OutboxRelay:
         except Exception:  # stays pending; the next pass tries again
             return ""
         return None
+
+
+def relay_beside(
+    dispatcher: Dispatcher,
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    gate: BrokerGate,
+    *,
+    interval_s: float = 1.0,
+) -> OutboxRelay:
+    """A receiver's relay, beside its dispatcher: a pass runs whenever nothing is queued
+    there (batches may be out, and their ids are skipped), so what overflowed the queue
+    during a stream is published while the stream lasts; a pass that finds nothing old
+    left clears the dispatcher's overflow lag."""
+    return OutboxRelay(
+        pool,
+        publisher,
+        gate,
+        interval_s=interval_s,
+        quiet=dispatcher.relay_may_run,
+        in_flight=dispatcher.unsettled,
+        caught_up=dispatcher.overflow_cleared,
+    )
 
 
 async def publish_new(
