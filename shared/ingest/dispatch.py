@@ -179,6 +179,9 @@ class Dispatcher:
                 size = min(self.batch_size, self._window())
                 while len(batch) < size and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
+                # Out of the queue, so held from the relay from now on, even while the
+                # batch waits below for room in the window.
+                self._publishing.update(e.event_id for e in batch)
                 self._queued_bytes -= sum(approx_bytes(e) for e in batch)
                 self._taken(len(batch))
                 self._check_caught_up()
@@ -186,7 +189,6 @@ class Dispatcher:
                     self._room.clear()
                     await self._room.wait()
                 self._open += len(batch)
-                self._publishing.update(e.event_id for e in batch)
                 task = asyncio.create_task(self._batch(batch))
                 self._batches.add(task)
                 task.add_done_callback(self._batches.discard)
