@@ -15,6 +15,10 @@ shortcut) until a file wraps (reported). Measured, in this order:
 5. (BENCH_PYTHON=1, default) the same single-event and 100-event loads from an aiohttp
    generator in this process, as before wrk, for continuity with earlier figures.
 
+Every load starts once RabbitMQ and PostgreSQL are quiet (a purge's clean-up must not take
+the next load's CPU), and each wrk line says how many cores the server, RabbitMQ, PostgreSQL
+and wrk used meanwhile: whether a load was bound by the machine or by waiting.
+
 Uses a throw-away database and RabbitMQ vhost on the local servers; loopback only; bounded time.
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_STREAM_SECONDS (60),
 BENCH_DRAIN_LIMIT_S (300), BENCH_PYTHON (1), BENCH_RECEIVERS (qbo,released).
@@ -46,6 +50,7 @@ from ingest_support import (
     purge,
     queued,
     rss_mb,
+    settle,
     wrk,
 )
 
@@ -97,9 +102,11 @@ def line(name: str, result: WrkResult, batch: int, extra: str = "") -> float:
     reqs = result.ok / result.seconds
     events = reqs * batch
     rate = f"{reqs:8.0f} req/s" + (f" {events:9.0f} events/s" if batch > 1 else " " * 19)
+    cores = " ".join(f"{k} {v:.2f}" for k, v in (result.cores or {}).items())
     print(
         f"  {name:<30} {rate}  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
         f"  non-2xx {result.non2xx}  socket errors {result.socket_errors}{extra}"
+        f"\n  {'':<30} cores: {cores}"
     )
     return events if batch > 1 else reqs
 
@@ -146,19 +153,19 @@ def receiver_section(source: str, env: dict[str, str], dsn: str, amqp: str) -> d
         base_url = f"http://127.0.0.1:{BASE_PORT}/"
         print(f"{source}: baseline verify-only")
         figures["base_single"] = line("single-event", wrk(base_url, header, single, CONNECTIONS,
-                                                          SECONDS), 1)  # fmt: skip
+                                                          SECONDS, base.pid), 1)  # fmt: skip
         figures["base_batch"] = line("100-event", wrk(base_url, header, batch, CONNECTIONS,
-                                                      SECONDS), 100)  # fmt: skip
+                                                      SECONDS, base.pid), 100)  # fmt: skip
         print(f"  baseline RSS {rss_mb(base.pid):.0f} MiB")
         stop(base)
         recv = start(["-m", module], env, port)
         print(f"{source}_webhooks")
-        result = wrk(url, header, single, CONNECTIONS, SECONDS)
+        result = wrk(url, header, single, CONNECTIONS, SECONDS, recv.pid)
         figures["single"] = line("single-event", result, 1)
         proof("single-event", unique_sent(result.ok, SINGLE_BODIES, 1),
               asyncio.run(drain(dsn, amqp, DRAIN_LIMIT_S)))  # fmt: skip
         asyncio.run(purge(amqp, dsn))
-        result = wrk(url, header, batch, CONNECTIONS, SECONDS)
+        result = wrk(url, header, batch, CONNECTIONS, SECONDS, recv.pid)
         figures["batch"] = line("100-event", result, 100)
         figures["batch_p99"] = result.p99_ms
         print(f"  receiver RSS {rss_mb(recv.pid):.0f} MiB")
@@ -170,7 +177,7 @@ def receiver_section(source: str, env: dict[str, str], dsn: str, amqp: str) -> d
             bare = asyncio.run(bare_confirmed_publish(amqp, SECONDS))
             figures["bare_before_stream"] = bare
             print(f"  bare confirmed publish just before: {bare:.0f} msg/s")
-            figures["stream"] = stream(url, header, batch, dsn, amqp)
+            figures["stream"] = stream(url, header, batch, dsn, amqp, recv.pid)
             print(f"  receiver RSS {rss_mb(recv.pid):.0f} MiB")
             asyncio.run(purge(amqp, dsn))
         stop(recv)
@@ -180,10 +187,11 @@ def receiver_section(source: str, env: dict[str, str], dsn: str, amqp: str) -> d
     return figures
 
 
-def stream(url: str, header: str, batch: Path, dsn: str, amqp: str) -> float:
+def stream(url: str, header: str, batch: Path, dsn: str, amqp: str, pid: int) -> float:
     """A sustained stream of 100-event posts: events published per second while it lasts."""
+    settle()
     before = asyncio.run(queued(amqp))
-    result = wrk(url, header, batch, CONNECTIONS, STREAM_SECONDS)
+    result = wrk(url, header, batch, CONNECTIONS, STREAM_SECONDS, pid)
     published = asyncio.run(queued(amqp)) - before
     rate = published / result.seconds
     line(f"{STREAM_SECONDS:.0f} s stream, 100-event", result, 100,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -73,6 +74,48 @@ def body_file(source: str, batch: int, count: int) -> Path:
     return Path(name)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+# Process names of the broker and the database on this machine (Debian's packages).
+_GROUPS = {"rabbitmq": ("beam.smp", "erl_child_setup"), "postgres": ("postgres",)}
+
+
+def _cpu_seconds(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds used so far by the server, RabbitMQ's and PostgreSQL's processes."""
+    used = {"server": 0.0, "rabbitmq": 0.0, "postgres": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue  # gone meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICK
+        if server_pid is not None and int(entry) == server_pid:
+            used["server"] += seconds
+        for group, names in _GROUPS.items():
+            if name.startswith(names):
+                used[group] += seconds
+    return used
+
+
+def settle(limit_s: float = 30.0, quiet_cores: float = 0.2) -> None:
+    """Wait (at most ``limit_s``) until RabbitMQ and PostgreSQL together use under
+    ``quiet_cores`` over half a second: a purge or a checkpoint left over from the last load
+    must not take the next one's CPU (the bare endpoint measured right after bare publishing
+    lost half its rate to the broker's clean-up)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = _cpu_seconds(None)
+        time.sleep(0.5)
+        after = _cpu_seconds(None)
+        busy = sum(after[g] - before[g] for g in _GROUPS) / 0.5
+        if busy < quiet_cores:
+            return
+
+
 @dataclass
 class WrkResult:
     requests: int
@@ -81,14 +124,30 @@ class WrkResult:
     socket_errors: int
     p50_ms: float
     p99_ms: float
+    # Cores used during the run: the server, RabbitMQ, PostgreSQL and wrk itself.
+    cores: dict[str, float] | None = None
 
     @property
     def ok(self) -> int:
         return self.requests - self.non2xx
 
 
-def wrk(url: str, header: str, bodies: Path, connections: int, seconds: float) -> WrkResult:
-    """One wrk thread (the load generator takes at most one core), ``connections`` open."""
+def wrk(
+    url: str,
+    header: str,
+    bodies: Path,
+    connections: int,
+    seconds: float,
+    server_pid: int | None = None,
+) -> WrkResult:
+    """One wrk thread (the load generator takes at most one core), ``connections`` open,
+    once the broker and the database are quiet; with the cores each side used."""
+    settle()
+    before, children, started = (
+        _cpu_seconds(server_pid),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+        time.monotonic(),
+    )
     done = subprocess.run(
         [
             "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
@@ -96,6 +155,12 @@ def wrk(url: str, header: str, bodies: Path, connections: int, seconds: float) -
         ],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
+    took = time.monotonic() - started
+    after, children_after = _cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cores = {group: (after[group] - before[group]) / took for group in before}
+    cores["wrk"] = (
+        children_after.ru_utime + children_after.ru_stime - children.ru_utime - children.ru_stime
+    ) / took
     line = next(x for x in done.stdout.splitlines() if x.startswith("{"))
     raw = json.loads(line)
     return WrkResult(
@@ -105,6 +170,7 @@ def wrk(url: str, header: str, bodies: Path, connections: int, seconds: float) -
         raw["socket_errors"],
         raw["p50_us"] / 1000,
         raw["p99_us"] / 1000,
+        cores,
     )
 
 
@@ -163,6 +229,7 @@ async def drain(dsn: str, amqp: str, limit_s: float) -> Drained:
 async def bare_confirmed_publish(amqp: str, seconds: float, in_flight: int = 256) -> float:
     """Messages/s of bare aio-pika publishing with confirms, persistent, to the quorum work
     queue the receivers feed (default exchange, straight to the queue); purged afterwards."""
+    settle()
     payload = body("qbo", 1)
     connection = await aio_pika.connect(amqp)
     async with connection:
