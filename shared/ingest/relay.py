@@ -3,7 +3,10 @@
 Rows stay ``pending`` when RabbitMQ was down (or a confirm timed out) while the webhook was
 answered from the inbox. The relay claims them page by page with ``FOR UPDATE SKIP LOCKED``, so
 any number of receiver replicas can run it, publishes with confirms and marks what was confirmed.
-It runs at start-up, after every broker reconnect, and on a short interval.
+It runs at start-up, after every broker reconnect, and on a short interval. In a receiver it runs
+beside the dispatcher (``relay_beside``): a pass goes ahead whenever nothing is queued there,
+skipping the ids of the batches still out, so a stream's overflow is published while the stream
+lasts.
 """
 
 from __future__ import annotations
