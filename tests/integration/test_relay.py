@@ -26,6 +26,21 @@ class AlwaysUp:
         return True
 
 
+def _events(prefix: str, account: str, count: int) -> list[ChangeEvent]:
+    return [
+        ChangeEvent(
+            event_id=f"{prefix}-{account}-{n}",
+            source="qbo",
+            account_id=account,
+            entity="invoice",
+            entity_id=str(n),
+            operation="update",
+            occurred_at=datetime.now(UTC),
+        )
+        for n in range(count)
+    ]
+
+
 async def test_relay_publishes_pending_rows_and_sets_aside_undecodable_ones(
     pool: asyncpg.Pool, broker: AbstractRobustConnection
 ) -> None:
@@ -76,18 +91,7 @@ async def test_the_relay_says_when_nothing_old_is_left(
     """Issue 18: the dispatcher counts its overflow to the inbox as lag until the relay has
     published it; a pass cut short (the dispatcher got busy) must not say so."""
     account = f"relay-{uuid.uuid4().hex[:8]}"
-    events = [
-        ChangeEvent(
-            event_id=f"r-{account}-{n}",
-            source="qbo",
-            account_id=account,
-            entity="invoice",
-            entity_id=str(n),
-            operation="update",
-            occurred_at=datetime.now(UTC),
-        )
-        for n in range(3)
-    ]
+    events = _events("r", account, 3)
     async with pool.acquire() as conn:
         await InboxRepository(conn).store([InboxEntry(e, PENDING) for e in events])
     publisher = await EventPublisher.open(broker)
@@ -122,21 +126,6 @@ class Stalled:
         if self._expect <= 0:
             self.all_out.set()
         await self.release.wait()
-
-
-def _events(prefix: str, account: str, count: int) -> list[ChangeEvent]:
-    return [
-        ChangeEvent(
-            event_id=f"{prefix}-{account}-{n}",
-            source="qbo",
-            account_id=account,
-            entity="invoice",
-            entity_id=str(n),
-            operation="update",
-            occurred_at=datetime.now(UTC),
-        )
-        for n in range(count)
-    ]
 
 
 async def _statuses(pool: asyncpg.Pool, account: str) -> dict[str, str]:
