@@ -50,7 +50,6 @@ from ingest_support import (
     purge,
     queued,
     rss_mb,
-    settle,
     wrk,
 )
 
@@ -189,7 +188,6 @@ def receiver_section(source: str, env: dict[str, str], dsn: str, amqp: str) -> d
 
 def stream(url: str, header: str, batch: Path, dsn: str, amqp: str, pid: int) -> float:
     """A sustained stream of 100-event posts: events published per second while it lasts."""
-    settle()
     before = asyncio.run(queued(amqp))
     result = wrk(url, header, batch, CONNECTIONS, STREAM_SECONDS, pid)
     published = asyncio.run(queued(amqp)) - before

@@ -38,6 +38,7 @@ import aiohttp
 import asyncpg
 import psutil
 from aiohttp import web
+from cpu_usage import cpu_seconds as shared_cpu_seconds
 from cryptography.fernet import Fernet
 
 from shared.adapters.crypto import TokenCipher
@@ -265,23 +266,9 @@ ROLES = {
 
 def cpu_seconds(children: dict[int, str]) -> dict[str, float]:
     """CPU seconds so far per part: our children by role, this process, the shared servers."""
-    used: dict[str, float] = defaultdict(float)
-    for pid, role in children.items():
-        try:
-            t = psutil.Process(pid).cpu_times()
-            used[role] += t.user + t.system
-        except psutil.NoSuchProcess:
-            continue
+    used = shared_cpu_seconds(children)
     me = psutil.Process().cpu_times()
     used["bench + proxies"] = me.user + me.system
-    for proc in psutil.process_iter(["name", "cpu_times"]):
-        name, t = proc.info["name"] or "", proc.info["cpu_times"]
-        if t is None:
-            continue
-        if name.startswith("postgres"):
-            used["postgresql"] += t.user + t.system
-        elif name.startswith("beam"):
-            used["rabbitmq"] += t.user + t.system
     total = psutil.cpu_times()
     used["machine"] = sum(total) - total.idle - getattr(total, "iowait", 0.0)
     return used

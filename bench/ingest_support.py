@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+from cpu_usage import cpu_seconds
 
 from shared.adapters.broker import WORK_QUEUES
 from shared.domain.signatures import sign
@@ -74,31 +75,13 @@ def body_file(source: str, batch: int, count: int) -> Path:
     return Path(name)
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-# Process names of the broker and the database on this machine (Debian's packages).
-_GROUPS = {"rabbitmq": ("beam.smp", "erl_child_setup"), "postgres": ("postgres",)}
+_SERVERS = ("rabbitmq", "postgresql")
 
 
 def _cpu_seconds(server_pid: int | None) -> dict[str, float]:
     """CPU seconds used so far by the server, RabbitMQ's and PostgreSQL's processes."""
-    used = {"server": 0.0, "rabbitmq": 0.0, "postgres": 0.0}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                text = stat.read()
-        except OSError:
-            continue  # gone meanwhile
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text[text.rindex(")") + 2 :].split()
-        seconds = (int(fields[11]) + int(fields[12])) / _TICK
-        if server_pid is not None and int(entry) == server_pid:
-            used["server"] += seconds
-        for group, names in _GROUPS.items():
-            if name.startswith(names):
-                used[group] += seconds
-    return used
+    used = cpu_seconds({server_pid: "server"} if server_pid is not None else {})
+    return {group: used.get(group, 0.0) for group in ("server", *_SERVERS)}
 
 
 def settle(limit_s: float = 30.0, quiet_cores: float = 0.2) -> None:
@@ -111,7 +94,7 @@ def settle(limit_s: float = 30.0, quiet_cores: float = 0.2) -> None:
         before = _cpu_seconds(None)
         time.sleep(0.5)
         after = _cpu_seconds(None)
-        busy = sum(after[g] - before[g] for g in _GROUPS) / 0.5
+        busy = sum(after[g] - before[g] for g in _SERVERS) / 0.5
         if busy < quiet_cores:
             return
 
